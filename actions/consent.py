@@ -1,0 +1,51 @@
+"""The resident's answer to the consent question."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.base import EngageAction, channel_of
+from actions.dialogue import VIEW
+from bot.services.consent import record_consent
+from bot.services.residents import get_or_create_resident
+
+CONSENT_RESPONSES = ("utter_intro", "utter_ask_consent")
+
+
+def consent_wording(domain: dict[str, Any], values: dict[str, str]) -> str:
+    """The consent wording exactly as the resident was shown it."""
+    responses = domain.get("responses", {})
+    texts = [responses[name][0]["text"] for name in CONSENT_RESPONSES]
+    return "\n".join(text.format(**values) for text in texts)
+
+
+class ActionRecordConsent(EngageAction):
+    """Record YES or NO to the consent question, with the wording shown."""
+
+    def name(self) -> str:
+        return "action_record_consent"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        given = tracker.get_intent_of_latest_message() == "affirm"
+        wording = consent_wording(
+            domain,
+            {"org_name": self.settings.org_name, "privacy_url": self.settings.privacy_url},
+        )
+        channel = channel_of(tracker)
+
+        def _record(session) -> None:  # type: ignore[no-untyped-def]
+            resident = get_or_create_resident(session, tracker.sender_id, channel)
+            record_consent(session, resident, given=given, wording=wording, channel=channel)
+
+        await self.in_transaction(_record)
+        if given:
+            dispatcher.utter_message(response="utter_consent_given")
+            return [SlotSet("consent", "given"), SlotSet("stage", VIEW)]
+        dispatcher.utter_message(response="utter_consent_declined")
+        return [SlotSet("consent", "refused"), SlotSet("stage", None)]

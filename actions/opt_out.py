@@ -1,0 +1,58 @@
+"""STOP and START: opting out of every message, and back in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.base import EngageAction, channel_of
+from actions.dialogue import lead_back, with_slots
+from bot.services.consent import opt_in, opt_out
+from bot.services.residents import get_or_create_resident
+
+
+class ActionOptOut(EngageAction):
+    """Record the opt-out and confirm it once; later STOPs get no reply."""
+
+    def name(self) -> str:
+        return "action_opt_out"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        channel = channel_of(tracker)
+
+        def _opt_out(session) -> bool:  # type: ignore[no-untyped-def]
+            resident = get_or_create_resident(session, tracker.sender_id, channel)
+            return opt_out(session, resident, channel=channel)
+
+        if await self.in_transaction(_opt_out):
+            dispatcher.utter_message(response="utter_opted_out")
+        return [SlotSet("opted_out", True), SlotSet("stage", None)]
+
+
+class ActionOptIn(EngageAction):
+    """Resume messages after an opt-out (START, UNSTOP, or YES while opted out)."""
+
+    def name(self) -> str:
+        return "action_opt_in"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        channel = channel_of(tracker)
+
+        def _opt_in(session) -> bool:  # type: ignore[no-untyped-def]
+            resident = get_or_create_resident(session, tracker.sender_id, channel)
+            return opt_in(session, resident, channel=channel)
+
+        resumed = await self.in_transaction(_opt_in)
+        events: list[EventType] = [SlotSet("opted_out", False)]
+        if tracker.get_slot("consent") != "given":
+            # They never agreed to us keeping their views: ask, as for anyone new.
+            return events + lead_back(dispatcher, with_slots(tracker, opted_out=False))
+        dispatcher.utter_message(response="utter_opted_in" if resumed else "utter_still_subscribed")
+        return events

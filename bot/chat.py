@@ -1,0 +1,85 @@
+"""`engage chat`: talk to the running bot from a terminal, as a resident would text it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+Button = dict[str, str]
+
+
+def load_sender(path: Path, new: bool) -> str:
+    """The terminal's resident id: kept in `path` so later chats are the same resident."""
+    if path.exists() and not new:
+        sender = path.read_text(encoding="utf-8").strip()
+        if sender:
+            return sender
+    sender = f"terminal-{uuid.uuid4().hex[:12]}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(sender, encoding="utf-8")
+    return sender
+
+
+def render(messages: list[dict[str, Any]]) -> tuple[list[str], list[Button]]:
+    """Lines to print for the bot's messages, and the buttons offered (numbered from 1)."""
+    lines: list[str] = []
+    buttons: list[Button] = []
+    for message in messages:
+        if message.get("text"):
+            lines.append(f"Bot: {message['text']}")
+        for button in message.get("buttons") or []:
+            buttons.append(button)
+            lines.append(f"     {len(buttons)}  {button.get('title', '')}")
+    return lines, buttons
+
+
+def to_send(typed: str, buttons: list[Button]) -> str:
+    """What to send for what the resident typed: a button's payload if they typed its number."""
+    choice = typed.strip()
+    if choice.isdigit() and 1 <= int(choice) <= len(buttons):
+        return buttons[int(choice) - 1]["payload"]
+    return typed
+
+
+def chat(
+    url: str,
+    sender: str,
+    read: Callable[[str], str] = input,
+    write: Callable[[str], None] = print,
+    timeout: float = 60.0,
+) -> int:
+    """Run the chat loop until end of input or /quit; returns an exit code."""
+    write(f"Talking to {url} as {sender}. Type /quit to leave.")
+    buttons: list[Button] = []
+    while True:
+        try:
+            typed = read("You: ")
+        except (EOFError, KeyboardInterrupt):
+            write("")
+            return 0
+        if typed.strip() in {"/quit", "/exit"}:
+            return 0
+        if not typed.strip():
+            continue
+        try:
+            reply = requests.post(
+                url, json={"sender": sender, "message": to_send(typed, buttons)}, timeout=timeout
+            )
+        except requests.ConnectionError:
+            write(f"The bot is not answering at {url}. Start it with `make run`, then try again.")
+            return 1
+        if reply.status_code != 200:
+            write(f"The bot said HTTP {reply.status_code}: {reply.text[:200]}")
+            continue
+        lines, buttons = render(reply.json())
+        for line in lines:
+            write(line)
+
+
+def main_chat(url: str, sender_file: Path, new: bool) -> int:
+    """Entry point used by the CLI."""
+    return chat(url, load_sender(sender_file, new))

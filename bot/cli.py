@@ -1,0 +1,143 @@
+"""The `engage` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from bot.settings import PROJECT_ROOT, SettingsError, get_settings
+
+
+def _model_path(explicit: str | None) -> Path:
+    from bot.runner import latest_model
+
+    if explicit:
+        return Path(explicit)
+    model = latest_model(get_settings().model_dir)
+    if model is None:
+        raise SystemExit("No trained model: run `make train` first.")
+    return model
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Start the Rasa server and the action server."""
+    from bot.runner import run
+
+    return run(get_settings())
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """Chat with the running bot."""
+    from bot.chat import main_chat
+
+    settings = get_settings()
+    url = args.url or f"http://{settings.rasa_host}:{settings.rasa_port}/webhooks/rest/webhook"
+    return main_chat(url, settings.var_dir / "chat-sender", new=args.new)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Create or migrate the database."""
+    from bot.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    print("Database is up to date.")
+    return 0
+
+
+def cmd_themes_classify(args: argparse.Namespace) -> int:
+    """Classify one text per stdin line; print one JSON object per line."""
+    from bot.nlu.evaluation import ThemeParser
+
+    texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    parser = ThemeParser(_model_path(args.model))
+    for prediction in parser.classify(texts):
+        print(
+            json.dumps(
+                {
+                    "text": prediction.text,
+                    "theme": prediction.theme,
+                    "confidence": prediction.confidence,
+                }
+            ),
+            flush=True,
+        )
+    return 0
+
+
+def cmd_themes_eval(args: argparse.Namespace) -> int:
+    """Score the trained model and the TF-IDF baseline on a labelled file."""
+    from bot.nlu.evaluation import (
+        ThemeParser,
+        load_labelled,
+        load_training_views,
+        report,
+        score,
+        tfidf_baseline,
+    )
+
+    try:
+        texts, labels = load_labelled(Path(args.file))
+    except (OSError, ValueError) as exc:
+        print(f"Cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    predictions = ThemeParser(_model_path(args.model)).classify(texts)
+    ours = score(labels, [p.theme for p in predictions])
+    train_texts, train_labels = load_training_views()
+    baseline = score(labels, list(tfidf_baseline(train_texts, train_labels).predict(texts)))
+    print(report("trained NLU pipeline (ThemeClassifier)", ours))
+    print()
+    print(report("baseline: TF-IDF + logistic regression, same training data", baseline))
+    print()
+    print(f"macro-F1: pipeline {ours.macro_f1:.3f}, baseline {baseline.macro_f1:.3f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for `engage`."""
+    parser = argparse.ArgumentParser(prog="engage", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("run", help="start the Rasa server and the action server").set_defaults(
+        func=cmd_run
+    )
+
+    chat = commands.add_parser("chat", help="chat with the running bot from this terminal")
+    chat.add_argument("--url", help="the REST webhook (default: the local Rasa server)")
+    chat.add_argument("--new", action="store_true", help="talk as a new resident")
+    chat.set_defaults(func=cmd_chat)
+
+    db = commands.add_parser("db", help="database tasks").add_subparsers(dest="db", required=True)
+    db.add_parser("upgrade", help="create or migrate the database").set_defaults(
+        func=cmd_db_upgrade
+    )
+
+    themes = commands.add_parser("themes", help="the theme classifier").add_subparsers(
+        dest="themes", required=True
+    )
+    classify = themes.add_parser("classify", help="classify one text per line from stdin")
+    classify.add_argument("--model", help="a trained model (default: the newest in models/)")
+    classify.set_defaults(func=cmd_themes_classify)
+    evaluate = themes.add_parser("eval", help="score the model on a labelled YAML file")
+    evaluate.add_argument("file", help="a YAML list of {text, theme}")
+    evaluate.add_argument("--model", help="a trained model (default: the newest in models/)")
+    evaluate.set_defaults(func=cmd_themes_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the `engage` command."""
+    os.chdir(PROJECT_ROOT)  # Rasa resolves config and data paths from here
+    os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SettingsError as exc:
+        print(f"Setting error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Database tables: residents, how to reach them, what they consented to and what they said."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.orm import declarative_base, relationship
+from sqlalchemy.types import TypeDecorator
+
+# Named constraints so Alembic migrations read the same on SQLite and PostgreSQL.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+Base = declarative_base(metadata=metadata)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def new_conversation_id() -> str:
+    """An opaque, unguessable conversation id (Rasa's sender_id for a resident)."""
+    return uuid.uuid4().hex
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite drops zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: pass a timezone-aware one")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Resident(Base):
+    """A person we talk to, whatever channel they use; the current state of their consent."""
+
+    __tablename__ = "residents"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(255), nullable=False, unique=True, default=new_conversation_id)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    # Projection of the latest consent event, kept in the same transaction as the event.
+    consent = Column(String(16), nullable=True)  # None (never asked), "given", "refused"
+    contact_ok = Column(Boolean, nullable=False, default=False)
+    opted_out_at = Column(UTCDateTime, nullable=True)
+    area = Column(String(8), nullable=True)  # postcode district (outward code) only
+
+    identities = relationship("ChannelIdentity", back_populates="resident")
+    views = relationship("View", back_populates="resident")
+
+
+class ChannelIdentity(Base):
+    """An address (phone number, chat id, REST sender) on one channel, owned by a resident."""
+
+    __tablename__ = "channel_identities"
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_channel_identities_address"),)
+
+    id = Column(Integer, primary_key=True)
+    resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False, index=True)
+    channel = Column(String(32), nullable=False)
+    address = Column(String(255), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    unreachable_at = Column(UTCDateTime, nullable=True)
+
+    resident = relationship("Resident", back_populates="identities")
+
+
+class ConsentWording(Base):
+    """The exact consent wording shown to residents, kept once per version for audit."""
+
+    __tablename__ = "consent_wordings"
+
+    version = Column(String(32), primary_key=True)
+    text = Column(Text, nullable=False)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class ConsentEvent(Base):
+    """One consent decision or opt-out/opt-in; append-only."""
+
+    __tablename__ = "consent_events"
+
+    id = Column(Integer, primary_key=True)
+    resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False, index=True)
+    # "given", "refused", "opted_out", "opted_in"
+    kind = Column(String(16), nullable=False)
+    store_views = Column(Boolean, nullable=False)
+    contact = Column(Boolean, nullable=False)
+    wording_version = Column(ForeignKey("consent_wordings.version"), nullable=True)
+    channel = Column(String(32), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+@event.listens_for(ConsentEvent, "before_update")
+def _consent_events_are_append_only(mapper, connection, target) -> None:  # type: ignore[no-untyped-def]
+    raise ValueError("consent events are append-only")
+
+
+class View(Base):
+    """Something a resident told us, with its theme."""
+
+    __tablename__ = "views"
+
+    id = Column(Integer, primary_key=True)
+    resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False, index=True)
+    text = Column(Text, nullable=False)
+    theme_key = Column(String(32), nullable=True, index=True)  # None: "something else"
+    confidence = Column(Float, nullable=True)  # the classifier's confidence in its theme
+    theme_source = Column(String(16), nullable=False, default="model")  # "model" or "resident"
+    channel = Column(String(32), nullable=False)
+    area = Column(String(8), nullable=True)
+    conversation_id = Column(String(255), nullable=False, index=True)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow, index=True)
+
+    resident = relationship("Resident", back_populates="views")

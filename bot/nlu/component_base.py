@@ -1,0 +1,112 @@
+"""What the intent and theme classifiers share: a TextModel trained, saved and loaded by Rasa."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlu.text_model import TextModel, train_text_model
+
+logger = logging.getLogger(__name__)
+
+
+class TextModelComponent(GraphComponent):
+    """A Rasa component around a TextModel; subclasses say what to learn and what to set."""
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        """Defaults; `encoder_dir` empty means the ENCODER_DIR setting."""
+        return {"encoder_dir": "", "C": 10.0, "random_seed": 1}
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        model: TextModel | None = None,
+    ) -> None:
+        self._config = config
+        self._model_storage = model_storage
+        self._resource = resource
+        self._model = model
+
+    @staticmethod
+    def _encoder_dir(config: dict[str, Any]) -> Path:
+        from bot.settings import get_settings
+
+        return Path(config["encoder_dir"]) if config["encoder_dir"] else get_settings().encoder_dir
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> TextModelComponent:
+        """A new, untrained component."""
+        return cls(config, model_storage, resource)
+
+    def examples(self, training_data: TrainingData) -> tuple[list[str], list[str]]:
+        """The texts and labels to learn from."""
+        raise NotImplementedError
+
+    def annotate(self, message: Message, ranking: list[tuple[str, float]]) -> None:
+        """Write the prediction into the message."""
+        raise NotImplementedError
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Fit the model and save it."""
+        texts, labels = self.examples(training_data)
+        if len(set(labels)) < 2:
+            raise ValueError(f"{type(self).__name__} needs examples of at least two labels")
+        self._model = train_text_model(
+            texts,
+            labels,
+            encoder_dir=self._encoder_dir(self._config),
+            c=float(self._config["C"]),
+            seed=int(self._config["random_seed"]),
+        )
+        with self._model_storage.write_to(self._resource) as directory:
+            self._model.save(directory)
+        logger.info("%s trained on %d examples.", type(self).__name__, len(texts))
+        return self._resource
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> TextModelComponent:
+        """Load the trained model (and the sentence encoder it needs)."""
+        try:
+            with model_storage.read_from(resource) as directory:
+                model = TextModel.load(directory, encoder_dir=cls._encoder_dir(config))
+        except ValueError:
+            logger.warning("%s has no trained model: it will predict nothing.", cls.__name__)
+            model = None
+        return cls(config, model_storage, resource, model)
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        """Annotate each message with the model's ranking."""
+        if self._model is None or not messages:
+            return messages
+        texts = [m.get(TEXT) or "" for m in messages]
+        for message, ranking in zip(messages, self._model.rank(texts), strict=True):
+            self.annotate(message, ranking)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Nothing to add to training data."""
+        return training_data

@@ -1,0 +1,143 @@
+"""Classifying texts with the trained Rasa model, and scoring themes against labels."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+from sklearn.pipeline import make_pipeline
+
+from bot.themes import is_theme, theme_keys
+
+THEME_DATA_DIR = Path("data") / "nlu" / "themes"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A text's theme and the model's confidence in it."""
+
+    text: str
+    theme: str | None
+    confidence: float
+
+
+class ThemeParser:
+    """The trained Rasa model, loaded in this process, used for its themes."""
+
+    def __init__(self, model_path: Path) -> None:
+        import logging
+
+        from rasa.core.agent import Agent
+        from rasa.utils.common import configure_logging_and_warnings
+        from rasa.utils.log_utils import configure_structlog
+
+        # Our stdout is for results: Rasa's own messages go to stderr, warnings only.
+        configure_logging_and_warnings(logging.WARNING)
+        configure_structlog(logging.WARNING)
+        self._agent = Agent.load(str(model_path))
+
+    def classify(self, texts: Sequence[str]) -> list[Prediction]:
+        """Each text's theme as the full NLU pipeline predicts it."""
+
+        async def _parse_all() -> list[Prediction]:
+            results = []
+            for text in texts:
+                parsed = await self._agent.parse_message(text)
+                theme = parsed.get("theme") or {}
+                results.append(
+                    Prediction(text, theme.get("name"), round(float(theme.get("confidence", 0)), 4))
+                )
+            return results
+
+        return asyncio.run(_parse_all())
+
+
+def load_labelled(path: Path) -> tuple[list[str], list[str]]:
+    """Read a YAML list of {text, theme}; raises ValueError on a malformed file."""
+    items = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: expected a YAML list of {{text, theme}} items")
+    texts, labels = [], []
+    for number, item in enumerate(items, start=1):
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise ValueError(f"{path}: item {number} needs a text")
+        if not is_theme(item.get("theme")):
+            raise ValueError(f"{path}: item {number} has unknown theme {item.get('theme')!r}")
+        texts.append(item["text"])
+        labels.append(item["theme"])
+    return texts, labels
+
+
+def load_training_views(data_dir: Path = THEME_DATA_DIR) -> tuple[list[str], list[str]]:
+    """The theme-labelled training views, as the Rasa pipeline sees them."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    from bot.nlu.theme_classifier import theme_examples
+
+    return theme_examples(load_data(str(data_dir)))
+
+
+def tfidf_baseline(texts: Sequence[str], labels: Sequence[str], seed: int = 1):  # type: ignore[no-untyped-def]
+    """The comparison baseline: TF-IDF word n-grams and logistic regression."""
+    model = make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+        LogisticRegression(C=10.0, max_iter=5000, random_state=seed),
+    )
+    return model.fit(list(texts), list(labels))
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Per-theme precision, recall and F1, their macro average, and the confusion matrix."""
+
+    labels: tuple[str, ...]
+    precision: np.ndarray
+    recall: np.ndarray
+    f1: np.ndarray
+    support: np.ndarray
+    macro_f1: float
+    accuracy: float
+    confusion: np.ndarray
+
+
+def score(truth: Sequence[str], predicted: Sequence[str | None]) -> Scores:
+    """Score predictions against the truth over the catalogue's themes."""
+    labels = theme_keys()
+    predicted = [p if p is not None else "(none)" for p in predicted]
+    p, r, f, s = precision_recall_fscore_support(
+        truth, predicted, labels=list(labels), zero_division=0
+    )
+    return Scores(
+        labels=labels,
+        precision=p,
+        recall=r,
+        f1=f,
+        support=s,
+        macro_f1=float(np.mean(f)),
+        accuracy=float(np.mean([t == q for t, q in zip(truth, predicted, strict=True)])),
+        confusion=confusion_matrix(truth, predicted, labels=list(labels)),
+    )
+
+
+def report(name: str, scores: Scores) -> str:
+    """A plain-text report: per-theme table, macro-F1 and the confusion matrix."""
+    width = max(len(label) for label in scores.labels)
+    lines = [f"== {name}", f"{'theme':<{width}}  precision  recall     f1  support"]
+    for i, label in enumerate(scores.labels):
+        lines.append(
+            f"{label:<{width}}  {scores.precision[i]:9.3f}  {scores.recall[i]:6.3f}"
+            f"  {scores.f1[i]:5.3f}  {scores.support[i]:7d}"
+        )
+    lines.append(f"macro-F1: {scores.macro_f1:.3f}   accuracy: {scores.accuracy:.3f}")
+    lines.append("confusion matrix (rows: true theme, columns: predicted, same order):")
+    for i, label in enumerate(scores.labels):
+        cells = " ".join(f"{n:3d}" for n in scores.confusion[i])
+        lines.append(f"{label:<{width}}  {cells}")
+    return "\n".join(lines)

@@ -1,0 +1,168 @@
+"""A text classifier: sentence embeddings + TF-IDF n-grams into a logistic regression.
+
+The intent and theme classifiers (Rasa components) are both one of these. Kept apart
+from Rasa so it can be trained, evaluated and tested on its own. Saved as JSON plus a
+numpy archive without pickled objects, so loading a model never runs code from it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from bot.nlu.embeddings import CachedEncoder, shared_encoder
+
+FORMAT_VERSION = 1
+# The embedding is one dense block against thousands of sparse n-gram columns: this
+# weight sets how much it counts (chosen by cross-validation on the training data).
+EMBEDDING_WEIGHT = 1.0
+WORD_NGRAMS = {"analyzer": "word", "ngram_range": (1, 2), "min_df": 1}
+CHAR_NGRAMS = {"analyzer": "char_wb", "ngram_range": (2, 5), "min_df": 2}
+
+
+def _vectorizer(params: dict) -> TfidfVectorizer:
+    return TfidfVectorizer(lowercase=True, sublinear_tf=True, dtype=np.float32, **params)
+
+
+def _restore_vectorizer(
+    params: dict, vocabulary: dict[str, int], idf: np.ndarray
+) -> TfidfVectorizer:
+    vectorizer = _vectorizer(params)
+    vectorizer.vocabulary_ = vocabulary
+    vectorizer.idf_ = idf
+    return vectorizer
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    scores = scores - scores.max(axis=1, keepdims=True)
+    exp = np.exp(scores)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+class TextModel:
+    """A trained classifier: `rank(texts)` gives each text's labels, best first."""
+
+    def __init__(
+        self,
+        encoder: CachedEncoder,
+        word: TfidfVectorizer,
+        char: TfidfVectorizer,
+        classes: list[str],
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        embedding_weight: float = EMBEDDING_WEIGHT,
+    ) -> None:
+        self.encoder = encoder
+        self.word = word
+        self.char = char
+        self.classes = classes
+        self.coef = coef
+        self.intercept = intercept
+        self.embedding_weight = embedding_weight
+
+    def features(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """The feature matrix for `texts`."""
+        return combined_features(self.encoder, self.word, self.char, texts, self.embedding_weight)
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """Label probabilities, one row per text, columns in `self.classes` order."""
+        if not texts:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        scores = self.features(texts) @ self.coef.T + self.intercept
+        return _softmax(np.asarray(scores))
+
+    def rank(self, texts: Sequence[str]) -> list[list[tuple[str, float]]]:
+        """Each text's labels with their probabilities, most likely first."""
+        rankings = []
+        for row in self.probabilities(texts):
+            order = np.argsort(-row, kind="stable")
+            rankings.append([(self.classes[i], float(row[i])) for i in order])
+        return rankings
+
+    def save(self, directory: Path) -> None:
+        """Write the model to `directory` (JSON + .npz, no pickle)."""
+        meta = {
+            "format": FORMAT_VERSION,
+            "classes": self.classes,
+            "embedding_weight": self.embedding_weight,
+            "word_vocabulary": {k: int(v) for k, v in self.word.vocabulary_.items()},
+            "char_vocabulary": {k: int(v) for k, v in self.char.vocabulary_.items()},
+        }
+        (directory / "text_model.json").write_text(json.dumps(meta), encoding="utf-8")
+        np.savez(
+            directory / "text_model.npz",
+            coef=self.coef,
+            intercept=self.intercept,
+            word_idf=self.word.idf_,
+            char_idf=self.char.idf_,
+        )
+
+    @classmethod
+    def load(cls, directory: Path, encoder_dir: Path) -> TextModel:
+        """Read a model saved by `save`; raises ValueError if there is none."""
+        meta_path = directory / "text_model.json"
+        if not meta_path.exists():
+            raise ValueError(f"no trained model in {directory}")
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT_VERSION:
+            raise ValueError(f"model format {meta.get('format')} is not supported")
+        with np.load(directory / "text_model.npz", allow_pickle=False) as arrays:
+            coef, intercept = arrays["coef"], arrays["intercept"]
+            word_idf, char_idf = arrays["word_idf"], arrays["char_idf"]
+        return cls(
+            encoder=shared_encoder(encoder_dir),
+            word=_restore_vectorizer(WORD_NGRAMS, meta["word_vocabulary"], word_idf),
+            char=_restore_vectorizer(CHAR_NGRAMS, meta["char_vocabulary"], char_idf),
+            classes=list(meta["classes"]),
+            coef=coef,
+            intercept=intercept,
+            embedding_weight=float(meta["embedding_weight"]),
+        )
+
+
+def combined_features(
+    encoder: CachedEncoder,
+    word: TfidfVectorizer,
+    char: TfidfVectorizer,
+    texts: Sequence[str],
+    embedding_weight: float,
+) -> sparse.csr_matrix:
+    """Embedding, word n-grams and character n-grams side by side."""
+    embeddings = encoder.encode(list(texts)) * embedding_weight
+    return sparse.hstack(
+        [sparse.csr_matrix(embeddings), word.transform(texts), char.transform(texts)],
+        format="csr",
+    )
+
+
+def train_text_model(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    encoder_dir: Path,
+    c: float = 10.0,
+    seed: int = 1,
+    embedding_weight: float = EMBEDDING_WEIGHT,
+) -> TextModel:
+    """Fit a model on labelled texts."""
+    encoder = shared_encoder(encoder_dir)
+    word = _vectorizer(WORD_NGRAMS).fit(texts)
+    char = _vectorizer(CHAR_NGRAMS).fit(texts)
+    features = combined_features(encoder, word, char, texts, embedding_weight)
+    classifier = LogisticRegression(C=c, max_iter=5000, random_state=seed)
+    classifier.fit(features, list(labels))
+    return TextModel(
+        encoder=encoder,
+        word=word,
+        char=char,
+        classes=[str(c) for c in classifier.classes_],
+        coef=classifier.coef_.astype(np.float32),
+        intercept=classifier.intercept_.astype(np.float32),
+        embedding_weight=embedding_weight,
+    )

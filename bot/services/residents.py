@@ -1,0 +1,60 @@
+"""Finding residents by conversation id, and what we know of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.models import ChannelIdentity, Resident
+
+
+@dataclass(frozen=True)
+class ResidentState:
+    """What the dialogue needs to know about a resident."""
+
+    consent: str | None
+    opted_out: bool
+    area: str | None
+    joined: datetime | None
+
+
+NEW_RESIDENT = ResidentState(consent=None, opted_out=False, area=None, joined=None)
+
+
+def find_resident(session: Session, conversation_id: str) -> Resident | None:
+    """The resident behind a conversation id, if we have met them."""
+    return session.scalars(
+        select(Resident).where(Resident.conversation_id == conversation_id)
+    ).one_or_none()
+
+
+def get_or_create_resident(session: Session, conversation_id: str, channel: str) -> Resident:
+    """The resident behind a conversation id, created (with a channel identity) if new.
+
+    Channels that know the resident's real address (SMS, Telegram) create the resident
+    and identity themselves; for the others (REST, the terminal chat) the conversation
+    id is the address.
+    """
+    resident = find_resident(session, conversation_id)
+    if resident is None:
+        resident = Resident(conversation_id=conversation_id)
+        session.add(resident)
+        session.add(ChannelIdentity(resident=resident, channel=channel, address=conversation_id))
+        session.flush()
+    return resident
+
+
+def resident_state(session: Session, conversation_id: str) -> ResidentState:
+    """The dialogue-relevant state of a conversation's resident (a stranger if unknown)."""
+    resident = find_resident(session, conversation_id)
+    if resident is None:
+        return NEW_RESIDENT
+    return ResidentState(
+        consent=resident.consent,
+        opted_out=resident.opted_out_at is not None,
+        area=resident.area,
+        joined=resident.created_at,
+    )

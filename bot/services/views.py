@@ -1,0 +1,91 @@
+"""Storing residents' views by theme, correcting a theme, and summarising what we hold."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.models import Resident, View
+from bot.themes import is_theme
+
+
+class NotAllowed(Exception):
+    """The resident has not consented to us storing their views."""
+
+
+@dataclass(frozen=True)
+class ViewSummary:
+    """How many views a resident has given, by theme."""
+
+    total: int
+    by_theme: tuple[tuple[str | None, int], ...]  # most frequent first
+
+
+def store_view(
+    session: Session,
+    resident: Resident,
+    *,
+    text: str,
+    theme_key: str | None,
+    confidence: float | None,
+    channel: str,
+) -> View:
+    """Store a view under a theme; raises NotAllowed without consent or after opt-out."""
+    if resident.consent != "given" or resident.opted_out_at is not None:
+        raise NotAllowed
+    if theme_key is not None and not is_theme(theme_key):
+        raise ValueError(f"unknown theme {theme_key!r}")
+    text = text.strip()
+    if not text:
+        raise ValueError("empty view")
+    view = View(
+        resident_id=resident.id,
+        text=text,
+        theme_key=theme_key,
+        confidence=confidence,
+        theme_source="model",
+        channel=channel,
+        area=resident.area,
+        conversation_id=resident.conversation_id,
+    )
+    session.add(view)
+    session.flush()
+    return view
+
+
+def set_view_theme(
+    session: Session, resident: Resident, view_id: int, theme_key: str | None
+) -> View | None:
+    """Put one of the resident's own views under another theme (None: something else)."""
+    if theme_key is not None and not is_theme(theme_key):
+        raise ValueError(f"unknown theme {theme_key!r}")
+    view = session.get(View, view_id)
+    if view is None or view.resident_id != resident.id:
+        return None
+    view.theme_key = theme_key
+    view.theme_source = "resident"
+    session.flush()
+    return view
+
+
+def set_area(session: Session, resident: Resident, area: str) -> None:
+    """Record the resident's postcode district, and file their unplaced views under it."""
+    resident.area = area
+    session.execute(
+        update(View)
+        .where(View.resident_id == resident.id, View.area.is_(None))
+        .values(area=area)
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+
+
+def summarise_views(session: Session, resident: Resident) -> ViewSummary:
+    """Count the resident's stored views by theme."""
+    themes = session.scalars(select(View.theme_key).where(View.resident_id == resident.id)).all()
+    counts = Counter(themes)
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0] or "~"))
+    return ViewSummary(total=len(themes), by_theme=tuple(ordered))

@@ -1,0 +1,104 @@
+"""Every setting the project reads, from environment variables, in one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use."""
+
+
+def _path(value: str) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+    if not lo <= value <= hi:
+        raise SettingsError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
+    if not 0 < value < 65536:
+        raise SettingsError(f"{name} must be a port number, got {value}")
+    return value
+
+
+def _sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The project's settings; build with `Settings.from_env()`."""
+
+    org_name: str
+    privacy_url: str
+    database_url: str
+    tracker_database_url: str
+    theme_confidence_threshold: float
+    rasa_host: str
+    rasa_port: int
+    action_port: int
+    rasa_api_token: str
+    model_dir: Path
+    encoder_dir: Path
+    var_dir: Path
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from `env` (default: the process environment)."""
+        env = os.environ if env is None else env
+        var_dir = _path(env.get("ENGAGE_VAR_DIR", "var"))
+        database_url = env.get("DATABASE_URL", "").strip() or _sqlite_url(var_dir / "engage.db")
+        tracker_url = env.get("TRACKER_DATABASE_URL", "").strip()
+        if not tracker_url:
+            # SQLite allows one writer at a time: the tracker gets its own file so Rasa
+            # and the action server never wait on each other. Servers share one database.
+            tracker_url = (
+                _sqlite_url(var_dir / "tracker.db")
+                if database_url.startswith("sqlite")
+                else database_url
+            )
+        return cls(
+            org_name=env.get("ORG_NAME", "").strip() or "Leeds Listens",
+            privacy_url=env.get("PRIVACY_URL", "").strip() or "https://example.org/privacy",
+            database_url=database_url,
+            tracker_database_url=tracker_url,
+            theme_confidence_threshold=_float(env, "THEME_CONFIDENCE_THRESHOLD", 0.5, 0.0, 1.0),
+            rasa_host=env.get("RASA_HOST", "").strip() or "127.0.0.1",
+            rasa_port=_int(env, "RASA_PORT", 5005),
+            action_port=_int(env, "ACTION_PORT", 5055),
+            rasa_api_token=env.get("RASA_API_TOKEN", "").strip(),
+            model_dir=_path(env.get("MODEL_DIR", "models")),
+            encoder_dir=_path(env.get("ENCODER_DIR", "var/encoder/all-MiniLM-L6-v2")),
+            var_dir=var_dir,
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once from the environment."""
+    return Settings.from_env()

@@ -1,0 +1,114 @@
+"""Storing views by theme, correcting themes, areas and summaries."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from bot.models import ChannelIdentity, Resident, View
+from bot.services.consent import opt_out, record_consent
+from bot.services.residents import find_resident, get_or_create_resident
+from bot.services.views import NotAllowed, set_area, set_view_theme, store_view, summarise_views
+
+
+def _consented(s, conversation_id="conv-1"):
+    resident = get_or_create_resident(s, conversation_id, "rest")
+    record_consent(s, resident, given=True, wording="w", channel="rest")
+    return resident
+
+
+def test_a_view_is_stored_with_theme_confidence_channel_and_time(database):
+    with database.transaction() as s:
+        resident = _consented(s)
+        store_view(
+            s, resident, text=" buses stop at 6 ", theme_key="roads_transport",
+            confidence=0.93, channel="rest",
+        )  # fmt: skip
+    with database.transaction() as s:
+        view = s.scalars(select(View)).one()
+        assert view.text == "buses stop at 6"
+        assert (view.theme_key, view.confidence, view.theme_source) == (
+            "roads_transport", pytest.approx(0.93), "model",
+        )  # fmt: skip
+        assert view.channel == "rest" and view.conversation_id == "conv-1"
+        assert view.created_at.utcoffset().total_seconds() == 0
+
+
+def test_nothing_is_stored_without_consent(database):
+    with database.transaction() as s:
+        resident = get_or_create_resident(s, "conv-1", "rest")
+        with pytest.raises(NotAllowed):
+            store_view(s, resident, text="x", theme_key="housing", confidence=1, channel="rest")
+        record_consent(s, resident, given=False, wording="w", channel="rest")
+        with pytest.raises(NotAllowed):
+            store_view(s, resident, text="x", theme_key="housing", confidence=1, channel="rest")
+    with database.transaction() as s:
+        assert s.scalars(select(View)).all() == []
+
+
+def test_nothing_is_stored_after_opt_out(database):
+    with database.transaction() as s:
+        resident = _consented(s)
+        opt_out(s, resident, channel="rest")
+        with pytest.raises(NotAllowed):
+            store_view(s, resident, text="x", theme_key="housing", confidence=1, channel="rest")
+
+
+def test_unknown_theme_or_empty_text_is_refused_and_nothing_is_written(database):
+    with pytest.raises(ValueError), database.transaction() as s:
+        resident = _consented(s)
+        store_view(s, resident, text="ok", theme_key="housing", confidence=1, channel="rest")
+        store_view(s, resident, text="x", theme_key="aliens", confidence=1, channel="rest")
+    with database.transaction() as s:
+        # the whole transaction rolled back: no resident, no half-written view
+        assert s.scalars(select(View)).all() == []
+        assert s.scalars(select(Resident)).all() == []
+        resident = _consented(s)
+        with pytest.raises(ValueError):
+            store_view(s, resident, text="  ", theme_key="housing", confidence=1, channel="rest")
+
+
+def test_the_resident_can_correct_only_their_own_views(database):
+    with database.transaction() as s:
+        alice, bob = _consented(s, "alice"), _consented(s, "bob")
+        view = store_view(s, alice, text="t", theme_key="housing", confidence=0.4, channel="rest")
+        assert set_view_theme(s, bob, view.id, "parks_green_spaces") is None
+        assert set_view_theme(s, alice, view.id, "parks_green_spaces").theme_source == "resident"
+        assert set_view_theme(s, alice, view.id, None).theme_key is None
+        with pytest.raises(ValueError):
+            set_view_theme(s, alice, view.id, "nonsense")
+
+
+def test_area_is_kept_and_applied_to_views_without_one(database):
+    with database.transaction() as s:
+        resident = _consented(s)
+        store_view(s, resident, text="a", theme_key="housing", confidence=1, channel="rest")
+        set_area(s, resident, "LS6")
+        store_view(s, resident, text="b", theme_key="housing", confidence=1, channel="rest")
+    with database.transaction() as s:
+        assert [v.area for v in s.scalars(select(View))] == ["LS6", "LS6"]
+        assert find_resident(s, "conv-1").area == "LS6"
+
+
+def test_summary_counts_views_by_theme_most_first(database):
+    with database.transaction() as s:
+        resident = _consented(s)
+        for theme in ["housing", "roads_transport", "roads_transport", None]:
+            store_view(s, resident, text="t", theme_key=theme, confidence=0.9, channel="rest")
+        summary = summarise_views(s, resident)
+    assert summary.total == 4
+    assert summary.by_theme == (("roads_transport", 2), ("housing", 1), (None, 1))
+
+
+def test_a_channel_address_belongs_to_one_resident(database):
+    with database.transaction() as s:
+        get_or_create_resident(s, "conv-1", "rest")
+        get_or_create_resident(s, "conv-1", "rest")  # same conversation: same resident
+    with database.transaction() as s:
+        assert len(s.scalars(select(ChannelIdentity)).all()) == 1
+    with pytest.raises(Exception), database.transaction() as s:  # noqa: B017 - driver-specific
+        other = Resident()
+        s.add(other)
+        s.flush()
+        s.add(ChannelIdentity(resident_id=other.id, channel="rest", address="conv-1"))
+        s.flush()
