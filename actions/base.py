@@ -52,6 +52,11 @@ def channel_of(tracker: Tracker) -> str:
     return tracker.get_latest_input_channel() or "unknown"
 
 
+def intent_of(tracker: Tracker) -> str | None:
+    """The intent of the latest message, as the dialogue policies saw it."""
+    return (tracker.latest_message.get("intent") or {}).get("name")
+
+
 def latest_theme(tracker: Tracker) -> tuple[str | None, float]:
     """The NLU theme of the latest message and its confidence."""
     theme: dict[str, Any] = tracker.latest_message.get("theme") or {}

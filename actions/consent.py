@@ -8,7 +8,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import EngageAction, channel_of
+from actions.base import EngageAction, channel_of, intent_of
 from actions.dialogue import VIEW
 from bot.services.consent import record_consent
 from bot.services.residents import get_or_create_resident
@@ -32,7 +32,7 @@ class ActionRecordConsent(EngageAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        given = tracker.get_intent_of_latest_message() == "affirm"
+        given = intent_of(tracker) == "affirm"
         wording = consent_wording(
             domain,
             {"org_name": self.settings.org_name, "privacy_url": self.settings.privacy_url},

@@ -9,6 +9,9 @@ from functools import lru_cache
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Longest values that keep every message within two SMS (tests/test_domain.py checks).
+MAX_ORG_NAME = 30
+MAX_PRIVACY_URL = 40
 
 
 class SettingsError(ValueError):
@@ -43,6 +46,18 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
     if not 0 < value < 65536:
         raise SettingsError(f"{name} must be a port number, got {value}")
+    return value
+
+
+def _short_text(env: Mapping[str, str], name: str, default: str, max_chars: int) -> str:
+    """A short, SMS-safe text setting: it is part of messages sized for two SMS."""
+    from bot.sms import is_gsm7
+
+    value = env.get(name, "").strip() or default
+    if len(value) > max_chars or not is_gsm7(value):
+        raise SettingsError(
+            f"{name} must be at most {max_chars} plain characters (GSM-7), got {value!r}"
+        )
     return value
 
 
@@ -83,8 +98,10 @@ class Settings:
                 else database_url
             )
         return cls(
-            org_name=env.get("ORG_NAME", "").strip() or "Leeds Listens",
-            privacy_url=env.get("PRIVACY_URL", "").strip() or "https://example.org/privacy",
+            org_name=_short_text(env, "ORG_NAME", "Leeds Listens", MAX_ORG_NAME),
+            privacy_url=_short_text(
+                env, "PRIVACY_URL", "https://example.org/privacy", MAX_PRIVACY_URL
+            ),
             database_url=database_url,
             tracker_database_url=tracker_url,
             theme_confidence_threshold=_float(env, "THEME_CONFIDENCE_THRESHOLD", 0.5, 0.0, 1.0),

@@ -1,0 +1,40 @@
+"""SMS length rules: GSM-7 vs UCS-2 characters and how many segments a text takes."""
+
+from __future__ import annotations
+
+# The GSM 03.38 default alphabet, and its extension table (each costs two septets).
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
+
+SINGLE_GSM7, MULTI_GSM7 = 160, 153  # septets in one segment / per segment when split
+SINGLE_UCS2, MULTI_UCS2 = 70, 67  # UTF-16 code units likewise
+MAX_SEGMENTS = 2  # our limit for any one bot message
+
+
+def is_gsm7(text: str) -> bool:
+    """True if every character of `text` can be sent in the GSM-7 alphabet."""
+    return all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in text)
+
+
+def gsm7_length(text: str) -> int:
+    """Septets `text` takes in GSM-7 (extension characters count twice)."""
+    return sum(2 if ch in GSM7_EXTENDED else 1 for ch in text)
+
+
+def ucs2_length(text: str) -> int:
+    """UTF-16 code units `text` takes in UCS-2 (characters beyond the BMP count twice)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def segments(text: str) -> tuple[str, int]:
+    """The encoding ("GSM-7" or "UCS-2") and number of SMS segments `text` needs."""
+    if is_gsm7(text):
+        length, single, multi, encoding = gsm7_length(text), SINGLE_GSM7, MULTI_GSM7, "GSM-7"
+    else:
+        length, single, multi, encoding = ucs2_length(text), SINGLE_UCS2, MULTI_UCS2, "UCS-2"
+    if length <= single:
+        return encoding, 1 if length else 0
+    return encoding, -(-length // multi)

@@ -1,0 +1,51 @@
+"""The text classifier behind the intent and theme components: ranks, saves without pickle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bot.nlu.text_model import TextModel, train_text_model
+from bot.settings import get_settings
+
+TEXTS = [
+    "the bus never comes", "trains are always late", "potholes on my road",
+    "bins not emptied", "rubbish everywhere in the street", "recycling centre closed",
+    "damp in my flat", "the landlord wont fix the boiler", "rent is too high for my house",
+]  # fmt: skip
+LABELS = ["roads"] * 3 + ["waste"] * 3 + ["housing"] * 3
+
+
+@pytest.fixture(scope="module")
+def model() -> TextModel:
+    from bot.nlu.encoder_assets import ensure_encoder
+
+    return train_text_model(TEXTS, LABELS, encoder_dir=ensure_encoder(get_settings().encoder_dir))
+
+
+def test_ranks_labels_with_probabilities(model):
+    [ranking] = model.rank(["the 42 bus was late again"])
+    assert ranking[0][0] == "roads"
+    assert [label for label, _ in ranking] == sorted(
+        [label for label, _ in ranking], key=lambda lab: -dict(ranking)[lab]
+    )
+    assert sum(p for _, p in ranking) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_saves_and_loads_the_same_model_without_pickle(model, tmp_path):
+    model.save(tmp_path)
+    with np.load(tmp_path / "text_model.npz", allow_pickle=False) as arrays:
+        assert set(arrays.files) == {"coef", "intercept", "word_idf", "char_idf"}
+    loaded = TextModel.load(tmp_path, encoder_dir=get_settings().encoder_dir)
+    texts = ["my bins were missed", "mould on the walls"]
+    assert np.allclose(loaded.probabilities(texts), model.probabilities(texts), atol=1e-6)
+
+
+def test_training_is_deterministic(model):
+    again = train_text_model(TEXTS, LABELS, encoder_dir=get_settings().encoder_dir)
+    assert np.allclose(again.coef, model.coef) and np.allclose(again.intercept, model.intercept)
+
+
+def test_no_model_in_a_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="no trained model"):
+        TextModel.load(tmp_path, encoder_dir=get_settings().encoder_dir)
