@@ -2,6 +2,11 @@
 SHELL := /bin/bash
 # Conversations stay on this machine: no Rasa telemetry or error reports to third parties.
 export RASA_TELEMETRY_ENABLED := false
+# Local settings (see .env.example): values in .env are exported to everything make runs.
+ifneq (,$(wildcard .env))
+include .env
+export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' .env)
+endif
 .DEFAULT_GOAL := help
 
 VENV    := .venv

@@ -86,6 +86,11 @@ def stop(processes: list[subprocess.Popen]) -> None:
             process.kill()
 
 
+def _interrupt(*_: object) -> None:
+    """SIGTERM stops us the way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
 def run(settings: Settings) -> int:
     """Migrate the database, start both servers and wait; returns an exit code."""
     model = latest_model(settings.model_dir)
@@ -98,7 +103,7 @@ def run(settings: Settings) -> int:
         subprocess.Popen(action_command(settings), cwd=PROJECT_ROOT, env=env),  # noqa: S603 - our own argv
         subprocess.Popen(rasa_command(settings, model), cwd=PROJECT_ROOT, env=env),  # noqa: S603 - our own argv
     ]
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop(processes))
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         base = f"http://{settings.rasa_host}:{settings.rasa_port}"
         if not wait_until_up(f"{base}/webhooks/rest/", processes, timeout=300):

@@ -43,13 +43,17 @@ class ThemeParser:
         configure_structlog(logging.WARNING)
         self._agent = Agent.load(str(model_path))
 
+    async def parse(self, text: str) -> dict:
+        """The full NLU parse of one text (intent, theme, ranking...)."""
+        return await self._agent.parse_message(text)
+
     def classify(self, texts: Sequence[str]) -> list[Prediction]:
         """Each text's theme as the full NLU pipeline predicts it."""
 
         async def _parse_all() -> list[Prediction]:
             results = []
             for text in texts:
-                parsed = await self._agent.parse_message(text)
+                parsed = await self.parse(text)
                 theme = parsed.get("theme") or {}
                 results.append(
                     Prediction(text, theme.get("name"), round(float(theme.get("confidence", 0)), 4))

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,13 +27,67 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@dataclass
 class Stack:
-    """A running assistant: where to talk to it and its database."""
+    """`engage run` in a subprocess, with its own ports and databases."""
 
-    webhook: str
-    database: Database
-    log: Path
+    def __init__(self, workdir: Path, database_url: str, tracker_url: str) -> None:
+        self.workdir = workdir
+        self.rasa_port, self.action_port = free_port(), free_port()
+        self.webhook = f"http://127.0.0.1:{self.rasa_port}/webhooks/rest/webhook"
+        self.database = Database(database_url)
+        self.tracker_url = tracker_url
+        self.log = workdir / "stack.log"
+        self._process: subprocess.Popen | None = None
+        self._log_offset = 0
+
+    def start(self, timeout: float = 240) -> None:
+        """Start the stack and wait until both servers answer."""
+        if not MODEL.exists():
+            pytest.fail("no trained model: run `make train` (make test does) first")
+        env = dict(
+            os.environ,
+            DATABASE_URL=self.database.url,
+            TRACKER_DATABASE_URL=self.tracker_url,
+            RASA_PORT=str(self.rasa_port),
+            ACTION_PORT=str(self.action_port),
+            ENGAGE_VAR_DIR=str(self.workdir),
+            ORG_NAME="Leeds Listens",
+            PRIVACY_URL="https://leeds.example/p",
+        )
+        self._log_offset = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("ab") as out:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=env,
+                stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while not self._up():
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self._process.kill()
+                tail = self.log.read_text(errors="replace")[-4000:]
+                pytest.fail(f"the stack did not start:\n{tail}")
+            time.sleep(1)
+
+    def _up(self) -> bool:
+        with self.log.open("rb") as log:
+            log.seek(self._log_offset)
+            if b"The assistant is running" not in log.read():
+                return False
+        try:
+            return requests.get(f"http://127.0.0.1:{self.action_port}/health", timeout=2).ok
+        except requests.RequestException:
+            return False
+
+    def stop(self) -> int:
+        """Stop with Ctrl-C (SIGINT), as a person would; returns the exit code."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGINT)
+        try:
+            code = self._process.wait(timeout=60)
+        finally:
+            if self._process.poll() is None:
+                self._process.kill()
+        return code
 
     def say(self, sender: str, message: str) -> list[dict]:
         """Send one message as `sender`; returns the bot's replies."""
@@ -49,49 +102,12 @@ class Stack:
 
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory) -> Iterator[Stack]:
-    """Start `engage run` once for the package's tests; stop it with Ctrl-C (SIGINT)."""
-    if not MODEL.exists():
-        pytest.fail("no trained model: run `make train` (make test does) before the e2e tests")
+    """One stack on SQLite for the package's conversation tests."""
     workdir = tmp_path_factory.mktemp("stack")
-    rasa_port, action_port = free_port(), free_port()
-    database_url = f"sqlite:///{workdir / 'engage.db'}"
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url,
-        TRACKER_DATABASE_URL=f"sqlite:///{workdir / 'tracker.db'}",
-        RASA_PORT=str(rasa_port),
-        ACTION_PORT=str(action_port),
-        ENGAGE_VAR_DIR=str(workdir),
-        ORG_NAME="Leeds Listens",
-        PRIVACY_URL="https://leeds.example/p",
+    running = Stack(
+        workdir, f"sqlite:///{workdir / 'engage.db'}", f"sqlite:///{workdir / 'tracker.db'}"
     )
-    log = workdir / "stack.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=env,
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    webhook = f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook"
-    deadline = time.monotonic() + 240
-    while True:
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"the stack did not start:\n{log.read_text(errors='replace')[-4000:]}")
-        try:
-            if (
-                "The assistant is running" in log.read_text(errors="replace")
-                and requests.get(f"http://127.0.0.1:{action_port}/health", timeout=2).ok
-            ):
-                break
-        except requests.RequestException:
-            pass
-        time.sleep(1)
-    database = Database(database_url)
-    yield Stack(webhook=webhook, database=database, log=log)
-    database.dispose()
-    process.send_signal(signal.SIGINT)
-    try:
-        assert process.wait(timeout=60) == 0, "engage run did not stop cleanly on Ctrl-C"
-    finally:
-        if process.poll() is None:
-            process.kill()
+    running.start()
+    yield running
+    assert running.stop() == 0, "engage run did not stop cleanly on Ctrl-C"
+    running.database.dispose()
