@@ -24,7 +24,7 @@ class TextModelComponent(GraphComponent):
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         """Defaults; `encoder_dir` empty means the ENCODER_DIR setting."""
-        return {"encoder_dir": "", "C": 10.0, "random_seed": 1}
+        return {"encoder_dir": "", "C": 10.0, "embedding_weight": 1.0, "random_seed": 1}
 
     def __init__(
         self,
@@ -73,6 +73,7 @@ class TextModelComponent(GraphComponent):
             labels,
             encoder_dir=self._encoder_dir(self._config),
             c=float(self._config["C"]),
+            embedding_weight=float(self._config["embedding_weight"]),
             seed=int(self._config["random_seed"]),
         )
         with self._model_storage.write_to(self._resource) as directory:

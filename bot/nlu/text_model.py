@@ -19,8 +19,8 @@ from sklearn.linear_model import LogisticRegression
 from bot.nlu.embeddings import CachedEncoder, shared_encoder
 
 FORMAT_VERSION = 1
-# The embedding is one dense block against thousands of sparse n-gram columns: this
-# weight sets how much it counts (chosen by cross-validation on the training data).
+# The embedding is one dense block against thousands of sparse n-gram columns: its
+# weight sets how much it counts (config.yml sets it per component).
 EMBEDDING_WEIGHT = 1.0
 WORD_NGRAMS = {"analyzer": "word", "ngram_range": (1, 2), "min_df": 1}
 CHAR_NGRAMS = {"analyzer": "char_wb", "ngram_range": (2, 5), "min_df": 2}
