@@ -147,3 +147,48 @@ class View(Base):
     created_at = Column(UTCDateTime, nullable=False, default=utcnow, index=True)
 
     resident = relationship("Resident", back_populates="views")
+
+
+class InboundMessage(Base):
+    """A provider message or update we have accepted: replays and retries are dropped."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_id", name="uq_inbound_messages_provider_id"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(32), nullable=False)
+    provider_id = Column(String(64), nullable=False)  # Twilio MessageSid, Telegram update_id
+    received_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class OutboundMessage(Base):
+    """A message we handed to a provider, and what became of it."""
+
+    __tablename__ = "outbound_messages"
+
+    id = Column(Integer, primary_key=True)
+    resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=True, index=True)
+    channel = Column(String(32), nullable=False)
+    provider_id = Column(String(64), nullable=True, index=True)
+    # "sent", "delivered", "failed", "undelivered" (Twilio's words), or "blocked"
+    status = Column(String(16), nullable=False)
+    error_code = Column(String(16), nullable=True)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class PendingChoice(Base):
+    """The numbered options last offered to a resident on a channel without buttons."""
+
+    __tablename__ = "pending_choices"
+    __table_args__ = (
+        UniqueConstraint("resident_id", "channel", name="uq_pending_choices_resident_id"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False)
+    channel = Column(String(32), nullable=False)
+    payloads = Column(Text, nullable=False)  # JSON list, option 1 first
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)

@@ -29,18 +29,53 @@ def server_environment(settings: Settings, base: Mapping[str, str]) -> dict[str,
     return env
 
 
+CHANNEL_SETTINGS = {
+    "channels.twilio_sms.TwilioSmsInput": (
+        "sms_enabled",
+        "SMS (Twilio): set PUBLIC_BASE_URL, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
+        "TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID",
+    ),
+    "channels.telegram.TelegramInput": (
+        "telegram_enabled",
+        "Telegram: set TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET (and PUBLIC_BASE_URL "
+        "for set-webhook)",
+    ),
+}
+
+
+def active_credentials(settings: Settings, template: str) -> tuple[str, list[str]]:
+    """credentials.yml without the channels that are not configured, and why each is off.
+
+    The file is filtered as text, one top-level block per channel, so its ${VAR}s stay
+    for Rasa to substitute.
+    """
+    kept: list[str] = []
+    skipped: list[str] = []
+    keep = True
+    for line in template.splitlines():
+        if line and not line[0].isspace() and not line.startswith("#"):
+            name = line.split(":", 1)[0]
+            flag, reason = CHANNEL_SETTINGS.get(name, (None, ""))
+            keep = flag is None or bool(getattr(settings, flag))
+            if not keep:
+                skipped.append(reason)
+        if keep:
+            kept.append(line)
+    return "\n".join(kept) + "\n", skipped
+
+
 def latest_model(model_dir: Path) -> Path | None:
     """The newest trained model in `model_dir`, if any."""
     models = sorted(model_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
     return models[-1] if models else None
 
 
-def rasa_command(settings: Settings, model: Path) -> list[str]:
+def rasa_command(settings: Settings, model: Path, credentials: Path) -> list[str]:
     """The command line of the Rasa server."""
     command = [
         sys.executable, "-m", "rasa", "run",
         "--model", str(model),
-        "--credentials", str(PROJECT_ROOT / "credentials.yml"),
+        "--credentials", str(credentials),
         "--endpoints", str(PROJECT_ROOT / "endpoints.yml"),
         "--interface", settings.rasa_host,
         "--port", str(settings.rasa_port),
@@ -86,6 +121,30 @@ def stop(processes: list[subprocess.Popen]) -> None:
             process.kill()
 
 
+def running_banner(settings: Settings, base: str, skipped: list[str]) -> str:
+    """What to tell the person who ran `make run`."""
+    public = settings.public_base_url or "(PUBLIC_BASE_URL not set)"
+    lines = [
+        "",
+        "The assistant is running.",
+        "  Chat in a terminal:  make chat   (or: .venv/bin/engage chat)",
+        f"  REST channel:        POST {base}/webhooks/rest/webhook",
+        '                       {"sender": "me", "message": "hi"}',
+    ]
+    if settings.sms_enabled:
+        lines.append(f"  SMS (Twilio):        {public}/webhooks/sms/webhook")
+    if settings.telegram_enabled:
+        lines.append(f"  Telegram:            {public}/webhooks/telegram/webhook")
+    lines += [f"  Not started:         {reason}" for reason in skipped]
+    lines += [
+        f"  Action server:       http://127.0.0.1:{settings.action_port}",
+        f"  Database:            {settings.database_url}",
+        "Press Ctrl-C to stop.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def _interrupt(*_: object) -> None:
     """SIGTERM stops us the way Ctrl-C does."""
     raise KeyboardInterrupt
@@ -99,9 +158,17 @@ def run(settings: Settings) -> int:
         return 1
     upgrade(settings.database_url)
     env = server_environment(settings, os.environ)
+    credentials, skipped = active_credentials(
+        settings, (PROJECT_ROOT / "credentials.yml").read_text(encoding="utf-8")
+    )
+    credentials_file = settings.var_dir / "credentials.yml"
+    credentials_file.parent.mkdir(parents=True, exist_ok=True)
+    credentials_file.write_text(credentials, encoding="utf-8")
     processes = [
         subprocess.Popen(action_command(settings), cwd=PROJECT_ROOT, env=env),  # noqa: S603 - our own argv
-        subprocess.Popen(rasa_command(settings, model), cwd=PROJECT_ROOT, env=env),  # noqa: S603 - our own argv
+        subprocess.Popen(  # noqa: S603 - our own argv
+            rasa_command(settings, model, credentials_file), cwd=PROJECT_ROOT, env=env
+        ),
     ]
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -109,17 +176,7 @@ def run(settings: Settings) -> int:
         if not wait_until_up(f"{base}/webhooks/rest/", processes, timeout=300):
             print("The servers did not start; see the messages above.")
             return 1
-        print(
-            "\nThe assistant is running.\n"
-            f"  Chat in a terminal:  make chat   (or: .venv/bin/engage chat)\n"
-            f"  REST channel:        POST {base}/webhooks/rest/webhook\n"
-            f'                       {{"sender": "me", "message": "hi"}}\n'
-            f"  Action server:       http://127.0.0.1:{settings.action_port}\n"
-            f"  Database:            {settings.database_url}\n"
-            "  SMS and Telegram:    not set up yet (no provider credentials).\n"
-            "Press Ctrl-C to stop.\n",
-            flush=True,
-        )
+        print(running_banner(settings, base, skipped), flush=True)
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
         print("A server stopped; stopping the other.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -61,6 +62,24 @@ def _short_text(env: Mapping[str, str], name: str, default: str, max_chars: int)
     return value
 
 
+def _base_url(env: Mapping[str, str], name: str) -> str:
+    """An http(s) origin (and optional path) without a trailing slash, or empty."""
+    value = env.get(name, "").strip().rstrip("/")
+    if value and not value.startswith(("https://", "http://")):
+        raise SettingsError(f"{name} must start with https:// (or http:// locally), got {value!r}")
+    return value
+
+
+def _webhook_secret(env: Mapping[str, str]) -> str:
+    """Telegram allows 1-256 characters A-Z, a-z, 0-9, _ and - in a webhook secret."""
+    value = env.get("TELEGRAM_WEBHOOK_SECRET", "").strip()
+    if value and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", value):
+        raise SettingsError(
+            "TELEGRAM_WEBHOOK_SECRET must be 16-256 characters of A-Z, a-z, 0-9, _ and -"
+        )
+    return value
+
+
 def _sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
@@ -81,6 +100,30 @@ class Settings:
     model_dir: Path
     encoder_dir: Path
     var_dir: Path
+    public_base_url: str = ""
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from_number: str = ""
+    twilio_messaging_service_sid: str = ""
+    twilio_api_base_url: str = ""
+    telegram_bot_token: str = ""
+    telegram_webhook_secret: str = ""
+    telegram_api_base_url: str = ""
+
+    @property
+    def sms_enabled(self) -> bool:
+        """True when Twilio is fully configured."""
+        return bool(
+            self.public_base_url
+            and self.twilio_account_sid
+            and self.twilio_auth_token
+            and (self.twilio_from_number or self.twilio_messaging_service_sid)
+        )
+
+    @property
+    def telegram_enabled(self) -> bool:
+        """True when Telegram is fully configured."""
+        return bool(self.telegram_bot_token and self.telegram_webhook_secret)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -112,6 +155,15 @@ class Settings:
             model_dir=_path(env.get("MODEL_DIR", "models")),
             encoder_dir=_path(env.get("ENCODER_DIR", "var/encoder/all-MiniLM-L6-v2")),
             var_dir=var_dir,
+            public_base_url=_base_url(env, "PUBLIC_BASE_URL"),
+            twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", "").strip(),
+            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", "").strip(),
+            twilio_from_number=env.get("TWILIO_FROM_NUMBER", "").strip(),
+            twilio_messaging_service_sid=env.get("TWILIO_MESSAGING_SERVICE_SID", "").strip(),
+            twilio_api_base_url=_base_url(env, "TWILIO_API_BASE_URL"),
+            telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN", "").strip(),
+            telegram_webhook_secret=_webhook_secret(env),
+            telegram_api_base_url=_base_url(env, "TELEGRAM_API_BASE_URL"),
         )
 
 

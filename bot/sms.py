@@ -38,3 +38,38 @@ def segments(text: str) -> tuple[str, int]:
     if length <= single:
         return encoding, 1 if length else 0
     return encoding, -(-length // multi)
+
+
+def split_text(text: str, limit: int, length=len) -> list[str]:  # type: ignore[no-untyped-def]
+    """Split `text` into parts of at most `limit` (by `length`), at spaces where possible.
+
+    Parts keep their order; a word longer than `limit` is cut between characters, never
+    inside one.
+    """
+    parts: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if length(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            parts.append(current)
+        current = ""
+        while length(word) > limit:  # a very long "word": cut it between characters
+            cut = len(word)
+            while length(word[:cut]) > limit:
+                cut -= 1
+            parts.append(word[:cut])
+            word = word[cut:]
+        current = word
+    if current or not parts:
+        parts.append(current)
+    return [p for p in parts if p] or [""]
+
+
+def split_sms(text: str) -> list[str]:
+    """`text` as single-segment SMS parts, in order (160 GSM-7 or 70 UCS-2 units each)."""
+    if is_gsm7(text):
+        return split_text(text, SINGLE_GSM7, gsm7_length)
+    return split_text(text, SINGLE_UCS2, ucs2_length)

@@ -16,8 +16,12 @@ import requests
 
 from bot.db import Database
 from bot.settings import PROJECT_ROOT
+from tests.fakes.providers import FakeProviders
 
 MODEL = PROJECT_ROOT / "models" / "engage.tar.gz"
+PUBLIC_BASE_URL = "https://engage.example.org"  # what providers sign; we are on 127.0.0.1
+TWILIO_AUTH_TOKEN = "e2e-auth-token-0123456789"
+TELEGRAM_WEBHOOK_SECRET = "e2e-webhook-secret-0123456789"
 
 
 def free_port() -> int:
@@ -30,13 +34,16 @@ def free_port() -> int:
 class Stack:
     """`engage run` in a subprocess, with its own ports and databases."""
 
-    def __init__(self, workdir: Path, database_url: str, tracker_url: str) -> None:
+    def __init__(
+        self, workdir: Path, database_url: str, tracker_url: str, fake_base_url: str = ""
+    ) -> None:
         self.workdir = workdir
         self.rasa_port, self.action_port = free_port(), free_port()
         self.webhook = f"http://127.0.0.1:{self.rasa_port}/webhooks/rest/webhook"
         self.database = Database(database_url)
         self.tracker_url = tracker_url
         self.log = workdir / "stack.log"
+        self.fake_base_url = fake_base_url
         self._process: subprocess.Popen | None = None
         self._log_offset = 0
 
@@ -54,6 +61,17 @@ class Stack:
             ORG_NAME="Leeds Listens",
             PRIVACY_URL="https://leeds.example/p",
         )
+        if self.fake_base_url:  # SMS and Telegram, against the fake providers
+            env.update(
+                PUBLIC_BASE_URL=PUBLIC_BASE_URL,
+                TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+                TWILIO_AUTH_TOKEN=TWILIO_AUTH_TOKEN,
+                TWILIO_FROM_NUMBER="+447700900000",
+                TWILIO_API_BASE_URL=self.fake_base_url,
+                TELEGRAM_BOT_TOKEN="123456:E2E-token",
+                TELEGRAM_WEBHOOK_SECRET=TELEGRAM_WEBHOOK_SECRET,
+                TELEGRAM_API_BASE_URL=self.fake_base_url,
+            )
         self._log_offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self._process = subprocess.Popen(
@@ -89,6 +107,10 @@ class Stack:
                 self._process.kill()
         return code
 
+    def url(self, path: str) -> str:
+        """A URL on this stack's Rasa server."""
+        return f"http://127.0.0.1:{self.rasa_port}{path}"
+
     def say(self, sender: str, message: str) -> list[dict]:
         """Send one message as `sender`; returns the bot's replies."""
         reply = requests.post(self.webhook, json={"sender": sender, "message": message}, timeout=60)
@@ -101,11 +123,22 @@ class Stack:
 
 
 @pytest.fixture(scope="package")
-def stack(tmp_path_factory) -> Iterator[Stack]:
-    """One stack on SQLite for the package's conversation tests."""
+def fake() -> Iterator[FakeProviders]:
+    """Fake Twilio and Telegram APIs for the whole package."""
+    providers = FakeProviders().start()
+    yield providers
+    providers.stop()
+
+
+@pytest.fixture(scope="package")
+def stack(tmp_path_factory, fake) -> Iterator[Stack]:
+    """One stack on SQLite, with every channel, for the package's tests."""
     workdir = tmp_path_factory.mktemp("stack")
     running = Stack(
-        workdir, f"sqlite:///{workdir / 'engage.db'}", f"sqlite:///{workdir / 'tracker.db'}"
+        workdir,
+        f"sqlite:///{workdir / 'engage.db'}",
+        f"sqlite:///{workdir / 'tracker.db'}",
+        fake_base_url=fake.base_url,
     )
     running.start()
     yield running

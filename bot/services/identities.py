@@ -1,0 +1,56 @@
+"""Channel addresses (phone numbers, chat ids) and the residents behind them."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.models import ChannelIdentity, Resident, utcnow
+
+
+def conversation_for(session: Session, channel: str, address: str) -> str:
+    """The conversation id of the resident at `address`, creating both if new."""
+    identity = session.scalars(
+        select(ChannelIdentity).where(
+            ChannelIdentity.channel == channel, ChannelIdentity.address == address
+        )
+    ).one_or_none()
+    if identity is None:
+        resident = Resident()
+        session.add(resident)
+        session.flush()
+        identity = ChannelIdentity(resident_id=resident.id, channel=channel, address=address)
+        session.add(identity)
+        session.flush()
+    elif identity.unreachable_at is not None:
+        identity.unreachable_at = None  # they wrote to us: reachable again
+    return identity.resident.conversation_id
+
+
+def address_for(session: Session, conversation_id: str, channel: str) -> str | None:
+    """The resident's address on `channel`, if they have one."""
+    return session.scalars(
+        select(ChannelIdentity.address)
+        .join(Resident)
+        .where(Resident.conversation_id == conversation_id, ChannelIdentity.channel == channel)
+    ).first()
+
+
+def resident_at(session: Session, channel: str, address: str) -> Resident | None:
+    """The resident at an address, if known."""
+    return session.scalars(
+        select(Resident)
+        .join(ChannelIdentity)
+        .where(ChannelIdentity.channel == channel, ChannelIdentity.address == address)
+    ).one_or_none()
+
+
+def mark_unreachable(session: Session, channel: str, address: str) -> None:
+    """The provider says this address cannot be reached (blocked the bot, deactivated)."""
+    identity = session.scalars(
+        select(ChannelIdentity).where(
+            ChannelIdentity.channel == channel, ChannelIdentity.address == address
+        )
+    ).one_or_none()
+    if identity is not None and identity.unreachable_at is None:
+        identity.unreachable_at = utcnow()

@@ -1,0 +1,178 @@
+"""A fake Twilio and Telegram on 127.0.0.1: the subset of their HTTP APIs we use.
+
+It records what it receives and can answer with the providers' real error shapes on
+demand (Twilio 21610 / 30007, Telegram 429 with retry_after, 403). No test reaches the
+internet: point `TWILIO_API_BASE_URL` and `TELEGRAM_API_BASE_URL` at `base_url`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+TWILIO_MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<account>\w+)/Messages\.json$")
+TELEGRAM_METHOD = re.compile(r"^/bot(?P<token>[^/]+)/(?P<method>\w+)$")
+
+
+@dataclass
+class Recorded:
+    """One call the fake received."""
+
+    provider: str
+    method: str
+    params: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+
+class FakeProviders:
+    """Start with `start()`, stop with `stop()`; inspect `calls`."""
+
+    def __init__(self) -> None:
+        self.calls: list[Recorded] = []
+        self.twilio_errors: dict[str, int] = {}  # recipient number -> Twilio error code
+        self.telegram_errors: dict[str, list[int]] = {}  # chat id -> HTTP codes, in turn
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        """http://127.0.0.1:<port>"""
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> FakeProviders:
+        """Listen on a free port in a background thread."""
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length).decode("utf-8")
+                if "json" in (self.headers.get("content-type") or ""):
+                    params = json.loads(raw or "{}")
+                else:
+                    params = dict(parse_qsl(raw, keep_blank_values=True))
+                status, body = fake.answer(self.path, params)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    # What the fake says -------------------------------------------------------------
+
+    def answer(self, path: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Route one request to Twilio or Telegram."""
+        path = path.split("?", 1)[0]
+        twilio = TWILIO_MESSAGES.match(path)
+        if twilio:
+            return self._twilio(params)
+        telegram = TELEGRAM_METHOD.match(path)
+        if telegram:
+            return self._telegram(telegram["method"], params)
+        return 404, {"error": "not found"}
+
+    def _twilio(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            self.calls.append(Recorded("twilio", "Messages.create", params))
+            code = self.twilio_errors.get(params.get("To", ""))
+            sid = f"SM{next(self._ids):032d}"
+        if code:
+            return 400, {
+                "code": code,
+                "message": "Attempt to send to unsubscribed recipient"
+                if code == 21610
+                else "Unknown error",
+                "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                "status": 400,
+            }
+        return 201, {
+            "sid": sid,
+            "status": "queued",
+            "to": params.get("To"),
+            "from": params.get("From"),
+            "messaging_service_sid": params.get("MessagingServiceSid"),
+            "body": params.get("Body"),
+            "num_segments": "1",
+            "error_code": None,
+        }
+
+    def _telegram(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            self.calls.append(Recorded("telegram", method, params))
+            chat = str(params.get("chat_id", ""))
+            queued = self.telegram_errors.get(chat) or []
+            error = queued.pop(0) if method == "sendMessage" and queued else None
+            message_id = next(self._ids)
+        if error == 429:
+            return 429, {
+                "ok": False,
+                "error_code": 429,
+                "description": "Too Many Requests: retry after 1",
+                "parameters": {"retry_after": 1},
+            }
+        if error == 403:
+            return 403, {
+                "ok": False,
+                "error_code": 403,
+                "description": "Forbidden: bot was blocked by the user",
+            }
+        if method == "getMe":
+            result: Any = {
+                "id": 1,
+                "is_bot": True,
+                "first_name": "Engage",
+                "username": "engage_bot",
+            }
+        elif method == "sendMessage":
+            result = {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "chat": {"id": int(chat), "type": "private"},
+                "text": params.get("text", ""),
+            }
+        else:  # answerCallbackQuery, setWebhook, deleteWebhook
+            result = True
+        return 200, {"ok": True, "result": result}
+
+    # Helpers for assertions --------------------------------------------------------
+
+    def sms_to(self, number: str) -> list[str]:
+        """Bodies of the SMS sent to `number`, in order."""
+        return [
+            c.params["Body"]
+            for c in self.calls
+            if c.provider == "twilio" and c.params.get("To") == number
+        ]
+
+    def telegram_to(self, chat_id: int | str) -> list[dict[str, Any]]:
+        """sendMessage calls to a chat, in order."""
+        return [
+            c.params
+            for c in self.calls
+            if c.method == "sendMessage" and str(c.params.get("chat_id")) == str(chat_id)
+        ]
