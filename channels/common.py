@@ -20,6 +20,11 @@ from bot.postcodes import redact_full_postcodes
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# These libraries log whole requests at INFO/DEBUG: Twilio's include phone numbers and
+# message bodies, httpx's URLs include the Telegram bot token. Keep them to warnings.
+for _noisy in ("twilio.http_client", "httpx", "httpcore", "telegram.ext", "telegram.Bot"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
+
 MAX_BODY_BYTES = 64 * 1024
 MAX_TEXT_CHARS = 2000
 NON_TEXT = "/non_text"  # photos, stickers, voice...: the dialogue says it reads text only

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 from sqlalchemy import select
@@ -108,3 +109,21 @@ async def test_telegram_long_messages_are_split(database, fake, channel_settings
     await out.send_text_message(conversation, "abc " * 2000)
     parts = [c["text"] for c in fake.telegram_to(CHAT)]
     assert len(parts) == 2 and all(len(p) <= 4096 for p in parts)
+
+
+async def test_no_phone_number_or_token_reaches_the_logs(database, fake, channel_settings, caplog):
+    caplog.set_level(logging.DEBUG)
+    sms_conversation = _resident(database, "sms", NUMBER)
+    tg_conversation = _resident(database, "telegram", CHAT)
+    fake.twilio_errors[NUMBER] = 30007
+    fake.telegram_errors[CHAT] = [403]
+    await TwilioSmsOutput(
+        channel_settings, twilio_client(channel_settings), database
+    ).send_text_message(sms_conversation, "hello")
+    await TelegramOutput(make_bot(channel_settings), database).send_text_message(
+        tg_conversation, "hello"
+    )
+    assert "**********123" in caplog.text  # we did log the failure, masked
+    assert NUMBER not in caplog.text and NUMBER[1:] not in caplog.text
+    assert channel_settings.telegram_bot_token not in caplog.text
+    assert CHAT not in caplog.text

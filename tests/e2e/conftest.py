@@ -22,6 +22,7 @@ MODEL = PROJECT_ROOT / "models" / "engage.tar.gz"
 PUBLIC_BASE_URL = "https://engage.example.org"  # what providers sign; we are on 127.0.0.1
 TWILIO_AUTH_TOKEN = "e2e-auth-token-0123456789"
 TELEGRAM_WEBHOOK_SECRET = "e2e-webhook-secret-0123456789"
+RASA_API_TOKEN = "e2e-api-token-0123456789"
 
 
 def free_port() -> int:
@@ -60,6 +61,7 @@ class Stack:
             ENGAGE_VAR_DIR=str(self.workdir),
             ORG_NAME="Leeds Listens",
             PRIVACY_URL="https://leeds.example/p",
+            RASA_API_TOKEN=RASA_API_TOKEN,
         )
         if self.fake_base_url:  # SMS and Telegram, against the fake providers
             env.update(

@@ -16,7 +16,12 @@ from twilio.request_validator import RequestValidator
 
 from bot.models import ConsentEvent, OutboundMessage, Resident, View
 from bot.services.identities import address_for, resident_at
-from tests.e2e.conftest import PUBLIC_BASE_URL, TELEGRAM_WEBHOOK_SECRET, TWILIO_AUTH_TOKEN
+from tests.e2e.conftest import (
+    PUBLIC_BASE_URL,
+    RASA_API_TOKEN,
+    TELEGRAM_WEBHOOK_SECRET,
+    TWILIO_AUTH_TOKEN,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -317,3 +322,76 @@ def test_telegram_bad_bodies(stack, body, status):
         timeout=30,
     )
     assert reply.status_code == status and "Traceback" not in reply.text
+
+
+# Every saved payload, table-driven ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "answered"),
+    [
+        ("telegram_message.json", True),
+        ("telegram_start.json", True),
+        ("telegram_callback_query.json", True),
+        ("telegram_photo.json", True),
+        ("telegram_edited_message.json", False),
+        ("telegram_group_message.json", False),
+    ],
+)
+def test_each_saved_telegram_update(stack, fake, name, answered):
+    chat = new_chat()
+    update = telegram_update(name, chat)
+    assert telegram(stack, update).status_code == 200
+    body = update.get("message") or update.get("edited_message") or {}
+    target = body.get("chat", {}).get("id", chat)
+    assert bool(fake.telegram_to(target)) is answered
+    with stack.database.transaction() as s:
+        assert (resident_at(s, "telegram", str(target)) is not None) is answered
+
+
+@pytest.mark.parametrize("name", ["twilio_sms.json", "twilio_mms_photo.json"])
+def test_each_saved_twilio_message(stack, fake, name):
+    number = new_number()
+    fields = {**payload(name), "From": number}
+    fields["MessageSid"] = fields["SmsSid"] = f"SM{uuid.uuid4().hex}"
+    reply = post_twilio(stack, SMS_PATH, fields)
+    assert reply.status_code == 200 and "<Response>" in reply.text
+    assert fake.sms_to(number)  # introduced, or told we read text only
+
+
+# Rasa messaging a resident first (what check-ins will use) ------------------------------
+
+
+@pytest.mark.parametrize("channel", ["sms", "telegram"])
+def test_rasa_can_message_a_resident_first_on_their_channel(stack, fake, channel):
+    if channel == "sms":
+        address = new_number()
+        sms(stack, address, "hi")
+        sms(stack, address, "yes")
+        sent = lambda: fake.sms_to(address)  # noqa: E731
+    else:
+        address = str(new_chat())
+        telegram(stack, telegram_update("telegram_start.json", int(address)))
+        telegram(stack, telegram_update("telegram_callback_query.json", int(address)))
+        sent = lambda: [m["text"] for m in fake.telegram_to(address)]  # noqa: E731
+    with stack.database.transaction() as s:
+        conversation = resident_at(s, channel, address).conversation_id
+    before = len(sent())
+    reply = requests.post(
+        stack.url(f"/conversations/{conversation}/trigger_intent"),
+        params={"output_channel": channel, "token": RASA_API_TOKEN},
+        json={"name": "greet"},
+        timeout=60,
+    )
+    assert reply.status_code == 200
+    assert sent()[before:] == [
+        "Hi!",
+        "What's one thing about your area or local services you'd change?",
+    ]
+    unauthorised = requests.post(
+        stack.url(f"/conversations/{conversation}/trigger_intent"),
+        params={"output_channel": channel},
+        json={"name": "greet"},
+        timeout=60,
+    )
+    assert unauthorised.status_code == 401
