@@ -12,6 +12,7 @@ from bot.themes import catalogue, is_theme, label
 
 # Stages of the conversation (the `stage` slot): what the bot last asked.
 CONSENT, VIEW, THEME, MORE, AREA = "consent", "view", "theme", "more", "area"
+CHECKIN_OPEN, CHECKIN_SCALE, CHECKIN_WHY = "checkin_open", "checkin_scale", "checkin_why"
 OTHER_THEME = "other"  # the "Something else" choice
 
 
@@ -76,6 +77,12 @@ def lead_back(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventT
         return []
     if current == AREA:
         dispatcher.utter_message(response="utter_ask_area")
+        return []
+    if current in (CHECKIN_OPEN, CHECKIN_WHY):
+        dispatcher.utter_message(response="utter_checkin_reask")
+        return []
+    if current == CHECKIN_SCALE:
+        dispatcher.utter_message(response="utter_checkin_rate_reask")
         return []
     dispatcher.utter_message(response="utter_ask_view")
     return [SlotSet("stage", VIEW)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -137,6 +138,42 @@ def cmd_telegram_webhook(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    """Run the check-in scheduler (one pass with --once)."""
+    import logging
+    from datetime import datetime, timezone
+
+    from bot.db import default_database
+    from bot.scheduler import RasaTrigger, run_forever, run_once
+
+    settings = get_settings()
+    if not settings.rasa_api_token:
+        print("Set RASA_API_TOKEN (the Rasa server's --auth-token) first.", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    trigger = RasaTrigger(f"http://127.0.0.1:{settings.rasa_port}", settings.rasa_api_token)
+    if not args.once:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
+            run_forever(default_database(), settings, trigger)
+        return 0
+    try:
+        now = datetime.fromisoformat(args.now) if args.now else datetime.now(timezone.utc)
+    except ValueError:
+        print(f"--now must be ISO-8601, like 2026-12-01T10:00:00+00:00; got {args.now!r}")
+        return 2
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    report = run_once(default_database(), settings, now, trigger)
+    if report.quiet:
+        print("Quiet hours: nothing sent.")
+    else:
+        print(
+            f"{report.due} due, {report.sent} sent, {report.failed} failed, "
+            f"{report.skipped} already claimed."
+        )
+    return 1 if report.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for `engage`."""
     parser = argparse.ArgumentParser(prog="engage", description=__doc__)
@@ -166,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("file", help="a YAML list of {text, theme}")
     evaluate.add_argument("--model", help="a trained model (default: the newest in models/)")
     evaluate.set_defaults(func=cmd_themes_eval)
+
+    scheduler = commands.add_parser("scheduler", help="start check-ins when residents are due")
+    scheduler.add_argument("--once", action="store_true", help="run one pass and exit")
+    scheduler.add_argument("--now", help="pretend the clock says this time (ISO-8601)")
+    scheduler.set_defaults(func=cmd_scheduler)
 
     telegram = commands.add_parser("telegram", help="Telegram bot set-up").add_subparsers(
         dest="telegram", required=True

@@ -78,6 +78,10 @@ class Resident(Base):
     contact_ok = Column(Boolean, nullable=False, default=False)
     opted_out_at = Column(UTCDateTime, nullable=True)
     area = Column(String(8), nullable=True)  # postcode district (outward code) only
+    # Check-in rhythm: "monthly", "fortnightly" or "updates_only"; see PreferenceEvent.
+    rhythm = Column(String(16), nullable=False, default="monthly", server_default="monthly")
+    paused_until = Column(UTCDateTime, nullable=True)
+    pause_reason = Column(String(16), nullable=True)  # "asked" or "no_reply"
 
     identities = relationship("ChannelIdentity", back_populates="resident")
     views = relationship("View", back_populates="resident")
@@ -144,6 +148,8 @@ class View(Base):
     channel = Column(String(32), nullable=False)
     area = Column(String(8), nullable=True)
     conversation_id = Column(String(255), nullable=False, index=True)
+    question_id = Column(ForeignKey("checkin_questions.id"), nullable=True, index=True)
+    rating = Column(Integer, nullable=True)  # 1-5 for scale questions
     created_at = Column(UTCDateTime, nullable=False, default=utcnow, index=True)
 
     resident = relationship("Resident", back_populates="views")
@@ -192,3 +198,50 @@ class PendingChoice(Base):
     channel = Column(String(32), nullable=False)
     payloads = Column(Text, nullable=False)  # JSON list, option 1 first
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class PreferenceEvent(Base):
+    """A change of check-in rhythm or a pause, as the resident asked (append-only)."""
+
+    __tablename__ = "preference_events"
+
+    id = Column(Integer, primary_key=True)
+    resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False, index=True)
+    rhythm = Column(String(16), nullable=False)
+    paused_until = Column(UTCDateTime, nullable=True)
+    reason = Column(String(16), nullable=False)  # "asked", "no_reply", "resumed"
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class CheckinQuestion(Base):
+    """A check-in question set by an officer, with its target and run window."""
+
+    __tablename__ = "checkin_questions"
+
+    id = Column(Integer, primary_key=True)
+    wording = Column(Text, nullable=False)
+    kind = Column(String(8), nullable=False)  # "open" or "scale" (1-5)
+    ask_why = Column(Boolean, nullable=False, default=False)
+    themes = Column(Text, nullable=False, default="[]")  # JSON list of theme keys
+    areas = Column(Text, nullable=False, default="[]")  # JSON list of postcode districts
+    starts_at = Column(UTCDateTime, nullable=False)
+    ends_at = Column(UTCDateTime, nullable=True)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Checkin(Base):
+    """One check-in (or the no-reply pause note) for one resident and one period."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (UniqueConstraint("resident_id", "period", name="uq_checkins_period"),)
+
+    id = Column(Integer, primary_key=True)
+    resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False, index=True)
+    period = Column(String(32), nullable=False)  # the due date it answers: one per period
+    kind = Column(String(16), nullable=False)  # "checkin" or "pause_note"
+    question_id = Column(ForeignKey("checkin_questions.id"), nullable=True)
+    channel = Column(String(32), nullable=False)
+    status = Column(String(16), nullable=False)  # "claimed", "sent", "failed"
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    sent_at = Column(UTCDateTime, nullable=True)
+    answered_at = Column(UTCDateTime, nullable=True)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import requests
@@ -23,6 +25,7 @@ def server_environment(settings: Settings, base: Mapping[str, str]) -> dict[str,
         ACTION_ENDPOINT_URL=f"http://127.0.0.1:{settings.action_port}/webhook",
         TRACKER_DATABASE_URL=settings.tracker_database_url,
         DATABASE_URL=settings.database_url,
+        RASA_API_TOKEN=settings.rasa_api_token,
         SANIC_HOST="127.0.0.1",  # the action server is only for the Rasa server
         RASA_TELEMETRY_ENABLED="false",  # residents' conversations never leave this machine
     )
@@ -68,6 +71,11 @@ def latest_model(model_dir: Path) -> Path | None:
     """The newest trained model in `model_dir`, if any."""
     models = sorted(model_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
     return models[-1] if models else None
+
+
+def scheduler_command() -> list[str]:
+    """The command line of the check-in scheduler."""
+    return [sys.executable, "-m", "bot.cli", "scheduler"]
 
 
 def rasa_command(settings: Settings, model: Path, credentials: Path) -> list[str]:
@@ -138,6 +146,7 @@ def running_banner(settings: Settings, base: str, skipped: list[str]) -> str:
     lines += [f"  Not started:         {reason}" for reason in skipped]
     lines += [
         f"  Action server:       http://127.0.0.1:{settings.action_port}",
+        f"  Check-ins:           scheduler running (quiet hours {settings.quiet_hours})",
         f"  Database:            {settings.database_url}",
         "Press Ctrl-C to stop.",
         "",
@@ -157,6 +166,9 @@ def run(settings: Settings) -> int:
         print(f"No trained model in {settings.model_dir}. Run `make run` (it trains one).")
         return 1
     upgrade(settings.database_url)
+    if not settings.rasa_api_token:
+        # The scheduler needs Rasa's API; it stays on this machine behind a fresh token.
+        settings = replace(settings, rasa_api_token=secrets.token_urlsafe(32))
     env = server_environment(settings, os.environ)
     credentials, skipped = active_credentials(
         settings, (PROJECT_ROOT / "credentials.yml").read_text(encoding="utf-8")
@@ -169,6 +181,7 @@ def run(settings: Settings) -> int:
         subprocess.Popen(  # noqa: S603 - our own argv
             rasa_command(settings, model, credentials_file), cwd=PROJECT_ROOT, env=env
         ),
+        subprocess.Popen(scheduler_command(), cwd=PROJECT_ROOT, env=env),  # noqa: S603 - our own argv
     ]
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -80,6 +80,30 @@ def _webhook_secret(env: Mapping[str, str]) -> str:
     return value
 
 
+def _timezone(env: Mapping[str, str]) -> str:
+    """The organisation's time zone (for quiet hours), e.g. Europe/London."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    value = env.get("TIMEZONE", "").strip() or "Europe/London"
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SettingsError(
+            f"TIMEZONE must be a time zone like Europe/London, got {value!r}"
+        ) from exc
+    return value
+
+
+def _quiet_hours(env: Mapping[str, str]) -> str:
+    """ "HH:MM-HH:MM" (may cross midnight) or "off"."""
+    value = env.get("QUIET_HOURS", "").strip().lower() or "21:00-08:00"
+    if value != "off" and not re.fullmatch(
+        r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value
+    ):
+        raise SettingsError(f"QUIET_HOURS must look like 21:00-08:00, or be off; got {value!r}")
+    return value
+
+
 def _sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
@@ -109,6 +133,11 @@ class Settings:
     telegram_bot_token: str = ""
     telegram_webhook_secret: str = ""
     telegram_api_base_url: str = ""
+    timezone: str = "Europe/London"
+    quiet_hours: str = "21:00-08:00"
+    checkin_jitter_minutes: int = 240
+    sms_per_second: float = 1.0
+    telegram_per_second: float = 25.0
 
     @property
     def sms_enabled(self) -> bool:
@@ -164,6 +193,11 @@ class Settings:
             telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN", "").strip(),
             telegram_webhook_secret=_webhook_secret(env),
             telegram_api_base_url=_base_url(env, "TELEGRAM_API_BASE_URL"),
+            timezone=_timezone(env),
+            quiet_hours=_quiet_hours(env),
+            checkin_jitter_minutes=int(_float(env, "CHECKIN_JITTER_MINUTES", 240, 0, 1440)),
+            sms_per_second=_float(env, "SMS_PER_SECOND", 1.0, 0.01, 1000),
+            telegram_per_second=_float(env, "TELEGRAM_PER_SECOND", 25.0, 0.01, 1000),
         )
 
 

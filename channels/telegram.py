@@ -22,11 +22,14 @@ from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sqlalchemy.orm import Session
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import Forbidden, RetryAfter, TelegramError
 
 from bot.db import Database
+from bot.models import utcnow
 from bot.phone import mask
+from bot.services.checkins import resident_wrote
 from bot.services.delivery import first_delivery, record_outbound
 from bot.services.identities import address_for, conversation_for, mark_unreachable, resident_at
 from bot.services.residents import find_resident
@@ -226,6 +229,13 @@ class TelegramInput(DatabaseUser, InputChannel):
 
         return "/opt_in" if await self.in_transaction(_opted_out) else "/greet"
 
+    @staticmethod
+    def _wrote(session: Session, chat_id: str) -> str:
+        """The chat's conversation id; the message counts as an answer to any check-in."""
+        conversation_id = conversation_for(session, CHANNEL, chat_id)
+        resident_wrote(session, resident_at(session, CHANNEL, chat_id), utcnow())
+        return conversation_id
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """The webhook route."""
         telegram = Blueprint("telegram_webhook", __name__)
@@ -257,9 +267,7 @@ class TelegramInput(DatabaseUser, InputChannel):
             chat_id, text = await self._text_of(update)
             if chat_id is None or not text:
                 return response.text("ok")
-            conversation_id = await self.in_transaction(
-                lambda s: conversation_for(s, CHANNEL, chat_id)
-            )
+            conversation_id = await self.in_transaction(lambda s: self._wrote(s, chat_id))
             await on_new_message(
                 UserMessage(text, self.get_output_channel(), conversation_id, input_channel=CHANNEL)
             )

@@ -27,7 +27,9 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from bot.db import Database
+from bot.models import utcnow
 from bot.phone import InvalidNumber, mask, to_e164
+from bot.services.checkins import resident_wrote
 from bot.services.delivery import (
     chosen_payload,
     first_delivery,
@@ -75,7 +77,12 @@ def twilio_client(settings: Settings) -> Client:
 
 
 def numbered(text: str, buttons: list[dict[str, Any]]) -> str:
-    """A question with its buttons as numbered options: "... 1 Housing  2 Something else"."""
+    """A question with its buttons as numbered options: "... 1 Housing  2 Something else".
+
+    A 1-to-5 scale (buttons titled "1".."5") is left as the question words it.
+    """
+    if all(b.get("title") == str(i) for i, b in enumerate(buttons, start=1)):
+        return text
     options = "  ".join(f"{i} {b.get('title', '')}" for i, b in enumerate(buttons, start=1))
     return f"{text}\n{options}"
 
@@ -254,6 +261,7 @@ class TwilioSmsInput(DatabaseUser, InputChannel):
                     return None, None
                 conversation_id = conversation_for(session, CHANNEL, address)
                 resident = resident_at(session, CHANNEL, address)
+                resident_wrote(session, resident, utcnow())
                 return conversation_id, chosen_payload(session, resident, CHANNEL, body)
 
             conversation_id, payload = await self.in_transaction(_accept)

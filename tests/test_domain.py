@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from actions.my_data import MAX_THEMES_LISTED
+from bot.services.checkins import MAX_QUESTION_CHARS
 from bot.settings import MAX_ORG_NAME, MAX_PRIVACY_URL, PROJECT_ROOT
 from bot.sms import MAX_SEGMENTS, gsm7_length, is_gsm7, segments
 from bot.themes import catalogue
@@ -26,6 +27,8 @@ WORST_CASE = {
     "count": "999",
     "more": "9",
     "joined": "30 Sep 2026",
+    "question": "Q" * MAX_QUESTION_CHARS,
+    "until": "30 Sep 2026",
     "breakdown": ", ".join(f"{label} (999)" for label in LONGEST_LABELS[:MAX_THEMES_LISTED]),
 }
 

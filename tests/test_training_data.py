@@ -16,7 +16,7 @@ from bot.themes import theme_keys
 
 DATA = [str(PROJECT_ROOT / "data" / d) for d in ("nlu", "rules", "stories")]
 TEST_SPLIT = PROJECT_ROOT / "tests" / "nlu" / "themes_test.yml"
-PAYLOAD_ONLY_INTENTS = {"non_text"}
+PAYLOAD_ONLY_INTENTS = {"non_text", "rate", "start_checkin", "checkins_paused"}
 ACTIONS_CODE = "\n".join(p.read_text() for p in (PROJECT_ROOT / "actions").glob("*.py"))
 
 

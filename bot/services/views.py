@@ -32,12 +32,16 @@ def store_view(
     theme_key: str | None,
     confidence: float | None,
     channel: str,
+    question_id: int | None = None,
+    rating: int | None = None,
 ) -> View:
     """Store a view under a theme; raises NotAllowed without consent or after opt-out."""
     if resident.consent != "given" or resident.opted_out_at is not None:
         raise NotAllowed
     if theme_key is not None and not is_theme(theme_key):
         raise ValueError(f"unknown theme {theme_key!r}")
+    if rating is not None and not 1 <= rating <= 5:
+        raise ValueError("a rating is 1 to 5")
     text = text.strip()
     if not text:
         raise ValueError("empty view")
@@ -50,6 +54,8 @@ def store_view(
         channel=channel,
         area=resident.area,
         conversation_id=resident.conversation_id,
+        question_id=question_id,
+        rating=rating,
     )
     session.add(view)
     session.flush()

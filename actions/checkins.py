@@ -1,0 +1,156 @@
+"""Check-ins started by the scheduler: the question, its answer, a rating and its why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.base import EngageAction, channel_of, latest_theme
+from actions.dialogue import CHECKIN_OPEN, CHECKIN_SCALE, CHECKIN_WHY, lead_back, stage
+from bot.models import CheckinQuestion
+from bot.services.checkins import checkin_for
+from bot.services.residents import find_resident
+from bot.services.views import NotAllowed, store_view
+from bot.themes import is_theme, label
+
+SCALE = range(1, 6)
+
+
+def entity(tracker: Tracker, name: str) -> str | None:
+    """The first value of an entity in the latest message."""
+    for item in tracker.latest_message.get("entities") or []:
+        if item.get("entity") == name:
+            return str(item.get("value"))
+    return None
+
+
+def scale_buttons() -> list[dict[str, str]]:
+    """Buttons 1 to 5 (numbered options on SMS)."""
+    return [{"title": str(n), "payload": f'/rate{{"rating":"{n}"}}'} for n in SCALE]
+
+
+class ActionStartCheckin(EngageAction):
+    """Ask the check-in's question (open, or 1-5 with buttons)."""
+
+    def name(self) -> str:
+        return "action_start_checkin"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        raw_id = entity(tracker, "checkin_id") or ""
+        if not raw_id.isdigit() or tracker.get_slot("opted_out"):
+            return []
+
+        def _question(session):  # type: ignore[no-untyped-def]
+            checkin = checkin_for(session, int(raw_id), tracker.sender_id)
+            if checkin is None or checkin.question_id is None:
+                return None
+            question = session.get(CheckinQuestion, checkin.question_id)
+            return question.wording, question.kind
+
+        found = await self.in_transaction(_question)
+        if found is None:
+            return []
+        wording, kind = found
+        if kind == "scale":
+            dispatcher.utter_message(
+                response="utter_checkin_question", question=wording, buttons=scale_buttons()
+            )
+            next_stage = CHECKIN_SCALE
+        else:
+            dispatcher.utter_message(response="utter_checkin_question", question=wording)
+            next_stage = CHECKIN_OPEN
+        return [SlotSet("checkin_id", int(raw_id)), SlotSet("stage", next_stage)]
+
+
+class ActionAnswerCheckin(EngageAction):
+    """Store the answer to an open question (or a rating's why) as a themed view."""
+
+    def name(self) -> str:
+        return "action_answer_checkin"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        checkin_id = tracker.get_slot("checkin_id")
+        theme, confidence = latest_theme(tracker)
+        theme = theme if is_theme(theme) else None
+        text = tracker.latest_message.get("text") or ""
+        channel = channel_of(tracker)
+
+        def _store(session) -> bool:  # type: ignore[no-untyped-def]
+            checkin = checkin_for(session, int(checkin_id), tracker.sender_id)
+            resident = find_resident(session, tracker.sender_id)
+            if checkin is None or resident is None:
+                return False
+            store_view(
+                session,
+                resident,
+                text=text,
+                theme_key=theme,
+                confidence=confidence,
+                channel=channel,
+                question_id=checkin.question_id,
+            )
+            return True
+
+        try:
+            stored = checkin_id is not None and await self.in_transaction(_store)
+        except (NotAllowed, ValueError):
+            stored = False
+        if not stored:
+            return lead_back(dispatcher, tracker)
+        dispatcher.utter_message(response="utter_checkin_noted", theme_label=label(theme))
+        return [SlotSet("stage", None), SlotSet("checkin_id", None)]
+
+
+class ActionRateCheckin(EngageAction):
+    """Store a 1-5 rating; ask why if the question wants it."""
+
+    def name(self) -> str:
+        return "action_rate_checkin"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        checkin_id = tracker.get_slot("checkin_id")
+        rating = entity(tracker, "rating") or ""
+        if checkin_id is None or stage(tracker) != CHECKIN_SCALE:
+            return lead_back(dispatcher, tracker)
+        if not rating.isdigit() or int(rating) not in SCALE:
+            dispatcher.utter_message(response="utter_checkin_rate_reask")
+            return []
+        channel = channel_of(tracker)
+
+        def _store(session) -> bool | None:  # type: ignore[no-untyped-def]
+            checkin = checkin_for(session, int(checkin_id), tracker.sender_id)
+            resident = find_resident(session, tracker.sender_id)
+            if checkin is None or resident is None:
+                return None
+            store_view(
+                session,
+                resident,
+                text=rating,
+                theme_key=None,
+                confidence=None,
+                channel=channel,
+                question_id=checkin.question_id,
+                rating=int(rating),
+            )
+            return session.get(CheckinQuestion, checkin.question_id).ask_why
+
+        try:
+            ask_why = await self.in_transaction(_store)
+        except NotAllowed:
+            ask_why = None
+        if ask_why is None:
+            return lead_back(dispatcher, tracker)
+        if ask_why:
+            dispatcher.utter_message(response="utter_checkin_why")
+            return [SlotSet("stage", CHECKIN_WHY)]
+        dispatcher.utter_message(response="utter_checkin_thanks")
+        return [SlotSet("stage", None), SlotSet("checkin_id", None)]

@@ -1,0 +1,260 @@
+"""Check-ins: officers' questions, who is due and when, and each check-in's life."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.models import ChannelIdentity, Checkin, CheckinQuestion, Resident, View
+from bot.postcodes import outward_code
+from bot.services.preferences import INTERVALS, pause, resume
+from bot.sms import is_gsm7
+from bot.themes import is_theme
+
+# Used when no officer's question is running (an ordinary open question).
+DEFAULT_WORDING = "What's one thing about your area you'd change?"
+PROACTIVE_CHANNELS = ("sms", "telegram")
+MAX_QUESTION_CHARS = 250  # with "Hi from <organisation>. " it still fits two SMS
+NO_REPLY_LIMIT = 2  # unanswered check-ins in a row before we pause and say so
+FOREVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
+
+
+class InvalidQuestion(ValueError):
+    """A question an officer cannot set as given."""
+
+
+def add_question(
+    session: Session,
+    *,
+    wording: str,
+    kind: str = "open",
+    ask_why: bool = False,
+    themes: list[str] | None = None,
+    areas: list[str] | None = None,
+    starts_at: datetime,
+    ends_at: datetime | None = None,
+) -> CheckinQuestion:
+    """Set a check-in question; raises InvalidQuestion with a short reason."""
+    wording = " ".join(wording.split())
+    if not wording:
+        raise InvalidQuestion("the question is empty")
+    if len(wording) > MAX_QUESTION_CHARS or not is_gsm7(wording):
+        raise InvalidQuestion(
+            f"the question must be at most {MAX_QUESTION_CHARS} plain characters (GSM-7: "
+            "no curly quotes or emoji), to fit two SMS with our greeting"
+        )
+    if kind not in ("open", "scale"):
+        raise InvalidQuestion("kind must be open or scale")
+    if ask_why and kind != "scale":
+        raise InvalidQuestion("only a scale question has a 'why?' follow-up")
+    themes = list(themes or [])
+    unknown = [t for t in themes if not is_theme(t)]
+    if unknown:
+        raise InvalidQuestion(f"unknown themes: {', '.join(unknown)}")
+    districts = []
+    for area in areas or []:
+        district = outward_code(area)
+        if district is None:
+            raise InvalidQuestion(f"{area!r} is not a postcode district like LS6")
+        districts.append(district)
+    if ends_at is not None and ends_at <= starts_at:
+        raise InvalidQuestion("the run window ends before it starts")
+    question = CheckinQuestion(
+        wording=wording,
+        kind=kind,
+        ask_why=ask_why,
+        themes=json.dumps(themes),
+        areas=json.dumps(districts),
+        starts_at=starts_at,
+        ends_at=ends_at,
+    )
+    session.add(question)
+    session.flush()
+    return question
+
+
+def default_question(session: Session) -> CheckinQuestion:
+    """The standing open question (a row, so its answers link to a question too)."""
+    question = session.scalars(
+        select(CheckinQuestion).where(
+            CheckinQuestion.wording == DEFAULT_WORDING, CheckinQuestion.kind == "open"
+        )
+    ).first()
+    if question is None:
+        question = CheckinQuestion(
+            wording=DEFAULT_WORDING,
+            kind="open",
+            themes="[]",
+            areas="[]",
+            starts_at=datetime(2000, 1, 1, tzinfo=timezone.utc),
+        )
+        session.add(question)
+        session.flush()
+    return question
+
+
+def current_question(session: Session, resident: Resident, now: datetime) -> CheckinQuestion:
+    """The newest running question aimed at this resident and not yet put to them."""
+    asked = set(
+        session.scalars(select(Checkin.question_id).where(Checkin.resident_id == resident.id)).all()
+    )
+    spoken_about = set(
+        session.scalars(select(View.theme_key).where(View.resident_id == resident.id)).all()
+    )
+    running = session.scalars(
+        select(CheckinQuestion)
+        .where(CheckinQuestion.starts_at <= now, CheckinQuestion.wording != DEFAULT_WORDING)
+        .order_by(CheckinQuestion.starts_at.desc(), CheckinQuestion.id.desc())
+    ).all()
+    for question in running:
+        if question.ends_at is not None and question.ends_at <= now:
+            continue
+        if question.id in asked:
+            continue
+        themes, areas = json.loads(question.themes), json.loads(question.areas)
+        if themes and not spoken_about.intersection(themes):
+            continue
+        if areas and resident.area not in areas:
+            continue
+        return question
+    return default_question(session)
+
+
+@dataclass(frozen=True)
+class Due:
+    """A resident who should hear from us now."""
+
+    resident_id: int
+    conversation_id: str
+    channel: str
+    period: str
+    kind: str  # "checkin", or "pause_note" after NO_REPLY_LIMIT unanswered
+    question_id: int | None
+
+
+def jitter(resident_id: int, period: str, spread_minutes: int) -> timedelta:
+    """A stable offset in [0, spread) so a whole town is not texted in the same minute."""
+    if spread_minutes <= 0:
+        return timedelta(0)
+    digest = hashlib.sha256(f"{resident_id}:{period}".encode()).digest()
+    return timedelta(seconds=int.from_bytes(digest[:4], "big") % (spread_minutes * 60))
+
+
+def reachable_channel(session: Session, resident: Resident) -> str | None:
+    """The channel we last heard them on that can still reach them (SMS or Telegram)."""
+    return session.scalars(
+        select(ChannelIdentity.channel)
+        .where(
+            ChannelIdentity.resident_id == resident.id,
+            ChannelIdentity.channel.in_(PROACTIVE_CHANNELS),
+            ChannelIdentity.unreachable_at.is_(None),
+        )
+        .order_by(ChannelIdentity.created_at.desc(), ChannelIdentity.id.desc())
+    ).first()
+
+
+def due_checkins(session: Session, now: datetime, jitter_minutes: int) -> list[Due]:
+    """Everyone due a check-in (or the pause note) at `now`."""
+    candidates = session.scalars(
+        select(Resident).where(
+            Resident.consent == "given",
+            Resident.contact_ok.is_(True),
+            Resident.opted_out_at.is_(None),
+            Resident.rhythm.in_(list(INTERVALS)),
+        )
+    ).all()
+    due = []
+    for resident in candidates:
+        if resident.paused_until is not None and resident.paused_until > now:
+            continue
+        channel = reachable_channel(session, resident)
+        if channel is None:
+            continue
+        sent = session.scalars(
+            select(Checkin)
+            .where(Checkin.resident_id == resident.id, Checkin.status == "sent")
+            .order_by(Checkin.sent_at.desc())
+        ).all()
+        base = max(
+            [resident.created_at]
+            + [c.sent_at for c in sent[:1] if c.sent_at]
+            + [resident.paused_until] * (resident.paused_until is not None)
+        )
+        due_on = base + INTERVALS[resident.rhythm]
+        period = due_on.date().isoformat()
+        if due_on + jitter(resident.id, period, jitter_minutes) > now:
+            continue
+        recent = [c for c in sent if c.kind == "checkin"][:NO_REPLY_LIMIT]
+        unanswered = len(recent) == NO_REPLY_LIMIT and all(c.answered_at is None for c in recent)
+        question = None if unanswered else current_question(session, resident, now)
+        due.append(
+            Due(
+                resident_id=resident.id,
+                conversation_id=resident.conversation_id,
+                channel=channel,
+                period=period,
+                kind="pause_note" if unanswered else "checkin",
+                question_id=question.id if question else None,
+            )
+        )
+    return due
+
+
+def claim(session: Session, due: Due) -> int | None:
+    """Reserve this period's check-in; None if it was already claimed (by anyone)."""
+    checkin = Checkin(
+        resident_id=due.resident_id,
+        period=due.period,
+        kind=due.kind,
+        question_id=due.question_id,
+        channel=due.channel,
+        status="claimed",
+    )
+    try:
+        with session.begin_nested():
+            session.add(checkin)
+        return checkin.id
+    except IntegrityError:
+        return None
+
+
+def mark_sent(session: Session, checkin_id: int, now: datetime) -> None:
+    """The check-in went out; a pause note also pauses the resident until they write."""
+    checkin = session.get(Checkin, checkin_id)
+    checkin.status = "sent"
+    checkin.sent_at = now
+    if checkin.kind == "pause_note":
+        pause(session, session.get(Resident, checkin.resident_id), FOREVER, reason="no_reply")
+
+
+def mark_failed(session: Session, checkin_id: int) -> None:
+    """Rasa or the provider refused it; the period stays claimed (never sent twice)."""
+    session.get(Checkin, checkin_id).status = "failed"
+
+
+def resident_wrote(session: Session, resident: Resident, now: datetime) -> None:
+    """Any message from a resident answers their open check-in and ends a no-reply pause."""
+    latest = session.scalars(
+        select(Checkin)
+        .where(Checkin.resident_id == resident.id, Checkin.status == "sent")
+        .order_by(Checkin.sent_at.desc())
+    ).first()
+    if latest is not None and latest.kind == "checkin" and latest.answered_at is None:
+        latest.answered_at = now
+    if resident.pause_reason == "no_reply":
+        resume(session, resident)
+
+
+def checkin_for(session: Session, checkin_id: int, conversation_id: str) -> Checkin | None:
+    """A check-in, only if it belongs to this conversation's resident."""
+    checkin = session.get(Checkin, checkin_id)
+    if checkin is None:
+        return None
+    resident = session.get(Resident, checkin.resident_id)
+    return checkin if resident.conversation_id == conversation_id else None

@@ -1,0 +1,59 @@
+"""How often a resident hears from us: rhythm changes and pauses, kept with their history."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from bot.models import PreferenceEvent, Resident
+
+RHYTHMS = ("fortnightly", "monthly", "updates_only")  # most to least often
+INTERVALS = {"fortnightly": timedelta(days=14), "monthly": timedelta(days=30)}
+DEFAULT_PAUSE = timedelta(days=91)  # "pause" without a length: three months
+
+
+def _record(session: Session, resident: Resident, reason: str) -> None:
+    session.add(
+        PreferenceEvent(
+            resident_id=resident.id,
+            rhythm=resident.rhythm,
+            paused_until=resident.paused_until,
+            reason=reason,
+        )
+    )
+    session.flush()
+
+
+def set_rhythm(session: Session, resident: Resident, rhythm: str) -> None:
+    """Check in monthly, fortnightly, or only send updates; ends any pause."""
+    if rhythm not in RHYTHMS:
+        raise ValueError(f"unknown rhythm {rhythm!r}")
+    resident.rhythm = rhythm
+    resident.paused_until = None
+    resident.pause_reason = None
+    _record(session, resident, "asked")
+
+
+def less_often(session: Session, resident: Resident) -> str:
+    """One step less often (fortnightly -> monthly -> updates only); returns the new rhythm."""
+    index = RHYTHMS.index(resident.rhythm) if resident.rhythm in RHYTHMS else 1
+    set_rhythm(session, resident, RHYTHMS[min(index + 1, len(RHYTHMS) - 1)])
+    return resident.rhythm
+
+
+def pause(session: Session, resident: Resident, until: datetime, reason: str = "asked") -> None:
+    """No check-ins until `until` ("asked" by them, or "no_reply" after two unanswered)."""
+    resident.paused_until = until
+    resident.pause_reason = reason
+    _record(session, resident, reason)
+
+
+def resume(session: Session, resident: Resident) -> bool:
+    """End a pause; False if there was none."""
+    if resident.paused_until is None:
+        return False
+    resident.paused_until = None
+    resident.pause_reason = None
+    _record(session, resident, "resumed")
+    return True
