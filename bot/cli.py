@@ -174,6 +174,79 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+def _date(text: str | None):  # type: ignore[no-untyped-def]
+    from datetime import datetime, timezone
+
+    if not text:
+        return None
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def cmd_checkins(args: argparse.Namespace) -> int:
+    """Officers' check-in questions: add (with a preview), list, end."""
+    import json as _json
+
+    from sqlalchemy import select
+
+    from bot.db import default_database
+    from bot.models import CheckinQuestion, utcnow
+    from bot.services.checkins import InvalidQuestion, add_question
+    from bot.sms import segments
+
+    settings = get_settings()
+    database = default_database()
+    if args.action == "add":
+        try:
+            starts, ends = _date(args.starts) or utcnow(), _date(args.ends)
+        except ValueError:
+            print("Dates must look like 2026-12-01 or 2026-12-01T09:00.", file=sys.stderr)
+            return 2
+        try:
+            with database.transaction() as session:
+                question = add_question(
+                    session,
+                    wording=args.wording,
+                    kind=args.kind,
+                    ask_why=args.ask_why,
+                    themes=args.theme,
+                    areas=args.area,
+                    starts_at=starts,
+                    ends_at=ends,
+                )
+                preview = f"Hi from {settings.org_name}. {question.wording}"
+                number = question.id
+        except InvalidQuestion as exc:
+            print(f"Not added: {exc}.", file=sys.stderr)
+            return 2
+        encoding, count = segments(preview)
+        print(
+            f"Question {number} added. Residents will read ({len(preview)} characters, "
+            f"{count} SMS, {encoding}):\n  {preview}"
+        )
+        return 0
+    if args.action == "end":
+        with database.transaction() as session:
+            question = session.get(CheckinQuestion, args.id)
+            if question is None:
+                print(f"No question {args.id}.", file=sys.stderr)
+                return 2
+            question.ends_at = utcnow()
+        print(f"Question {args.id} ended.")
+        return 0
+    with database.transaction() as session:
+        for q in session.scalars(select(CheckinQuestion).order_by(CheckinQuestion.id)):
+            window = (
+                f"{q.starts_at:%Y-%m-%d} to {q.ends_at:%Y-%m-%d}"
+                if q.ends_at
+                else (f"from {q.starts_at:%Y-%m-%d}")
+            )
+            target = ", ".join(_json.loads(q.themes) + _json.loads(q.areas)) or "everyone"
+            why = " + why" if q.ask_why else ""
+            print(f"{q.id:4d}  {q.kind}{why:7s} {window:26s} {target:30s} {q.wording}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for `engage`."""
     parser = argparse.ArgumentParser(prog="engage", description=__doc__)
@@ -208,6 +281,23 @@ def build_parser() -> argparse.ArgumentParser:
     scheduler.add_argument("--once", action="store_true", help="run one pass and exit")
     scheduler.add_argument("--now", help="pretend the clock says this time (ISO-8601)")
     scheduler.set_defaults(func=cmd_scheduler)
+
+    checkins = commands.add_parser("checkins", help="officers' check-in questions")
+    actions = checkins.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="set a question (printed as residents will read it)")
+    add.add_argument("wording", help="the question; for a scale, say what 1 and 5 mean")
+    add.add_argument("--kind", choices=["open", "scale"], default="open")
+    add.add_argument("--ask-why", action="store_true", help="after a rating, ask why")
+    add.add_argument(
+        "--theme", action="append", default=[], help="only residents who spoke about it"
+    )
+    add.add_argument("--area", action="append", default=[], help="only residents in a district")
+    add.add_argument("--starts", help="YYYY-MM-DD (default: now)")
+    add.add_argument("--ends", help="YYYY-MM-DD (default: no end)")
+    actions.add_parser("list", help="every question and its window")
+    end = actions.add_parser("end", help="stop asking a question")
+    end.add_argument("id", type=int)
+    checkins.set_defaults(func=cmd_checkins)
 
     telegram = commands.add_parser("telegram", help="Telegram bot set-up").add_subparsers(
         dest="telegram", required=True

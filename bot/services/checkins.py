@@ -242,10 +242,14 @@ def resident_wrote(session: Session, resident: Resident, now: datetime) -> None:
     """Any message from a resident answers their open check-in and ends a no-reply pause."""
     latest = session.scalars(
         select(Checkin)
-        .where(Checkin.resident_id == resident.id, Checkin.status == "sent")
+        .where(
+            Checkin.resident_id == resident.id,
+            Checkin.status == "sent",
+            Checkin.kind == "checkin",
+        )
         .order_by(Checkin.sent_at.desc())
     ).first()
-    if latest is not None and latest.kind == "checkin" and latest.answered_at is None:
+    if latest is not None and latest.answered_at is None:
         latest.answered_at = now
     if resident.pause_reason == "no_reply":
         resume(session, resident)

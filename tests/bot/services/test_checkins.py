@@ -1,0 +1,180 @@
+"""Who is due a check-in and when: time travel with an explicit clock."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from bot.models import ChannelIdentity, Checkin, PreferenceEvent, Resident
+from bot.services.checkins import (
+    DEFAULT_WORDING,
+    InvalidQuestion,
+    add_question,
+    claim,
+    current_question,
+    due_checkins,
+    jitter,
+    mark_sent,
+    resident_wrote,
+)
+from bot.services.consent import opt_out, record_consent
+from bot.services.identities import conversation_for, mark_unreachable, resident_at
+from bot.services.preferences import less_often, pause, resume, set_rhythm
+from bot.services.views import store_view
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)  # a Monday morning
+
+
+def at(days: float) -> datetime:
+    return T0 + timedelta(days=days)
+
+
+def join(s, address="+447700900123", channel="sms") -> Resident:
+    conversation_for(s, channel, address)
+    resident = resident_at(s, channel, address)
+    resident.created_at = T0
+    record_consent(s, resident, given=True, wording="w", channel=channel)
+    return resident
+
+
+def due_ids(s, now) -> list[int]:
+    return [d.resident_id for d in due_checkins(s, now, jitter_minutes=0)]
+
+
+def send(s, now):
+    for item in due_checkins(s, now, jitter_minutes=0):
+        checkin_id = claim(s, item)
+        if checkin_id is not None:
+            mark_sent(s, checkin_id, now)
+
+
+def test_monthly_is_due_after_thirty_days_and_not_before(database):
+    with database.transaction() as s:
+        resident = join(s)
+        assert due_ids(s, at(29.9)) == []
+        assert due_ids(s, at(30)) == [resident.id]
+        send(s, at(30))
+        assert due_ids(s, at(59)) == []
+        assert due_ids(s, at(60)) == [resident.id]
+
+
+def test_fortnightly_updates_only_and_preference_history(database):
+    with database.transaction() as s:
+        resident = join(s)
+        set_rhythm(s, resident, "fortnightly")
+        assert due_ids(s, at(14)) == [resident.id]
+        assert less_often(s, resident) == "monthly"
+        assert due_ids(s, at(14)) == []
+        assert less_often(s, resident) == "updates_only"
+        assert due_ids(s, at(400)) == []
+        history = s.scalars(select(PreferenceEvent.rhythm).order_by(PreferenceEvent.id)).all()
+        assert history == ["fortnightly", "monthly", "updates_only"]
+
+
+def test_no_consent_opt_out_unreachable_or_paused_means_no_checkin(database):
+    with database.transaction() as s:
+        stranger = conversation_for(s, "sms", "+447700900001")
+        assert stranger and due_ids(s, at(90)) == []
+        a = join(s, "+447700900002")
+        b = join(s, "+447700900003")
+        c = join(s, "424242", channel="telegram")
+        d = join(s, "+447700900005")
+        opt_out(s, a, channel="sms")
+        mark_unreachable(s, "telegram", "424242")
+        pause(s, d, until=at(60))
+        assert due_ids(s, at(31)) == [b.id]
+        assert set(due_ids(s, at(91))) == {b.id, d.id}  # d: 30 days after the pause ended
+        assert c.id not in due_ids(s, at(91))
+        assert resume(s, d) is True and resume(s, d) is False
+
+
+def test_jitter_is_stable_and_within_bounds():
+    offsets = [jitter(r, "2026-04-01", 240) for r in range(500)]
+    assert all(timedelta(0) <= o < timedelta(minutes=240) for o in offsets)
+    assert len({o.seconds // 600 for o in offsets}) > 10  # spread out, not one minute
+    assert jitter(7, "2026-04-01", 240) == jitter(7, "2026-04-01", 240)
+    assert jitter(7, "2026-04-01", 0) == timedelta(0)
+
+
+def test_jitter_delays_the_due_time(database):
+    with database.transaction() as s:
+        resident = join(s)
+        offset = jitter(resident.id, at(30).date().isoformat(), 240)
+        assert due_checkins(s, at(30) + offset - timedelta(seconds=1), 240) == []
+        assert len(due_checkins(s, at(30) + offset, 240)) == 1
+
+
+def test_two_unanswered_checkins_give_one_pause_note_then_silence(database):
+    with database.transaction() as s:
+        resident = join(s)
+        send(s, at(30))
+        send(s, at(60))
+        [note] = due_checkins(s, at(90), 0)
+        assert note.kind == "pause_note"
+        send(s, at(90))
+        assert resident.pause_reason == "no_reply"
+        assert due_ids(s, at(400)) == []
+        # Any message resumes them; the next check-in comes a rhythm after the last one.
+        resident_wrote(s, resident, at(400))
+        assert resident.paused_until is None
+        [item] = due_checkins(s, at(400), 0)
+        assert item.kind == "checkin"
+
+
+def test_an_answer_resets_the_no_reply_count(database):
+    with database.transaction() as s:
+        resident = join(s)
+        send(s, at(30))
+        resident_wrote(s, resident, at(31))
+        send(s, at(60))
+        [item] = due_checkins(s, at(90), 0)
+        assert item.kind == "checkin"
+
+
+def test_a_period_is_claimed_once_whoever_asks(database):
+    with database.transaction() as s:
+        join(s)
+        [item] = due_checkins(s, at(30), 0)
+        assert claim(s, item) is not None
+        assert claim(s, item) is None  # a restart, or a second scheduler
+        assert len(s.scalars(select(Checkin)).all()) == 1
+
+
+def test_questions_target_themes_areas_and_windows(database):
+    with database.transaction() as s:
+        resident = join(s)
+        resident.area = "LS6"
+        store_view(s, resident, text="t", theme_key="housing", confidence=0.9, channel="sms")
+        add_question(s, wording="About parks?", themes=["parks_green_spaces"], starts_at=at(0))
+        add_question(s, wording="For M14 only?", areas=["M14"], starts_at=at(0))
+        ended = add_question(s, wording="Old", starts_at=at(0), ends_at=at(10))
+        housing = add_question(s, wording="How is your home?", themes=["housing"], starts_at=at(1))
+        later = add_question(s, wording="Not yet", starts_at=at(100))
+        assert current_question(s, resident, at(30)).id == housing.id
+        assert ended.id != housing.id and later.id != housing.id
+        s.add(Checkin(resident_id=resident.id, period="p", kind="checkin", channel="sms",
+                      status="sent", question_id=housing.id))  # fmt: skip
+        s.flush()
+        assert current_question(s, resident, at(30)).wording == DEFAULT_WORDING
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"wording": "  "}, "empty"),
+        ({"wording": "x" * 251}, "at most 250"),
+        ({"wording": "Caf\u00e9 \u2019ok\u2019?"}, "GSM-7"),
+        ({"wording": "Rate it", "kind": "poll"}, "open or scale"),
+        ({"wording": "Why?", "ask_why": True}, "only a scale"),
+        ({"wording": "Q", "themes": ["aliens"]}, "unknown themes"),
+        ({"wording": "Q", "areas": ["Leeds"]}, "postcode district"),
+        ({"wording": "Q", "ends_at": T0 - timedelta(days=1)}, "ends before"),
+    ],
+)
+def test_bad_questions_are_refused_with_a_reason(database, kwargs, reason):
+    with pytest.raises(InvalidQuestion, match=reason), database.transaction() as s:
+        add_question(s, **{"starts_at": T0, **kwargs})
+    with database.transaction() as s:
+        assert s.scalars(select(ChannelIdentity)).all() == []
