@@ -88,9 +88,10 @@ class TelegramOutput(DatabaseUser, OutputChannel):
         self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
     ) -> None:
         """Send a question with one inline button per row."""
-        keyboard = InlineKeyboardMarkup(
-            [[InlineKeyboardButton(b["title"], callback_data=b["payload"])] for b in buttons]
-        )
+        keys = [InlineKeyboardButton(b["title"], callback_data=b["payload"]) for b in buttons]
+        # A 1-5 scale reads best on one row; other choices one per row.
+        scale = all(str(b.get("title", "")).isdigit() for b in buttons)
+        keyboard = InlineKeyboardMarkup([keys] if scale else [[key] for key in keys])
         await self._send(recipient_id, text, keyboard)
 
     async def _send(
