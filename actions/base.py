@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -10,7 +9,7 @@ from typing import Any, TypeVar
 from rasa_sdk import Action, Tracker
 from sqlalchemy.orm import Session
 
-from bot.db import Database, default_database
+from bot.db import Database, default_database, run_in_transaction
 from bot.settings import Settings, get_settings
 
 T = TypeVar("T")
@@ -39,12 +38,7 @@ class EngageAction(Action, metaclass=ABCMeta):
 
     async def in_transaction(self, work: Callable[[Session], T]) -> T:
         """Run `work(session)` in one transaction, off the event loop."""
-
-        def _run() -> T:
-            with self.database.transaction() as session:
-                return work(session)
-
-        return await asyncio.to_thread(_run)
+        return await run_in_transaction(self.database, work)
 
 
 def channel_of(tracker: Tracker) -> str:

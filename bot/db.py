@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
 
 
 def make_engine(url: str) -> Engine:
@@ -65,6 +69,16 @@ class Database:
                 self._engine.dispose()
             self._engine = None
             self._sessionmaker = None
+
+
+async def run_in_transaction(database: Database, work: Callable[[Session], T]) -> T:
+    """Run `work(session)` in one transaction in a worker thread, off the event loop."""
+
+    def _run() -> T:
+        with database.transaction() as session:
+            return work(session)
+
+    return await asyncio.to_thread(_run)
 
 
 _default: Database | None = None

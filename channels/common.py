@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Callable
@@ -13,7 +12,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.orm import Session
 
-from bot.db import Database, default_database
+from bot.db import Database, default_database, run_in_transaction
 from bot.keywords import keyword_intent
 from bot.postcodes import redact_full_postcodes
 
@@ -78,9 +77,4 @@ class DatabaseUser:
 
     async def in_transaction(self, work: Callable[[Session], T]) -> T:
         """Run `work(session)` in one transaction in a worker thread."""
-
-        def _run() -> T:
-            with self.database.transaction() as session:
-                return work(session)
-
-        return await asyncio.to_thread(_run)
+        return await run_in_transaction(self.database, work)
