@@ -247,6 +247,66 @@ def cmd_checkins(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_updates(args: argparse.Namespace) -> int:
+    """Preview or publish a "you said, we did" update from a terminal."""
+    import getpass
+
+    from bot.db import default_database
+    from bot.services.updates import InvalidUpdate, draft_update, preview, publish, update_message
+    from bot.sms import segments
+
+    try:
+        since = _date(args.since)
+    except ValueError:
+        print("--since must look like 2026-11-01.", file=sys.stderr)
+        return 2
+    message = update_message(args.you_said, args.we_did)
+    encoding, count = segments(message)
+    print(f"Residents will read ({len(message)} characters, {count} SMS, {encoding}):")
+    print(f"  {message}")
+    outcome = 0
+    try:
+        with default_database().transaction() as session:
+            update = draft_update(
+                session,
+                title=args.title,
+                you_said=args.you_said,
+                we_did=args.we_did,
+                themes=args.theme,
+                areas=args.area,
+                since=since,
+                created_by=f"cli:{getpass.getuser()}",
+            )
+            counts = preview(session, update)
+            by_channel = ", ".join(f"{n} by {c}" for c, n in counts.items() if c != "total")
+            print(f"Recipients: {counts['total']}" + (f" ({by_channel})" if by_channel else ""))
+            if args.action == "preview":
+                raise _KeepNothing(0)
+            if counts["total"] == 0:
+                print("Nobody to tell: nothing published.")
+                raise _KeepNothing(1)
+            question = f"Publish to {counts['total']} residents? [y/N] "
+            if not args.yes and input(question).strip().lower() not in ("y", "yes"):
+                print("Not published.")
+                raise _KeepNothing(1)
+            queued = publish(session, update.id)
+            print(f"Published update {update.id}: {queued} messages queued for the notifier.")
+    except _KeepNothing as stop:
+        outcome = stop.code  # the draft is rolled back
+    except InvalidUpdate as exc:
+        print(f"Not published: {exc}.", file=sys.stderr)
+        outcome = 2
+    return outcome
+
+
+class _KeepNothing(Exception):
+    """Leaves a transaction without keeping anything, with an exit code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for `engage`."""
     parser = argparse.ArgumentParser(prog="engage", description=__doc__)
@@ -298,6 +358,22 @@ def build_parser() -> argparse.ArgumentParser:
     end = actions.add_parser("end", help="stop asking a question")
     end.add_argument("id", type=int)
     checkins.set_defaults(func=cmd_checkins)
+
+    updates = commands.add_parser("updates", help='"you said, we did" updates')
+    update_actions = updates.add_subparsers(dest="action", required=True)
+    for name, text in (
+        ("preview", "show the message and how many residents it would reach"),
+        ("publish", "queue it for every resident concerned"),
+    ):
+        action = update_actions.add_parser(name, help=text)
+        action.add_argument("--title", required=True)
+        action.add_argument("--you-said", required=True, help="what residents told us")
+        action.add_argument("--we-did", required=True, help="what changed because of it")
+        action.add_argument("--theme", action="append", default=[], help="a theme key (repeat)")
+        action.add_argument("--area", action="append", default=[], help="a district (repeat)")
+        action.add_argument("--since", help="only views from this date (YYYY-MM-DD)")
+        action.add_argument("--yes", action="store_true", help="publish without asking")
+    updates.set_defaults(func=cmd_updates)
 
     telegram = commands.add_parser("telegram", help="Telegram bot set-up").add_subparsers(
         dest="telegram", required=True

@@ -245,3 +245,53 @@ class Checkin(Base):
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
     sent_at = Column(UTCDateTime, nullable=True)
     answered_at = Column(UTCDateTime, nullable=True)
+
+
+class Update(Base):
+    """A "you said, we did" update: drafted, then published once to the residents concerned."""
+
+    __tablename__ = "updates"
+
+    id = Column(Integer, primary_key=True)
+    title = Column(String(200), nullable=False)
+    you_said = Column(Text, nullable=False)
+    we_did = Column(Text, nullable=False)
+    themes = Column(Text, nullable=False, default="[]")  # JSON list of theme keys
+    areas = Column(Text, nullable=False, default="[]")  # JSON list of postcode districts
+    since = Column(UTCDateTime, nullable=True)  # views from this time on
+    until = Column(UTCDateTime, nullable=True)  # ... up to this time
+    created_by = Column(String(120), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    published_at = Column(UTCDateTime, nullable=True)
+
+
+class UpdateView(Base):
+    """A view an officer hand-picked as one this update answers."""
+
+    __tablename__ = "update_views"
+    __table_args__ = (UniqueConstraint("update_id", "view_id", name="uq_update_views_view_id"),)
+
+    id = Column(Integer, primary_key=True)
+    update_id = Column(ForeignKey("updates.id", ondelete="CASCADE"), nullable=False, index=True)
+    view_id = Column(ForeignKey("views.id", ondelete="CASCADE"), nullable=False)
+
+
+class OutboxMessage(Base):
+    """One resident to tell about one update: written when the update is published."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("update_id", "resident_id", name="uq_outbox_resident_id"),)
+
+    id = Column(Integer, primary_key=True)
+    update_id = Column(ForeignKey("updates.id", ondelete="CASCADE"), nullable=False, index=True)
+    resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False, index=True)
+    channel = Column(String(32), nullable=False)
+    # "queued", "sending", "sent", "delivered", "failed", "opted_out", "skipped"
+    status = Column(String(16), nullable=False, default="queued", index=True)
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(UTCDateTime, nullable=True)
+    claimed_at = Column(UTCDateTime, nullable=True)
+    provider_id = Column(String(64), nullable=True)
+    error_code = Column(String(16), nullable=True)
+    sent_at = Column(UTCDateTime, nullable=True)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)

@@ -33,8 +33,14 @@ WORST_CASE = {
 }
 
 
+# Filled with officers' text, whose length is checked when it is written.
+CHECKED_WHEN_WRITTEN = {"utter_update"}  # bot.services.updates.draft_update
+
+
 def all_texts():
     for name, variants in DOMAIN["responses"].items():
+        if name in CHECKED_WHEN_WRITTEN:
+            continue
         for variant in variants:
             yield name, variant["text"]
 

@@ -17,7 +17,10 @@ from bot.themes import theme_keys
 DATA = [str(PROJECT_ROOT / "data" / d) for d in ("nlu", "rules", "stories")]
 TEST_SPLIT = PROJECT_ROOT / "tests" / "nlu" / "themes_test.yml"
 PAYLOAD_ONLY_INTENTS = {"non_text", "rate", "start_checkin", "checkins_paused"}
-ACTIONS_CODE = "\n".join(p.read_text() for p in (PROJECT_ROOT / "actions").glob("*.py"))
+# Responses our code sends (actions in a Rasa turn, the notifier outside one).
+ACTIONS_CODE = "\n".join(
+    p.read_text() for folder in ("actions", "bot") for p in (PROJECT_ROOT / folder).rglob("*.py")
+)
 
 
 def normalise(text: str) -> str:

@@ -11,15 +11,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.models import ChannelIdentity, Checkin, CheckinQuestion, Resident, View
+from bot.models import Checkin, CheckinQuestion, Resident, View
 from bot.postcodes import outward_code
+from bot.services.identities import reachable_channel
 from bot.services.preferences import INTERVALS, pause, resume
 from bot.sms import is_gsm7
 from bot.themes import is_theme
 
 # Used when no officer's question is running (an ordinary open question).
 DEFAULT_WORDING = "What's one thing about your area you'd change?"
-PROACTIVE_CHANNELS = ("sms", "telegram")
 MAX_QUESTION_CHARS = 250  # with "Hi from <organisation>. " it still fits two SMS
 NO_REPLY_LIMIT = 2  # unanswered check-ins in a row before we pause and say so
 FOREVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
@@ -144,19 +144,6 @@ def jitter(resident_id: int, period: str, spread_minutes: int) -> timedelta:
         return timedelta(0)
     digest = hashlib.sha256(f"{resident_id}:{period}".encode()).digest()
     return timedelta(seconds=int.from_bytes(digest[:4], "big") % (spread_minutes * 60))
-
-
-def reachable_channel(session: Session, resident: Resident) -> str | None:
-    """The channel we last heard them on that can still reach them (SMS or Telegram)."""
-    return session.scalars(
-        select(ChannelIdentity.channel)
-        .where(
-            ChannelIdentity.resident_id == resident.id,
-            ChannelIdentity.channel.in_(PROACTIVE_CHANNELS),
-            ChannelIdentity.unreachable_at.is_(None),
-        )
-        .order_by(ChannelIdentity.created_at.desc(), ChannelIdentity.id.desc())
-    ).first()
 
 
 def due_checkins(session: Session, now: datetime, jitter_minutes: int) -> list[Due]:

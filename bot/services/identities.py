@@ -7,6 +7,8 @@ from sqlalchemy.orm import Session
 
 from bot.models import ChannelIdentity, Resident, utcnow
 
+PROACTIVE_CHANNELS = ("sms", "telegram")  # the channels we can message first
+
 
 def conversation_for(session: Session, channel: str, address: str) -> str:
     """The conversation id of the resident at `address`, creating both if new."""
@@ -54,3 +56,16 @@ def mark_unreachable(session: Session, channel: str, address: str) -> None:
     ).one_or_none()
     if identity is not None and identity.unreachable_at is None:
         identity.unreachable_at = utcnow()
+
+
+def reachable_channel(session: Session, resident: Resident) -> str | None:
+    """The channel we last heard them on that can still reach them (SMS or Telegram)."""
+    return session.scalars(
+        select(ChannelIdentity.channel)
+        .where(
+            ChannelIdentity.resident_id == resident.id,
+            ChannelIdentity.channel.in_(PROACTIVE_CHANNELS),
+            ChannelIdentity.unreachable_at.is_(None),
+        )
+        .order_by(ChannelIdentity.created_at.desc(), ChannelIdentity.id.desc())
+    ).first()

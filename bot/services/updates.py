@@ -1,0 +1,176 @@
+""" "You said, we did" updates: drafting, who exactly is told, and publishing once."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.models import OutboxMessage, Resident, Update, UpdateView, View, utcnow
+from bot.postcodes import outward_code
+from bot.services.identities import reachable_channel
+from bot.sms import MAX_SEGMENTS, gsm7_length, is_gsm7, segments
+from bot.themes import is_theme
+from bot.wording import render
+
+MAX_TITLE_CHARS = 200
+
+
+class InvalidUpdate(ValueError):
+    """An update that cannot be published as written."""
+
+
+def update_message(you_said: str, we_did: str) -> str:
+    """The message residents receive (wording from domain.yml's utter_update)."""
+    return render("utter_update", you_said=you_said.strip().rstrip("."), we_did=we_did.strip())
+
+
+def draft_update(
+    session: Session,
+    *,
+    title: str,
+    you_said: str,
+    we_did: str,
+    created_by: str,
+    themes: list[str] | None = None,
+    areas: list[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    view_ids: list[int] | None = None,
+) -> Update:
+    """Write a draft; raises InvalidUpdate with a short reason."""
+    title, you_said, we_did = title.strip(), " ".join(you_said.split()), " ".join(we_did.split())
+    if not title or not you_said or not we_did:
+        raise InvalidUpdate("a title, what residents said and what changed are all needed")
+    if len(title) > MAX_TITLE_CHARS:
+        raise InvalidUpdate(f"the title must be at most {MAX_TITLE_CHARS} characters")
+    message = update_message(you_said, we_did)
+    encoding, count = segments(message)
+    if not is_gsm7(message) or count > MAX_SEGMENTS:
+        raise InvalidUpdate(
+            f"the message must fit {MAX_SEGMENTS} SMS in plain characters (GSM-7, at most 306): "
+            f"it is {gsm7_length(message) if encoding == 'GSM-7' else len(message)} characters"
+            f"{'' if encoding == 'GSM-7' else ' with characters outside GSM-7'}"
+        )
+    themes = list(dict.fromkeys(themes or []))
+    unknown = [t for t in themes if not is_theme(t)]
+    if unknown:
+        raise InvalidUpdate(f"unknown themes: {', '.join(unknown)}")
+    districts = []
+    for area in areas or []:
+        district = outward_code(area)
+        if district is None:
+            raise InvalidUpdate(f"{area!r} is not a postcode district like LS6")
+        districts.append(district)
+    if since and until and until <= since:
+        raise InvalidUpdate("the date window ends before it starts")
+    if not (themes or districts or view_ids):
+        raise InvalidUpdate(
+            "say which themes, areas or views it answers: it goes to those residents"
+        )
+    update = Update(
+        title=title,
+        you_said=you_said,
+        we_did=we_did,
+        themes=json.dumps(themes),
+        areas=json.dumps(districts),
+        since=since,
+        until=until,
+        created_by=created_by,
+    )
+    session.add(update)
+    session.flush()
+    for view_id in dict.fromkeys(view_ids or []):
+        if session.get(View, view_id) is None:
+            raise InvalidUpdate(f"there is no view {view_id}")
+        session.add(UpdateView(update_id=update.id, view_id=view_id))
+    session.flush()
+    return update
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A resident to tell, and the channel to tell them on."""
+
+    resident_id: int
+    channel: str
+
+
+def recipients(session: Session, update: Update) -> list[Recipient]:
+    """Residents with a matching (or hand-picked) view, who may be contacted and reached."""
+    themes, areas = json.loads(update.themes), json.loads(update.areas)
+    matching = select(View.resident_id)
+    if themes:
+        matching = matching.where(View.theme_key.in_(themes))
+    if areas:
+        matching = matching.where(View.area.in_(areas))
+    if update.since:
+        matching = matching.where(View.created_at >= update.since)
+    if update.until:
+        matching = matching.where(View.created_at < update.until)
+    resident_ids = set(session.scalars(matching).all()) if (themes or areas) else set()
+    resident_ids |= set(
+        session.scalars(
+            select(View.resident_id)
+            .join(UpdateView, UpdateView.view_id == View.id)
+            .where(UpdateView.update_id == update.id)
+        ).all()
+    )
+    if not resident_ids:
+        return []
+    residents = session.scalars(
+        select(Resident)
+        .where(
+            Resident.id.in_(resident_ids),
+            Resident.consent == "given",
+            Resident.contact_ok.is_(True),
+            Resident.opted_out_at.is_(None),
+        )
+        .order_by(Resident.id)
+    ).all()
+    found = []
+    for resident in residents:
+        channel = reachable_channel(session, resident)
+        if channel is not None:
+            found.append(Recipient(resident.id, channel))
+    return found
+
+
+def preview(session: Session, update: Update) -> dict[str, int]:
+    """How many residents would be told, by channel (and "total")."""
+    counts = Counter(r.channel for r in recipients(session, update))
+    return {**dict(sorted(counts.items())), "total": sum(counts.values())}
+
+
+def publish(session: Session, update_id: int, now: datetime | None = None) -> int:
+    """Queue the update for every recipient, once; returns how many were queued now.
+
+    The outbox rows and the publication are one transaction, and (update, resident) is
+    unique: publishing twice, or twice at once, never queues anyone twice.
+    """
+    update = session.get(Update, update_id)
+    if update is None:
+        raise InvalidUpdate(f"there is no update {update_id}")
+    if update.published_at is not None:
+        return 0
+    found = recipients(session, update)
+    try:
+        with session.begin_nested():
+            for recipient in found:
+                session.add(
+                    OutboxMessage(
+                        update_id=update.id,
+                        resident_id=recipient.resident_id,
+                        channel=recipient.channel,
+                        status="queued",
+                    )
+                )
+            update.published_at = now or utcnow()
+    except IntegrityError:
+        return 0  # published by someone else at the same moment
+    return len(found)

@@ -1,0 +1,129 @@
+""" "You said, we did": exactly the residents concerned, and never queued twice."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from bot.models import OutboxMessage, Update, View
+from bot.services.consent import opt_out, record_consent
+from bot.services.identities import conversation_for, mark_unreachable, resident_at
+from bot.services.updates import InvalidUpdate, draft_update, preview, publish, update_message
+from bot.services.views import set_area, store_view
+
+T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+
+
+def resident(s, address, channel="sms", theme="roads_transport", area=None, consent=True):
+    conversation_for(s, channel, address)
+    person = resident_at(s, channel, address)
+    record_consent(s, person, given=consent, wording="w", channel=channel)
+    if area:
+        set_area(s, person, area)
+    if consent:
+        view = store_view(s, person, text="t", theme_key=theme, confidence=0.9, channel=channel)
+        view.created_at = T0 + timedelta(days=10)
+    return person
+
+
+def draft(s, **kwargs) -> Update:
+    defaults = {
+        "title": "Later buses",
+        "you_said": "buses stop too early",
+        "we_did": "From 3 March the 42 runs until 11pm.",
+        "created_by": "test",
+        "themes": ["roads_transport"],
+    }
+    return draft_update(s, **{**defaults, **kwargs})
+
+
+def test_the_message_residents_read():
+    assert update_message("buses stop too early.", "From 3 March the 42 runs until 11pm.") == (
+        "You told us buses stop too early. From 3 March the 42 runs until 11pm. "
+        "Did this help? Reply YES, NO or tell us more."
+    )
+
+
+def test_recipients_are_exactly_the_residents_concerned(database):
+    with database.transaction() as s:
+        wanted = resident(s, "+447700900001", area="LS6")
+        telegram = resident(s, "4242", channel="telegram", area="LS6")
+        resident(s, "+447700900003", theme="housing", area="LS6")  # other theme
+        resident(s, "+447700900004", consent=False)  # said no
+        stopped = resident(s, "+447700900005", area="LS6")
+        opt_out(s, stopped, channel="sms")
+        resident(s, "4343", channel="telegram", area="LS6")
+        mark_unreachable(s, "telegram", "4343")  # blocked the bot
+        resident(s, "+447700900007", area="M14")  # other area
+        update = draft(s, areas=["LS6"])
+        assert preview(s, update) == {"sms": 1, "telegram": 1, "total": 2}
+        assert publish(s, update.id) == 2
+        rows = s.scalars(select(OutboxMessage).order_by(OutboxMessage.resident_id)).all()
+        assert [(r.resident_id, r.channel, r.status) for r in rows] == [
+            (wanted.id, "sms", "queued"),
+            (telegram.id, "telegram", "queued"),
+        ]
+
+
+def test_the_date_window_and_hand_picked_views(database):
+    with database.transaction() as s:
+        resident(s, "+447700900001")
+        other = resident(s, "+447700900002", theme="housing")
+        assert preview(s, draft(s, since=T0 + timedelta(days=11)))["total"] == 0
+        assert preview(s, draft(s, since=T0, until=T0 + timedelta(days=11)))["total"] == 1
+        housing_view = s.scalars(select(View.id).where(View.resident_id == other.id)).one()
+        assert preview(s, draft(s, view_ids=[housing_view]))["total"] == 2
+
+
+def test_publishing_twice_queues_nobody_twice(database):
+    with database.transaction() as s:
+        resident(s, "+447700900001")
+        update = draft(s)
+        assert publish(s, update.id) == 1
+        assert publish(s, update.id) == 0
+    with database.transaction() as s:
+        assert len(s.scalars(select(OutboxMessage)).all()) == 1
+
+
+def test_two_publishes_at_once_queue_each_resident_once(database):
+    with database.transaction() as s:
+        for n in range(30):
+            resident(s, f"+4477009{n:05d}")
+        update_id = draft(s).id
+    results: list[int] = []
+
+    def click() -> None:
+        with database.transaction() as s:
+            results.append(publish(s, update_id))
+
+    clicks = [threading.Thread(target=click) for _ in range(2)]
+    for thread in clicks:
+        thread.start()
+    for thread in clicks:
+        thread.join()
+    assert sorted(results) == [0, 30]
+    with database.transaction() as s:
+        assert len(s.scalars(select(OutboxMessage)).all()) == 30
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"title": " "}, "are all needed"),
+        ({"we_did": "x" * 300}, "must fit 2 SMS"),
+        ({"we_did": "Done \u2019properly\u2019."}, "outside GSM-7"),
+        ({"themes": ["aliens"]}, "unknown themes"),
+        ({"themes": [], "areas": ["Leeds"]}, "postcode district"),
+        ({"themes": []}, "say which themes"),
+        ({"since": T0, "until": T0}, "ends before"),
+        ({"view_ids": [999]}, "no view 999"),
+    ],
+)
+def test_bad_updates_are_refused_and_nothing_is_kept(database, kwargs, reason):
+    with pytest.raises(InvalidUpdate, match=reason), database.transaction() as s:
+        draft(s, **kwargs)
+    with database.transaction() as s:
+        assert s.scalars(select(Update)).all() == []

@@ -1,0 +1,59 @@
+"""`engage updates preview|publish`: the message, the count, then one outbox row each."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from bot import cli, db, settings
+from bot.models import OutboxMessage, Update
+from bot.services.consent import record_consent
+from bot.services.identities import conversation_for, resident_at
+from bot.services.views import store_view
+
+ARGS = [
+    "--title", "Later buses", "--you-said", "buses stop too early",
+    "--we-did", "From 3 March the 42 runs until 11pm.", "--theme", "roads_transport",
+]  # fmt: skip
+
+
+@pytest.fixture
+def cli_database(database, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", database.url)
+    settings.get_settings.cache_clear()
+    monkeypatch.setattr(db, "_default", database)
+    with database.transaction() as s:
+        for n, channel in enumerate(["sms", "telegram"]):
+            conversation_for(s, channel, f"+44770090000{n}")
+            person = resident_at(s, channel, f"+44770090000{n}")
+            record_consent(s, person, given=True, wording="w", channel=channel)
+            store_view(
+                s, person, text="t", theme_key="roads_transport", confidence=1, channel=channel
+            )
+    yield database
+    settings.get_settings.cache_clear()
+
+
+def test_preview_shows_the_message_and_counts_and_keeps_nothing(cli_database, capsys):
+    assert cli.main(["updates", "preview", *ARGS]) == 0
+    out = capsys.readouterr().out
+    assert "You told us buses stop too early. From 3 March the 42 runs until 11pm." in out
+    assert "1 SMS, GSM-7" in out and "Recipients: 2 (1 by sms, 1 by telegram)" in out
+    with cli_database.transaction() as s:
+        assert s.scalars(select(Update)).all() == []
+
+
+def test_publish_asks_first_unless_yes(cli_database, capsys, monkeypatch):
+    monkeypatch.setattr("builtins.input", lambda _: "n")
+    assert cli.main(["updates", "publish", *ARGS]) == 1
+    with cli_database.transaction() as s:
+        assert s.scalars(select(OutboxMessage)).all() == []
+    assert cli.main(["updates", "publish", *ARGS, "--yes"]) == 0
+    assert "2 messages queued" in capsys.readouterr().out
+    with cli_database.transaction() as s:
+        assert len(s.scalars(select(OutboxMessage)).all()) == 2
+
+
+def test_a_bad_update_says_why(cli_database, capsys):
+    assert cli.main(["updates", "publish", *ARGS, "--theme", "aliens", "--yes"]) == 2
+    assert "unknown themes: aliens" in capsys.readouterr().err
