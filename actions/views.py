@@ -39,10 +39,10 @@ class ActionStoreView(EngageAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        if tracker.get_slot("consent") != "given":
-            return lead_back(dispatcher, tracker)
-        theme, confidence = latest_theme(tracker)
         text = tracker.latest_message.get("text") or ""
+        if tracker.get_slot("consent") != "given" or text.startswith("/"):
+            return lead_back(dispatcher, tracker)  # a typed "/share_view" is not a view
+        theme, confidence = latest_theme(tracker)
         channel = channel_of(tracker)
 
         def _store(session) -> int | None:  # type: ignore[no-untyped-def]

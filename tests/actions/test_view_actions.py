@@ -73,6 +73,15 @@ async def test_no_consent_means_we_introduce_ourselves_and_store_nothing(
     assert stored(database) == []
 
 
+async def test_a_typed_intent_payload_is_not_stored_as_a_view(
+    database, settings, dispatcher, domain, consented
+):
+    tracker = make_tracker(text="/share_view", theme=("housing", 0.9), slots=GIVEN)
+    await ActionStoreView(database, settings).run(dispatcher, tracker, domain)
+    assert stored(database) == []
+    assert responses(dispatcher) == ["utter_ask_view"]
+
+
 async def test_opted_out_in_the_database_wins_over_stale_slots(
     database, settings, dispatcher, domain, consented
 ):
