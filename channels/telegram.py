@@ -31,7 +31,7 @@ from bot.models import utcnow
 from bot.phone import mask
 from bot.services.checkins import resident_wrote
 from bot.services.delivery import first_delivery, record_outbound
-from bot.services.identities import address_for, conversation_for, mark_unreachable, resident_at
+from bot.services.identities import address_for, mark_unreachable, resident_at, resident_for
 from bot.services.residents import find_resident
 from bot.settings import Settings, get_settings
 from bot.sms import split_text
@@ -233,9 +233,9 @@ class TelegramInput(DatabaseUser, InputChannel):
     @staticmethod
     def _wrote(session: Session, chat_id: str) -> str:
         """The chat's conversation id; the message counts as an answer to any check-in."""
-        conversation_id = conversation_for(session, CHANNEL, chat_id)
-        resident_wrote(session, resident_at(session, CHANNEL, chat_id), utcnow())
-        return conversation_id
+        resident = resident_for(session, CHANNEL, chat_id)
+        resident_wrote(session, resident, utcnow())
+        return resident.conversation_id
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """The webhook route."""

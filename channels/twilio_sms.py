@@ -37,7 +37,7 @@ from bot.services.delivery import (
     record_outbound,
     record_status,
 )
-from bot.services.identities import address_for, conversation_for, resident_at
+from bot.services.identities import address_for, resident_for
 from bot.services.residents import find_resident
 from bot.settings import Settings, get_settings
 from bot.sms import split_sms
@@ -259,10 +259,9 @@ class TwilioSmsInput(DatabaseUser, InputChannel):
             def _accept(session):  # type: ignore[no-untyped-def]
                 if not first_delivery(session, CHANNEL, sid):
                     return None, None
-                conversation_id = conversation_for(session, CHANNEL, address)
-                resident = resident_at(session, CHANNEL, address)
+                resident = resident_for(session, CHANNEL, address)
                 resident_wrote(session, resident, utcnow())
-                return conversation_id, chosen_payload(session, resident, CHANNEL, body)
+                return resident.conversation_id, chosen_payload(session, resident, CHANNEL, body)
 
             conversation_id, payload = await self.in_transaction(_accept)
             if conversation_id is None:

@@ -10,8 +10,8 @@ from bot.models import ChannelIdentity, Resident, utcnow
 PROACTIVE_CHANNELS = ("sms", "telegram")  # the channels we can message first
 
 
-def conversation_for(session: Session, channel: str, address: str) -> str:
-    """The conversation id of the resident at `address`, creating both if new."""
+def resident_for(session: Session, channel: str, address: str) -> Resident:
+    """The resident at `address`, creating the resident and identity if new."""
     identity = session.scalars(
         select(ChannelIdentity).where(
             ChannelIdentity.channel == channel, ChannelIdentity.address == address
@@ -26,7 +26,12 @@ def conversation_for(session: Session, channel: str, address: str) -> str:
         session.flush()
     elif identity.unreachable_at is not None:
         identity.unreachable_at = None  # they wrote to us: reachable again
-    return identity.resident.conversation_id
+    return identity.resident
+
+
+def conversation_for(session: Session, channel: str, address: str) -> str:
+    """The conversation id of the resident at `address`, creating both if new."""
+    return resident_for(session, channel, address).conversation_id
 
 
 def address_for(session: Session, conversation_id: str, channel: str) -> str | None:
