@@ -12,11 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.models import Checkin, CheckinQuestion, Resident, View
-from bot.postcodes import outward_code
 from bot.services.identities import reachable_channel
 from bot.services.preferences import INTERVALS, pause, resume
+from bot.services.targeting import checked_targets
 from bot.sms import is_gsm7
-from bot.themes import is_theme
 
 # Used when no officer's question is running (an ordinary open question).
 DEFAULT_WORDING = "What's one thing about your area you'd change?"
@@ -53,16 +52,7 @@ def add_question(
         raise InvalidQuestion("kind must be open or scale")
     if ask_why and kind != "scale":
         raise InvalidQuestion("only a scale question has a 'why?' follow-up")
-    themes = list(themes or [])
-    unknown = [t for t in themes if not is_theme(t)]
-    if unknown:
-        raise InvalidQuestion(f"unknown themes: {', '.join(unknown)}")
-    districts = []
-    for area in areas or []:
-        district = outward_code(area)
-        if district is None:
-            raise InvalidQuestion(f"{area!r} is not a postcode district like LS6")
-        districts.append(district)
+    themes, districts = checked_targets(themes, areas, InvalidQuestion)
     if ends_at is not None and ends_at <= starts_at:
         raise InvalidQuestion("the run window ends before it starts")
     question = CheckinQuestion(

@@ -12,10 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.models import OutboxMessage, Resident, Update, UpdateView, View, utcnow
-from bot.postcodes import outward_code
 from bot.services.identities import reachable_channel
+from bot.services.targeting import checked_targets
 from bot.sms import MAX_SEGMENTS, gsm7_length, is_gsm7, segments
-from bot.themes import is_theme
 from bot.wording import render
 
 MAX_TITLE_CHARS = 200
@@ -57,16 +56,7 @@ def draft_update(
             f"it is {gsm7_length(message) if encoding == 'GSM-7' else len(message)} characters"
             f"{'' if encoding == 'GSM-7' else ' with characters outside GSM-7'}"
         )
-    themes = list(dict.fromkeys(themes or []))
-    unknown = [t for t in themes if not is_theme(t)]
-    if unknown:
-        raise InvalidUpdate(f"unknown themes: {', '.join(unknown)}")
-    districts = []
-    for area in areas or []:
-        district = outward_code(area)
-        if district is None:
-            raise InvalidUpdate(f"{area!r} is not a postcode district like LS6")
-        districts.append(district)
+    themes, districts = checked_targets(themes, areas, InvalidUpdate)
     if since and until and until <= since:
         raise InvalidUpdate("the date window ends before it starts")
     if not (themes or districts or view_ids):
