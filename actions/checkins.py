@@ -11,9 +11,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.base import EngageAction, channel_of, latest_theme
 from actions.dialogue import CHECKIN_OPEN, CHECKIN_SCALE, CHECKIN_WHY, lead_back, stage
 from bot.models import CheckinQuestion
-from bot.services.checkins import checkin_for
-from bot.services.residents import find_resident
-from bot.services.views import NotAllowed, store_view
+from bot.services.checkins import answer_checkin, checkin_for
+from bot.services.views import NotAllowed
 from bot.themes import is_theme, label
 
 SCALE = range(1, 6)
@@ -83,20 +82,16 @@ class ActionAnswerCheckin(EngageAction):
         channel = channel_of(tracker)
 
         def _store(session) -> bool:  # type: ignore[no-untyped-def]
-            checkin = checkin_for(session, int(checkin_id), tracker.sender_id)
-            resident = find_resident(session, tracker.sender_id)
-            if checkin is None or resident is None:
-                return False
-            store_view(
+            question = answer_checkin(
                 session,
-                resident,
+                int(checkin_id),
+                tracker.sender_id,
                 text=text,
                 theme_key=theme,
                 confidence=confidence,
                 channel=channel,
-                question_id=checkin.question_id,
             )
-            return True
+            return question is not None
 
         try:
             stored = checkin_id is not None and await self.in_transaction(_store)
@@ -127,21 +122,17 @@ class ActionRateCheckin(EngageAction):
         channel = channel_of(tracker)
 
         def _store(session) -> bool | None:  # type: ignore[no-untyped-def]
-            checkin = checkin_for(session, int(checkin_id), tracker.sender_id)
-            resident = find_resident(session, tracker.sender_id)
-            if checkin is None or resident is None:
-                return None
-            store_view(
+            question = answer_checkin(
                 session,
-                resident,
+                int(checkin_id),
+                tracker.sender_id,
                 text=rating,
                 theme_key=None,
                 confidence=None,
                 channel=channel,
-                question_id=checkin.question_id,
                 rating=int(rating),
             )
-            return session.get(CheckinQuestion, checkin.question_id).ask_why
+            return question.ask_why if question else None
 
         try:
             ask_why = await self.in_transaction(_store)

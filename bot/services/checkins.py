@@ -15,6 +15,7 @@ from bot.models import Checkin, CheckinQuestion, Resident, View
 from bot.services.identities import reachable_channel
 from bot.services.preferences import INTERVALS, pause, resume
 from bot.services.targeting import checked_targets
+from bot.services.views import store_view
 from bot.sms import is_gsm7
 
 # Used when no officer's question is running (an ordinary open question).
@@ -239,3 +240,32 @@ def checkin_for(session: Session, checkin_id: int, conversation_id: str) -> Chec
         return None
     resident = session.get(Resident, checkin.resident_id)
     return checkin if resident.conversation_id == conversation_id else None
+
+
+def answer_checkin(
+    session: Session,
+    checkin_id: int,
+    conversation_id: str,
+    *,
+    text: str,
+    theme_key: str | None,
+    confidence: float | None,
+    channel: str,
+    rating: int | None = None,
+) -> CheckinQuestion | None:
+    """Store a view answering the resident's own check-in; its question, or None if not theirs."""
+    checkin = checkin_for(session, checkin_id, conversation_id)
+    resident = session.get(Resident, checkin.resident_id) if checkin else None
+    if checkin is None or resident is None:
+        return None
+    store_view(
+        session,
+        resident,
+        text=text,
+        theme_key=theme_key,
+        confidence=confidence,
+        channel=channel,
+        question_id=checkin.question_id,
+        rating=rating,
+    )
+    return session.get(CheckinQuestion, checkin.question_id)
