@@ -247,6 +247,39 @@ def cmd_checkins(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_notifier(args: argparse.Namespace) -> int:
+    """Send queued updates to residents (drain once and exit with --once)."""
+    import asyncio
+    import logging
+    from datetime import timedelta
+
+    from bot.db import default_database
+    from bot.notifier import Notifier, senders_for
+
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    for name in ("httpx", "twilio"):
+        logging.getLogger(name).setLevel(logging.WARNING)  # their logs carry numbers/tokens
+    senders = senders_for(settings)
+    if not senders:
+        print("No channel is configured (Twilio or Telegram): updates stay queued.")
+    notifier = Notifier(default_database(), settings, senders, lease=timedelta(seconds=args.lease))
+    if not args.once:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
+            asyncio.run(notifier.run_forever())
+        return 0
+    report = asyncio.run(notifier.drain())
+    if report.quiet:
+        print("Quiet hours: nothing sent; updates wait until they end.")
+    else:
+        print(
+            f"{report.sent} sent, {report.retrying} to retry, {report.failed} failed"
+            + (f", {report.reconciled} found already sent" if report.reconciled else "")
+            + "."
+        )
+    return 0
+
+
 def cmd_updates(args: argparse.Namespace) -> int:
     """Preview or publish a "you said, we did" update from a terminal."""
     import getpass
@@ -374,6 +407,16 @@ def build_parser() -> argparse.ArgumentParser:
         action.add_argument("--since", help="only views from this date (YYYY-MM-DD)")
         action.add_argument("--yes", action="store_true", help="publish without asking")
     updates.set_defaults(func=cmd_updates)
+
+    notifier = commands.add_parser("notifier", help="send queued updates to residents")
+    notifier.add_argument("--once", action="store_true", help="send what is due, then exit")
+    notifier.add_argument(
+        "--lease",
+        type=float,
+        default=60.0,
+        help="seconds after which a send claimed by a stopped worker is taken over (60)",
+    )
+    notifier.set_defaults(func=cmd_notifier)
 
     telegram = commands.add_parser("telegram", help="Telegram bot set-up").add_subparsers(
         dest="telegram", required=True

@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -280,18 +281,83 @@ class OutboxMessage(Base):
     """One resident to tell about one update: written when the update is published."""
 
     __tablename__ = "outbox"
-    __table_args__ = (UniqueConstraint("update_id", "resident_id", name="uq_outbox_resident_id"),)
+    __table_args__ = (
+        UniqueConstraint("update_id", "resident_id", name="uq_outbox_resident_id"),
+        Index("ix_outbox_due", "status", "next_attempt_at", "id"),
+    )
 
     id = Column(Integer, primary_key=True)
     update_id = Column(ForeignKey("updates.id", ondelete="CASCADE"), nullable=False, index=True)
     resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False, index=True)
     channel = Column(String(32), nullable=False)
     # "queued", "sending", "sent", "delivered", "failed", "opted_out", "skipped"
+    # queued -> sending (claimed) -> sent -> delivered (SMS reports); or failed / opted_out.
     status = Column(String(16), nullable=False, default="queued", index=True)
     attempts = Column(Integer, nullable=False, default=0)
     next_attempt_at = Column(UTCDateTime, nullable=True)
     claimed_at = Column(UTCDateTime, nullable=True)
-    provider_id = Column(String(64), nullable=True)
+    claim_token = Column(String(32), nullable=True)  # which worker's claim this is
+    provider_id = Column(String(64), nullable=True, index=True)
     error_code = Column(String(16), nullable=True)
     sent_at = Column(UTCDateTime, nullable=True)
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class UpdateReaction(Base):
+    """A resident's reply to an update: it helped, it did not, or what they said about it."""
+
+    __tablename__ = "update_reactions"
+
+    id = Column(Integer, primary_key=True)
+    update_id = Column(ForeignKey("updates.id", ondelete="CASCADE"), nullable=False, index=True)
+    resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False, index=True)
+    outbox_id = Column(ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False, index=True)
+    kind = Column(String(16), nullable=False)  # "helped", "not_helped" or "comment"
+    view_id = Column(ForeignKey("views.id", ondelete="SET NULL"), nullable=True)  # comment text
+    channel = Column(String(32), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow, index=True)
+
+
+class ConsoleUser(Base):
+    """An officer, analyst or admin who signs in to the console."""
+
+    __tablename__ = "console_users"
+
+    id = Column(Integer, primary_key=True)
+    email = Column(String(254), nullable=False, unique=True)  # stored lower-case
+    name = Column(String(120), nullable=False)
+    password_hash = Column(String(255), nullable=False)  # argon2id
+    role = Column(String(16), nullable=False)  # "officer", "analyst" or "admin"
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    disabled_at = Column(UTCDateTime, nullable=True)
+    last_login_at = Column(UTCDateTime, nullable=True)
+
+
+class LoginFailure(Base):
+    """A failed sign-in, counted to throttle guessing (by account and by address)."""
+
+    __tablename__ = "login_failures"
+
+    id = Column(Integer, primary_key=True)
+    email = Column(String(254), nullable=False, index=True)
+    remote_addr = Column(String(64), nullable=False, index=True)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow, index=True)
+
+
+class AuditEvent(Base):
+    """Who did what in the console or CLI: publishes, user changes, sign-ins. Append-only."""
+
+    __tablename__ = "audit_events"
+
+    id = Column(Integer, primary_key=True)
+    actor = Column(String(254), nullable=False)  # a console user's email, or "cli:<user>"
+    action = Column(String(48), nullable=False, index=True)  # e.g. "update.publish"
+    target = Column(String(120), nullable=True)  # e.g. "update:12", "user:3"
+    detail = Column(Text, nullable=False, default="{}")  # JSON, never personal data
+    remote_addr = Column(String(64), nullable=True)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow, index=True)
+
+
+@event.listens_for(AuditEvent, "before_update")
+def _audit_events_are_append_only(mapper, connection, target) -> None:  # type: ignore[no-untyped-def]
+    raise ValueError("audit events are append-only")

@@ -38,11 +38,16 @@ class RateLimiter:
         self._next = 0.0
         self._lock = threading.Lock()
 
-    def wait(self) -> None:
-        """Block until the next send is allowed."""
+    def reserve(self) -> float:
+        """Take the next send slot; returns how many seconds to wait for it."""
         with self._lock:
             now = self._clock()
             at = max(now, self._next)
             self._next = at + self.interval
-        if at > now:
-            self._sleep(at - now)
+        return at - now
+
+    def wait(self) -> None:
+        """Block until the next send is allowed."""
+        delay = self.reserve()
+        if delay > 0:
+            self._sleep(delay)

@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
@@ -24,10 +24,12 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.orm import Session
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
+from telegram.request import HTTPXRequest
 
 from bot.db import Database
 from bot.models import utcnow
+from bot.outbound import RetryLater, Undeliverable
 from bot.phone import mask
 from bot.services.checkins import resident_wrote
 from bot.services.delivery import first_delivery, record_outbound
@@ -53,10 +55,11 @@ MAX_RETRY_WAIT_S = 60
 ALLOWED_UPDATES = ["message", "callback_query"]
 
 
-def make_bot(settings: Settings) -> Bot:
+def make_bot(settings: Settings, connections: int = 1) -> Bot:
     """A Bot for the configured token (and Bot API server, if set)."""
     base = settings.telegram_api_base_url or "https://api.telegram.org"
-    return Bot(settings.telegram_bot_token, base_url=f"{base}/bot")
+    request = HTTPXRequest(connection_pool_size=connections) if connections > 1 else None
+    return Bot(settings.telegram_bot_token, base_url=f"{base}/bot", request=request)
 
 
 def webhook_url(settings: Settings) -> str:
@@ -66,6 +69,41 @@ def webhook_url(settings: Settings) -> str:
 
 def _seconds(value: int | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class TelegramSender:
+    """Sends notifications to residents' private chats, one message each."""
+
+    channel = CHANNEL
+    # The Bot API has no way to list sent messages (and no idempotency key): a send whose
+    # answer was lost cannot be checked, only sent again.
+    can_reconcile = False
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def send(self, address: str, text: str) -> str:
+        """Send one message; returns its message_id."""
+        try:
+            sent = await self.bot.send_message(chat_id=int(address), text=text)
+        except RetryAfter as exc:
+            raise RetryLater("429", retry_after=_seconds(exc.retry_after)) from None
+        except Forbidden:
+            raise Undeliverable("403", unreachable=True) from None
+        except BadRequest:
+            raise Undeliverable("400") from None  # e.g. the chat no longer exists
+        except TimedOut:
+            raise RetryLater("timeout", in_doubt=True) from None
+        except TelegramError as exc:
+            raise RetryLater(type(exc).__name__[:16]) from None
+        return str(sent.message_id)
+
+    async def find_sent(self, address: str, text: str, since: datetime) -> str | None:
+        """Always None: Telegram cannot say what a bot sent."""
+        return None
+
+    def close(self) -> None:
+        """Nothing to release (httpx connections close with the event loop's bot)."""
 
 
 class TelegramOutput(DatabaseUser, OutputChannel):

@@ -13,11 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from requests.adapters import HTTPAdapter
+from requests.exceptions import ConnectTimeout, RequestException
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -28,6 +32,7 @@ from twilio.rest import Client
 
 from bot.db import Database
 from bot.models import utcnow
+from bot.outbound import RetryLater, Undeliverable
 from bot.phone import InvalidNumber, mask, to_e164
 from bot.services.checkins import resident_wrote
 from bot.services.delivery import (
@@ -87,6 +92,76 @@ def numbered(text: str, buttons: list[dict[str, Any]]) -> str:
     return f"{text}\n{options}"
 
 
+def _sender_options(settings: Settings, address: str, body: str) -> dict[str, Any]:
+    """Arguments for `messages.create`: recipient, sender and status callback."""
+    options: dict[str, Any] = {"to": address, "body": body}
+    if settings.twilio_messaging_service_sid:
+        options["messaging_service_sid"] = settings.twilio_messaging_service_sid
+    else:
+        options["from_"] = settings.twilio_from_number
+    if settings.public_base_url:
+        options["status_callback"] = f"{settings.public_base_url}/webhooks/sms/status"
+    return options
+
+
+class TwilioSmsSender:
+    """Sends notifications by SMS, one Twilio message each (up to two segments)."""
+
+    channel = CHANNEL
+    can_reconcile = True  # Twilio lists the messages sent to a number
+
+    def __init__(self, settings: Settings, client: Client, threads: int = 32) -> None:
+        self.settings = settings
+        self.client = client
+        # twilio's client is blocking: sends run on threads so many can be in flight,
+        # each keeping its connection open.
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sms-send")
+        session = getattr(client.http_client, "session", None)
+        if session is not None:
+            adapter = HTTPAdapter(pool_connections=2, pool_maxsize=threads)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+
+    async def send(self, address: str, text: str) -> str:
+        """Send one SMS; returns its MessageSid."""
+        options = _sender_options(self.settings, address, text)
+        loop = asyncio.get_running_loop()
+        try:
+            message = await loop.run_in_executor(
+                self._pool, lambda: self.client.messages.create(**options)
+            )
+        except TwilioRestException as exc:
+            code = str(exc.code or exc.status)
+            if exc.status == 429 or exc.status >= 500:
+                raise RetryLater(code) from None
+            raise Undeliverable(code, opted_out=code == "21610") from None
+        except ConnectTimeout:
+            raise RetryLater("connection") from None  # nothing reached Twilio
+        except RequestException:
+            # The request may have reached Twilio before the answer was lost.
+            raise RetryLater("timeout", in_doubt=True) from None
+        return message.sid
+
+    async def find_sent(self, address: str, text: str, since: datetime) -> str | None:
+        """The sid of `text` sent to `address` since `since`, from Twilio's message list."""
+        loop = asyncio.get_running_loop()
+        try:
+            recent = await loop.run_in_executor(
+                self._pool, lambda: self.client.messages.list(to=address, limit=50)
+            )
+        except (TwilioRestException, RequestException):
+            raise RetryLater("lookup", in_doubt=True) from None
+        for message in recent:
+            created = message.date_created
+            if message.body == text and (created is None or created >= since):
+                return message.sid
+        return None
+
+    def close(self) -> None:
+        """Stop the sending threads."""
+        self._pool.shutdown(wait=False)
+
+
 class TwilioSmsOutput(DatabaseUser, OutputChannel):
     """Sends SMS to residents, looked up by conversation id, split into single segments."""
 
@@ -130,13 +205,7 @@ class TwilioSmsOutput(DatabaseUser, OutputChannel):
 
     async def _send_part(self, conversation_id: str, address: str, body: str) -> bool:
         """Send one segment; False if the number cannot take more."""
-        options: dict[str, Any] = {"to": address, "body": body}
-        if self.settings.twilio_messaging_service_sid:
-            options["messaging_service_sid"] = self.settings.twilio_messaging_service_sid
-        else:
-            options["from_"] = self.settings.twilio_from_number
-        if self.settings.public_base_url:
-            options["status_callback"] = f"{self.settings.public_base_url}/webhooks/sms/status"
+        options = _sender_options(self.settings, address, body)
         try:
             sent = await asyncio.to_thread(self.client.messages.create, **options)
         except TwilioRestException as exc:

@@ -8,7 +8,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.models import InboundMessage, OutboundMessage, PendingChoice, Resident, utcnow
+from bot.models import (
+    InboundMessage,
+    OutboundMessage,
+    OutboxMessage,
+    PendingChoice,
+    Resident,
+    utcnow,
+)
 from bot.services.consent import opt_out
 
 # Twilio error codes: the recipient replied STOP at carrier level.
@@ -58,16 +65,34 @@ def record_status(
             OutboundMessage.channel == channel, OutboundMessage.provider_id == provider_id
         )
     ).first()
-    if message is None:
+    notification = session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.channel == channel, OutboxMessage.provider_id == provider_id
+        )
+    ).first()
+    if message is None and notification is None:
         return False
-    message.status = status
-    message.error_code = error_code or message.error_code
-    message.updated_at = utcnow()
-    if error_code == TWILIO_OPTED_OUT and message.resident_id is not None:
-        resident = session.get(Resident, message.resident_id)
+    if message is not None:
+        message.status = status
+        message.error_code = error_code or message.error_code
+        message.updated_at = utcnow()
+    if notification is not None:
+        _update_notification(notification, status, error_code)
+    resident_id = (message or notification).resident_id
+    if error_code == TWILIO_OPTED_OUT and resident_id is not None:
+        resident = session.get(Resident, resident_id)
         if resident is not None:
             opt_out(session, resident, channel=channel)
     return True
+
+
+def _update_notification(row: OutboxMessage, status: str, error_code: str | None) -> None:
+    """An update's delivery report: delivered, or failed after all (with the reason)."""
+    if status == "delivered":
+        row.status = "delivered"
+    elif status in ("failed", "undelivered"):
+        row.status = "opted_out" if error_code == TWILIO_OPTED_OUT else "failed"
+        row.error_code = error_code or status
 
 
 def offer_choices(session: Session, resident: Resident, channel: str, payloads: list[str]) -> None:

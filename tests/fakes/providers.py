@@ -13,6 +13,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
@@ -29,6 +30,8 @@ class Recorded:
     method: str
     params: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
+    wall: float = field(default_factory=time.time)
+    sid: str = ""  # the MessageSid the fake gave an accepted SMS
 
 
 class FakeProviders:
@@ -37,6 +40,8 @@ class FakeProviders:
     def __init__(self) -> None:
         self.calls: list[Recorded] = []
         self.twilio_errors: dict[str, int] = {}  # recipient number -> Twilio error code
+        self.twilio_statuses: dict[str, list[int]] = {}  # number -> HTTP 429/5xx, in turn
+        self.delay_s = 0.0  # answer every send this much later (a slow provider)
         self.telegram_errors: dict[str, list[int]] = {}  # chat id -> HTTP codes, in turn
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -53,6 +58,8 @@ class FakeProviders:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the real APIs
+
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -63,6 +70,9 @@ class FakeProviders:
                     params = json.loads(raw or "{}")
                 else:
                     params = dict(parse_qsl(raw, keep_blank_values=True))
+                if self.command == "GET":
+                    query = self.path.split("?", 1)[1] if "?" in self.path else ""
+                    params = {**dict(parse_qsl(query)), "_method": "GET"}
                 status, body = fake.answer(self.path, params)
                 data = json.dumps(body).encode()
                 self.send_response(status)
@@ -89,9 +99,15 @@ class FakeProviders:
         """Route one request to Twilio or Telegram."""
         path = path.split("?", 1)[0]
         twilio = TWILIO_MESSAGES.match(path)
+        if twilio and params.get("_method") == "GET":
+            return self._twilio_list(params)
         if twilio:
+            if self.delay_s:
+                time.sleep(self.delay_s)
             return self._twilio(params)
         telegram = TELEGRAM_METHOD.match(path)
+        if telegram and telegram["method"] == "sendMessage" and self.delay_s:
+            time.sleep(self.delay_s)
         if telegram:
             return self._telegram(telegram["method"], params)
         return 404, {"error": "not found"}
@@ -100,7 +116,13 @@ class FakeProviders:
         with self._lock:
             self.calls.append(Recorded("twilio", "Messages.create", params))
             code = self.twilio_errors.get(params.get("To", ""))
+            statuses = self.twilio_statuses.get(params.get("To", "")) or []
+            status = statuses.pop(0) if statuses else None
             sid = f"SM{next(self._ids):032d}"
+            if not code and not status:
+                self.calls[-1].sid = sid  # taken: it will be listed and counted
+        if status:
+            return status, {"code": 20429 if status == 429 else 20500, "status": status}
         if code:
             return 400, {
                 "code": code,
@@ -119,6 +141,33 @@ class FakeProviders:
             "body": params.get("Body"),
             "num_segments": "1",
             "error_code": None,
+            "date_created": formatdate(usegmt=True),
+        }
+
+    def _twilio_list(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Messages.list filtered by To, newest first, as Twilio pages them."""
+        with self._lock:
+            sent = [
+                c
+                for c in self.calls
+                if c.provider == "twilio" and c.params.get("To") == params.get("To")
+            ]
+        messages = [
+            {
+                "sid": c.sid,
+                "to": c.params.get("To"),
+                "body": c.params.get("Body"),
+                "status": "sent",
+                "date_created": formatdate(c.wall, usegmt=True),
+            }
+            for c in reversed(sent)
+            if c.sid
+        ]
+        return 200, {
+            "messages": messages[: int(params.get("PageSize", 50))],
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": int(params.get("PageSize", 50)),
         }
 
     def _telegram(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -168,6 +217,11 @@ class FakeProviders:
             for c in self.calls
             if c.provider == "twilio" and c.params.get("To") == number
         ]
+
+    def accepted_sms(self) -> list[Recorded]:
+        """The SMS the fake took (not those it refused with an error)."""
+        with self._lock:
+            return [c for c in self.calls if c.provider == "twilio" and c.sid]
 
     def telegram_to(self, chat_id: int | str) -> list[dict[str, Any]]:
         """sendMessage calls to a chat, in order."""

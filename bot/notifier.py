@@ -1,0 +1,258 @@
+"""The notifier worker: sends queued "you said, we did" updates straight to the providers.
+
+Per channel, it claims a couple of seconds' worth of due rows, launches sends spaced by
+the channel's rate limit (and, on Telegram, one per chat per second), and records each
+outcome as soon as it is known. Nothing is sent in quiet hours.
+
+Crash safety: a claim, a send and its record are three steps, so a worker killed between
+the send and the record leaves a row "sending". After its lease that row is claimed again
+as in doubt. On SMS the worker first asks Twilio whether the message went out (Twilio
+lists the messages sent to a number) and only sends if it did not: exactly once. The
+Telegram Bot API has no such list and no idempotency key, so an in-doubt Telegram send is
+sent again: at least once, and only the sends in flight at the instant of the crash can
+be repeated. docs/DECISIONS.md has the reasoning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from math import ceil
+
+from sqlalchemy.orm import Session
+
+from bot.db import Database, run_in_transaction
+from bot.outbound import RetryLater, Sender, Undeliverable
+from bot.phone import mask
+from bot.services.outbox import (
+    Claimed,
+    claim_due,
+    mark_retry,
+    mark_sent,
+    mark_undeliverable,
+)
+from bot.settings import Settings
+from bot.timing import RateLimiter, in_quiet_hours
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LEASE = timedelta(seconds=60)  # longer than any send can take (timeouts are 15 s)
+CLAIM_SECONDS = 2.0  # each claim takes about this many seconds of sending at full rate
+MAX_CLAIM = 1000
+IN_FLIGHT = 64  # sends in flight at once, per channel
+RECONCILE_SLACK = timedelta(minutes=5)  # provider clocks may differ from ours
+
+
+@dataclass
+class Report:
+    """What a drain did."""
+
+    quiet: bool = False
+    sent: int = 0
+    reconciled: int = 0  # found already sent at the provider after a crash
+    resent_in_doubt: int = 0  # sent again because the provider cannot tell (Telegram)
+    retrying: int = 0
+    failed: int = 0
+    by_channel: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    outbox_id: int
+    provider_id: str | None = None
+    retry: RetryLater | None = None
+    refused: Undeliverable | None = None
+
+
+def utc_now() -> datetime:
+    """The current time in UTC (the default clock)."""
+    return datetime.now(timezone.utc)
+
+
+class Notifier:
+    """Drains the outbox through one Sender per channel."""
+
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        senders: dict[str, Sender],
+        *,
+        lease: timedelta = DEFAULT_LEASE,
+        clock: Callable[[], datetime] = utc_now,
+        in_flight: int = IN_FLIGHT,
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.senders = senders
+        self.lease = lease
+        self.clock = clock
+        self.in_flight = in_flight
+        self.limiters = {
+            "sms": RateLimiter(settings.sms_per_second),
+            "telegram": RateLimiter(settings.telegram_per_second),
+        }
+        self._chat_interval = 1.0 / settings.telegram_per_chat_per_second
+        self._chat_next: dict[str, float] = {}
+        self._db_lane = asyncio.Lock()  # one database transaction at a time (SQLite-friendly)
+        self._outcomes: list[_Outcome] = []  # known, not yet written
+
+    def quiet(self) -> bool:
+        """True in quiet hours: nothing is sent."""
+        return in_quiet_hours(self.clock(), self.settings.quiet_hours, self.settings.timezone)
+
+    async def drain(self) -> Report:
+        """Send everything due now, on every channel, then return."""
+        report = Report()
+        if self.quiet():
+            report.quiet = True
+            return report
+        await asyncio.gather(*(self._drain_channel(c, report) for c in self.senders))
+        return report
+
+    async def run_forever(self, idle_s: float = 2.0) -> None:
+        """Drain, wait a moment, drain again: until cancelled."""
+        while True:
+            try:
+                report = await self.drain()
+                if report.sent or report.failed or report.retrying:
+                    logger.info(
+                        "Updates: %d sent, %d retrying, %d failed.",
+                        report.sent,
+                        report.retrying,
+                        report.failed,
+                    )
+            except Exception:  # a bad pass must not stop the next one
+                logger.exception("Notifier pass failed")
+            await asyncio.sleep(idle_s)
+
+    async def _drain_channel(self, channel: str, report: Report) -> None:
+        sender, limiter = self.senders[channel], self.limiters[channel]
+        per_second = 1.0 / limiter.interval
+        batch = max(1, min(MAX_CLAIM, ceil(per_second * CLAIM_SECONDS)))
+        slots = asyncio.Semaphore(self.in_flight)
+        tasks: set[asyncio.Task] = set()
+        while not self.quiet():
+            now = self.clock()
+            claimed = await self._db(
+                lambda s, now=now: claim_due(s, channel, now, batch, self.lease)
+            )
+            if not claimed:
+                break
+            for item in claimed:
+                delay = limiter.reserve()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await slots.acquire()
+                task = asyncio.create_task(self._deliver(sender, item, report))
+                tasks.add(task)
+                task.add_done_callback(lambda t: (tasks.discard(t), slots.release()))
+        if tasks:
+            await asyncio.gather(*tasks)
+
+    async def _deliver(self, sender: Sender, item: Claimed, report: Report) -> None:
+        """Send one notification (checking first if a crash left it in doubt); record it."""
+        try:
+            if sender.channel == "telegram":
+                await self._per_chat_wait(item.address)
+            outcome = await self._send(sender, item, report)
+        except Exception as exc:  # never lose the row: record it as a retry
+            logger.warning("Sending an update failed unexpectedly: %s", type(exc).__name__)
+            outcome = _Outcome(item.outbox_id, retry=RetryLater("error", in_doubt=True))
+        await self._record(outcome, sender.channel, item, report)
+
+    async def _send(self, sender: Sender, item: Claimed, report: Report) -> _Outcome:
+        try:
+            if item.in_doubt and sender.can_reconcile:
+                since = item.queued_at - RECONCILE_SLACK
+                found = await sender.find_sent(item.address, item.text, since)
+                if found is not None:
+                    report.reconciled += 1
+                    return _Outcome(item.outbox_id, provider_id=found)
+            elif item.in_doubt:
+                report.resent_in_doubt += 1
+                logger.warning(
+                    "Resending an update to %s whose earlier send may have gone through.",
+                    mask(item.address),
+                )
+            return _Outcome(item.outbox_id, provider_id=await sender.send(item.address, item.text))
+        except RetryLater as exc:
+            return _Outcome(item.outbox_id, retry=exc)
+        except Undeliverable as exc:
+            return _Outcome(item.outbox_id, refused=exc)
+
+    async def _record(self, outcome: _Outcome, channel: str, item: Claimed, report: Report) -> None:
+        """Count the outcome and write it (with any others waiting: one transaction)."""
+        if outcome.provider_id is not None:
+            report.sent += 1
+            report.by_channel[channel] = report.by_channel.get(channel, 0) + 1
+        elif outcome.retry is not None:
+            report.retrying += 1
+        elif outcome.refused is not None:
+            report.failed += 1
+            logger.info(
+                "%s refused an update to %s (%s).", channel, mask(item.address), outcome.refused
+            )
+        self._outcomes.append(outcome)
+        async with self._db_lane:
+            if not self._outcomes:
+                return  # written by the transaction that just finished
+            batch, self._outcomes = self._outcomes, []
+            now = self.clock()
+            await run_in_transaction(self.database, lambda s: _write(s, batch, now))
+
+    async def _per_chat_wait(self, chat: str) -> None:
+        """At most TELEGRAM_PER_CHAT_PER_SECOND messages to any one chat."""
+        now = time.monotonic()
+        at = max(now, self._chat_next.get(chat, 0.0))
+        self._chat_next[chat] = at + self._chat_interval
+        if len(self._chat_next) > 10_000:  # forget chats whose slot has passed
+            self._chat_next = {c: t for c, t in self._chat_next.items() if t > now}
+        if at > now:
+            await asyncio.sleep(at - now)
+
+    async def _db(self, work):  # type: ignore[no-untyped-def]
+        async with self._db_lane:
+            return await run_in_transaction(self.database, work)
+
+
+def _write(session: Session, outcomes: list[_Outcome], now: datetime) -> None:
+    """Record a batch of outcomes."""
+    for outcome in outcomes:
+        if outcome.provider_id is not None:
+            mark_sent(session, outcome.outbox_id, outcome.provider_id, now)
+        elif outcome.retry is not None:
+            retry = outcome.retry
+            code = "timeout" if retry.in_doubt else retry.code
+            mark_retry(session, outcome.outbox_id, code, now, retry.retry_after)
+        elif outcome.refused is not None:
+            refused = outcome.refused
+            mark_undeliverable(
+                session,
+                outcome.outbox_id,
+                refused.code,
+                opted_out=refused.opted_out,
+                unreachable=refused.unreachable,
+            )
+
+
+def senders_for(settings: Settings) -> dict[str, Sender]:
+    """A Sender for each configured channel (a channel without settings is left out)."""
+    senders: dict[str, Sender] = {}
+    if (
+        settings.twilio_account_sid
+        and settings.twilio_auth_token
+        and (settings.twilio_from_number or settings.twilio_messaging_service_sid)
+    ):
+        from channels.twilio_sms import TwilioSmsSender, twilio_client
+
+        senders["sms"] = TwilioSmsSender(settings, twilio_client(settings))
+    if settings.telegram_bot_token:
+        from channels.telegram import TelegramSender, make_bot
+
+        senders["telegram"] = TelegramSender(make_bot(settings, connections=IN_FLIGHT))
+    return senders

@@ -1,0 +1,182 @@
+"""The notifier's side of the outbox: claim what is due, then record how each send went.
+
+A row moves queued -> sending (claimed) -> sent, or back to queued to retry later, or to
+failed / opted_out. A claim is one UPDATE, so two workers never claim the same row. A row
+left in "sending" by a worker that died is claimed again once its lease has run out, and
+marked in doubt: the provider may or may not have taken it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy.orm import Session
+
+from bot.models import ChannelIdentity, OutboxMessage, Resident, Update
+from bot.services.consent import opt_out
+from bot.services.identities import mark_unreachable, reachable_channel
+from bot.services.updates import update_message
+
+IN_DOUBT = "in_doubt"  # error_code of a row whose last send may have gone through
+MAX_ATTEMPTS = 6
+BACKOFF_S = (30, 120, 600, 1800, 7200)  # after attempt 1, 2, 3, ...
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A notification this worker now owns, ready to send."""
+
+    outbox_id: int
+    channel: str
+    address: str
+    text: str
+    in_doubt: bool  # a send may already have reached the provider
+    queued_at: datetime
+
+
+def _due(now: datetime, lease: timedelta):  # type: ignore[no-untyped-def]
+    return or_(
+        and_(
+            OutboxMessage.status == "queued",
+            or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now),
+        ),
+        and_(OutboxMessage.status == "sending", OutboxMessage.claimed_at < now - lease),
+    )
+
+
+def claim_due(
+    session: Session, channel: str, now: datetime, limit: int, lease: timedelta
+) -> list[Claimed]:
+    """Claim up to `limit` due rows on `channel` (oldest first); return those to send.
+
+    Rows whose resident opted out, or can no longer be reached, are closed here instead.
+    """
+    token = uuid.uuid4().hex
+    due_ids = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.channel == channel, _due(now, lease))
+        .order_by(OutboxMessage.id)
+    )
+    due_ids = due_ids.limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        due_ids = due_ids.with_for_update(skip_locked=True)
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(due_ids.scalar_subquery()), _due(now, lease))
+        .values(
+            status="sending",
+            claimed_at=now,
+            claim_token=token,
+            attempts=OutboxMessage.attempts + 1,
+            error_code=case(
+                (OutboxMessage.status == "sending", IN_DOUBT), else_=OutboxMessage.error_code
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    rows = session.execute(
+        select(OutboxMessage, Resident)
+        .join(Resident, Resident.id == OutboxMessage.resident_id)
+        .where(OutboxMessage.status == "sending", OutboxMessage.claim_token == token)
+        .order_by(OutboxMessage.id)
+    ).all()
+    messages: dict[int, str] = {}
+    claimed = []
+    for row, resident in rows:
+        if resident.opted_out_at is not None or not resident.contact_ok:
+            row.status = "opted_out"
+            continue
+        address = _address(session, row, resident)
+        if address is None or row.channel != channel:
+            # Closed on its channel: failed, or moved to another reachable channel whose
+            # worker loop will claim it.
+            row.status = "queued" if address is not None else "failed"
+            row.error_code = "unreachable" if address is None else row.error_code
+            continue
+        if row.update_id not in messages:
+            update_row = session.get(Update, row.update_id)
+            messages[row.update_id] = update_message(update_row.you_said, update_row.we_did)
+        claimed.append(
+            Claimed(
+                outbox_id=row.id,
+                channel=row.channel,
+                address=address,
+                text=messages[row.update_id],
+                in_doubt=row.error_code in (IN_DOUBT, "timeout"),
+                queued_at=row.created_at,
+            )
+        )
+    session.flush()
+    return claimed
+
+
+def _address(session: Session, row: OutboxMessage, resident: Resident) -> str | None:
+    """Where to send: the row's channel, or another reachable one if that one is closed."""
+    for attempt in range(2):
+        address = session.scalars(
+            select(ChannelIdentity.address).where(
+                ChannelIdentity.resident_id == resident.id,
+                ChannelIdentity.channel == row.channel,
+                ChannelIdentity.unreachable_at.is_(None),
+            )
+        ).first()
+        if address is not None or attempt:
+            return address
+        channel = reachable_channel(session, resident)
+        if channel is None:
+            return None
+        row.channel = channel
+    return None
+
+
+def _claimed_row(session: Session, outbox_id: int) -> OutboxMessage | None:
+    row = session.get(OutboxMessage, outbox_id)
+    return row if row is not None and row.status == "sending" else None
+
+
+def mark_sent(session: Session, outbox_id: int, provider_id: str, now: datetime) -> None:
+    """The provider took the message."""
+    row = _claimed_row(session, outbox_id)
+    if row is not None:
+        row.status, row.provider_id, row.sent_at, row.error_code = "sent", provider_id, now, None
+
+
+def mark_retry(
+    session: Session, outbox_id: int, code: str, now: datetime, retry_after: float | None
+) -> None:
+    """Try again later (backing off), or give up after MAX_ATTEMPTS."""
+    row = _claimed_row(session, outbox_id)
+    if row is None:
+        return
+    row.error_code = code
+    if row.attempts >= MAX_ATTEMPTS:
+        row.status = "failed"
+        return
+    wait = BACKOFF_S[min(row.attempts, len(BACKOFF_S)) - 1]
+    row.status = "queued"
+    row.next_attempt_at = now + timedelta(seconds=max(wait, retry_after or 0))
+
+
+def mark_undeliverable(
+    session: Session, outbox_id: int, code: str, *, opted_out: bool, unreachable: bool
+) -> None:
+    """Final: the provider refused the recipient (and says why)."""
+    row = _claimed_row(session, outbox_id)
+    if row is None:
+        return
+    row.status, row.error_code = ("opted_out" if opted_out else "failed"), code
+    resident = session.get(Resident, row.resident_id)
+    if opted_out and resident is not None:
+        opt_out(session, resident, channel=row.channel)
+    if unreachable:
+        address = session.scalars(
+            select(ChannelIdentity.address).where(
+                ChannelIdentity.resident_id == row.resident_id,
+                ChannelIdentity.channel == row.channel,
+            )
+        ).first()
+        if address is not None:
+            mark_unreachable(session, row.channel, address)

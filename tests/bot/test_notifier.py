@@ -1,0 +1,263 @@
+"""The notifier against the fake Twilio and Telegram: once each, at the rate, never in quiet hours."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from bot.models import ChannelIdentity, OutboxMessage, Resident
+from bot.notifier import Notifier, senders_for
+from bot.services.consent import opt_out, record_consent
+from bot.services.delivery import record_status
+from bot.services.identities import conversation_for, resident_at
+from bot.services.outbox import MAX_ATTEMPTS, claim_due
+from bot.services.updates import draft_update, publish, update_message
+from bot.services.views import store_view
+from tests.fakes.providers import FakeProviders
+
+# 10:00 in London (winter): not in the default quiet hours (21:00-08:00).
+MORNING = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)
+YOU_SAID, WE_DID = "buses stop too early", "From 3 March the 42 runs until 11pm."
+TEXT = update_message(YOU_SAID, WE_DID)
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def fake():
+    providers = FakeProviders().start()
+    yield providers
+    providers.stop()
+
+
+@pytest.fixture
+def channel_settings(settings, fake):
+    return replace(
+        settings,
+        twilio_account_sid="AC" + "0" * 32,
+        twilio_auth_token="token",
+        twilio_from_number="+447700900999",
+        twilio_api_base_url=fake.base_url,
+        telegram_bot_token="123:abc",
+        telegram_api_base_url=fake.base_url,
+        sms_per_second=200.0,
+        telegram_per_second=200.0,
+        telegram_per_chat_per_second=30.0,
+    )
+
+
+def resident(s, address: str, channel: str = "sms") -> Resident:
+    conversation_for(s, channel, address)
+    person = resident_at(s, channel, address)
+    record_consent(s, person, given=True, wording="w", channel=channel)
+    store_view(s, person, text="t", theme_key="roads_transport", confidence=0.9, channel=channel)
+    return person
+
+
+def published(database, sms: list[str], telegram: list[str] = ()) -> int:
+    with database.transaction() as s:
+        for number in sms:
+            resident(s, number)
+        for chat in telegram:
+            resident(s, chat, "telegram")
+        update = draft_update(
+            s,
+            title="Later buses",
+            you_said=YOU_SAID,
+            we_did=WE_DID,
+            created_by="test",
+            themes=["roads_transport"],
+        )
+        publish(s, update.id)
+        return update.id
+
+
+def drain(database, settings, clock, **kwargs):
+    notifier = Notifier(database, settings, senders_for(settings), clock=clock, **kwargs)
+    return asyncio.run(notifier.drain())
+
+
+def statuses(database) -> dict[str, str]:
+    with database.transaction() as s:
+        rows = s.execute(
+            select(ChannelIdentity.address, OutboxMessage.status)
+            .join(OutboxMessage, OutboxMessage.resident_id == ChannelIdentity.resident_id)
+            .order_by(ChannelIdentity.address)
+        ).all()
+        return dict(rows)
+
+
+def numbers(n: int) -> list[str]:
+    return [f"+4477009{i:05d}" for i in range(n)]
+
+
+def test_everyone_is_told_once_on_their_channel(database, channel_settings, fake):
+    published(database, numbers(3), ["1001", "1002"])
+    report = drain(database, channel_settings, Clock(MORNING))
+    assert (report.sent, report.by_channel) == (5, {"sms": 3, "telegram": 2})
+    for number in numbers(3):
+        assert fake.sms_to(number) == [TEXT]
+    assert [m["text"] for m in fake.telegram_to("1001")] == [TEXT]
+    with database.transaction() as s:
+        rows = s.scalars(select(OutboxMessage)).all()
+        assert {r.status for r in rows} == {"sent"}
+        assert all(r.provider_id and r.sent_at == MORNING for r in rows)
+    assert drain(database, channel_settings, Clock(MORNING)).sent == 0  # nothing twice
+    assert len(fake.accepted_sms()) == 3
+
+
+def test_nothing_is_sent_in_quiet_hours(database, channel_settings, fake):
+    published(database, numbers(2))
+    night = datetime(2026, 12, 1, 22, 30, tzinfo=timezone.utc)
+    assert drain(database, channel_settings, Clock(night)).quiet
+    assert fake.calls == [] and set(statuses(database).values()) == {"queued"}
+    assert drain(database, channel_settings, Clock(MORNING)).sent == 2
+
+
+def test_a_resident_who_stopped_after_publish_is_skipped(database, channel_settings, fake):
+    published(database, numbers(2))
+    with database.transaction() as s:
+        opt_out(s, resident_at(s, "sms", numbers(2)[0]), channel="sms")
+    assert drain(database, channel_settings, Clock(MORNING)).sent == 1
+    assert fake.sms_to(numbers(2)[0]) == []
+    assert statuses(database)[numbers(2)[0]] == "opted_out"
+
+
+def test_busy_providers_are_retried_after_a_backoff(database, channel_settings, fake):
+    published(database, numbers(1), ["1001"])
+    fake.twilio_statuses[numbers(1)[0]] = [503]
+    fake.telegram_errors["1001"] = [429]  # retry_after 1 s
+    clock = Clock(MORNING)
+    report = drain(database, channel_settings, clock)
+    assert (report.sent, report.retrying) == (0, 2)
+    with database.transaction() as s:
+        rows = s.scalars(select(OutboxMessage)).all()
+        assert {(r.status, r.error_code) for r in rows} == {("queued", "20500"), ("queued", "429")}
+        assert all(r.next_attempt_at == MORNING + timedelta(seconds=30) for r in rows)
+    clock.now = MORNING + timedelta(seconds=29)
+    assert drain(database, channel_settings, clock).sent == 0  # not yet
+    clock.now = MORNING + timedelta(seconds=30)
+    assert drain(database, channel_settings, clock).sent == 2
+    assert len(fake.accepted_sms()) == 1 and len(fake.telegram_to("1001")) == 2
+
+
+def test_gives_up_after_the_last_attempt(database, channel_settings, fake):
+    published(database, numbers(1))
+    fake.twilio_statuses[numbers(1)[0]] = [500] * MAX_ATTEMPTS
+    clock = Clock(MORNING)
+    for _ in range(MAX_ATTEMPTS):
+        drain(database, channel_settings, clock)
+        clock.now += timedelta(hours=2)  # the longest backoff; 10:00 to 20:00, not quiet
+    assert statuses(database) == {numbers(1)[0]: "failed"}
+    assert drain(database, channel_settings, clock).sent == 0
+
+
+def test_permanent_refusals_are_final(database, channel_settings, fake):
+    stopped, blocked = numbers(1)[0], "1001"
+    published(database, [stopped], [blocked])
+    fake.twilio_errors[stopped] = 21610
+    fake.telegram_errors[blocked] = [403]
+    report = drain(database, channel_settings, Clock(MORNING))
+    assert report.failed == 2
+    assert statuses(database) == {blocked: "failed", stopped: "opted_out"}
+    with database.transaction() as s:
+        assert resident_at(s, "sms", stopped).opted_out_at is not None
+        identity = s.scalars(
+            select(ChannelIdentity).where(ChannelIdentity.address == blocked)
+        ).one()
+        assert identity.unreachable_at is not None
+    assert drain(database, channel_settings, Clock(MORNING + timedelta(hours=1))).sent == 0
+
+
+def test_a_send_left_in_doubt_by_a_crash_is_not_sent_twice_by_sms(
+    database, channel_settings, fake
+):
+    published(database, numbers(2))
+    # A worker claimed both rows and sent the first, then died before recording anything.
+    with database.transaction() as s:
+        claimed = claim_due(s, "sms", MORNING, 10, timedelta(seconds=60))
+    sender = senders_for(channel_settings)["sms"]
+    asyncio.run(sender.send(claimed[0].address, claimed[0].text))
+    # Within the lease nobody touches them; after it, they are checked with Twilio first.
+    assert drain(database, channel_settings, Clock(MORNING + timedelta(seconds=30))).sent == 0
+    report = drain(database, channel_settings, Clock(MORNING + timedelta(seconds=61)))
+    assert (report.sent, report.reconciled) == (2, 1)
+    assert sorted(c.params["To"] for c in fake.accepted_sms()) == numbers(2)
+
+
+def test_a_telegram_send_in_doubt_is_sent_again(database, channel_settings, fake):
+    """The Bot API cannot list sent messages: in doubt, resending beats losing it."""
+    published(database, [], ["1001"])
+    with database.transaction() as s:
+        claim_due(s, "telegram", MORNING, 10, timedelta(seconds=60))
+    report = drain(database, channel_settings, Clock(MORNING + timedelta(seconds=61)))
+    assert (report.sent, report.resent_in_doubt) == (1, 1)
+
+
+def test_sends_are_spaced_by_the_rate_limit(database, channel_settings, fake):
+    published(database, numbers(8))
+    drain(database, replace(channel_settings, sms_per_second=20.0), Clock(MORNING))
+    times = [c.at for c in fake.accepted_sms()]
+    assert len(times) == 8
+    assert times[-1] - times[0] >= 7 / 20 * 0.95  # 8 sends at 20/s span at least 0.35 s
+
+
+def test_telegram_sends_at_most_one_per_chat_per_second(database, channel_settings, fake):
+    first = published(database, [], ["1001"])
+    with database.transaction() as s:
+        second = draft_update(
+            s,
+            title="Bins",
+            you_said="bins are missed",
+            we_did="Collections moved to Monday.",
+            created_by="test",
+            themes=["roads_transport"],
+        )
+        publish(s, second.id)
+    assert first != second.id
+    drain(database, replace(channel_settings, telegram_per_chat_per_second=4.0), Clock(MORNING))
+    sends = [c for c in fake.calls if c.method == "sendMessage"]
+    assert len(sends) == 2 and sends[1].at - sends[0].at >= 0.25 * 0.95
+
+
+def test_two_workers_at_once_tell_everyone_once(database, channel_settings, fake):
+    published(database, numbers(40))
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            drain(database, channel_settings, Clock(MORNING))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+    assert sorted(c.params["To"] for c in fake.accepted_sms()) == numbers(40)
+    assert set(statuses(database).values()) == {"sent"}
+
+
+def test_delivery_reports_reach_the_outbox(database, channel_settings, fake):
+    published(database, numbers(2))
+    drain(database, channel_settings, Clock(MORNING))
+    delivered, failed = (c.sid for c in fake.accepted_sms())
+    with database.transaction() as s:
+        assert record_status(s, "sms", delivered, "delivered", None)
+        assert record_status(s, "sms", failed, "undelivered", "30003")
+    assert statuses(database) == {numbers(2)[0]: "delivered", numbers(2)[1]: "failed"}
