@@ -282,10 +282,15 @@ def cmd_notifier(args: argparse.Namespace) -> int:
 
 def cmd_updates(args: argparse.Namespace) -> int:
     """Preview or publish a "you said, we did" update from a terminal."""
-    import getpass
-
     from bot.db import default_database
-    from bot.services.updates import InvalidUpdate, draft_update, preview, publish, update_message
+    from bot.services.audit import cli_actor
+    from bot.services.updates import (
+        InvalidUpdate,
+        draft_update,
+        preview,
+        publish_recorded,
+        update_message,
+    )
     from bot.sms import segments
 
     try:
@@ -308,7 +313,7 @@ def cmd_updates(args: argparse.Namespace) -> int:
                 themes=args.theme,
                 areas=args.area,
                 since=since,
-                created_by=f"cli:{getpass.getuser()}",
+                created_by=cli_actor(),
             )
             counts = preview(session, update)
             by_channel = ", ".join(f"{n} by {c}" for c, n in counts.items() if c != "total")
@@ -322,7 +327,7 @@ def cmd_updates(args: argparse.Namespace) -> int:
             if not args.yes and input(question).strip().lower() not in ("y", "yes"):
                 print("Not published.")
                 raise _KeepNothing(1)
-            queued = publish(session, update.id)
+            queued = publish_recorded(session, update.id, actor=cli_actor()) or 0
             print(f"Published update {update.id}: {queued} messages queued for the notifier.")
     except _KeepNothing as stop:
         outcome = stop.code  # the draft is rolled back
@@ -338,6 +343,55 @@ class _KeepNothing(Exception):
     def __init__(self, code: int) -> None:
         super().__init__(code)
         self.code = code
+
+
+def _new_password(from_stdin: bool) -> str | None:
+    """A password typed twice (or one line of stdin when it is not a terminal)."""
+    import getpass
+
+    if from_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password (at least 12 characters): ")
+    if getpass.getpass("The same password again: ") != first:
+        print("The two passwords differ: nothing created.", file=sys.stderr)
+        return None
+    return first
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    """Officer console accounts: create, list, disable (each change is audited)."""
+    from bot.db import default_database
+    from bot.services.audit import cli_actor
+    from bot.services.users import InvalidUser, create_user, disable_user, list_users, user_by_email
+
+    database = default_database()
+    if args.action == "list":
+        with database.transaction() as session:
+            for user in list_users(session):
+                state = f"disabled {user.disabled_at:%Y-%m-%d}" if user.disabled_at else "active"
+                print(f"{user.email:40s} {user.role:8s} {state:20s} {user.name}")
+        return 0
+    try:
+        with database.transaction() as session:
+            if args.action == "disable":
+                user = user_by_email(session, args.email)
+                if user is None:
+                    raise InvalidUser(f"there is no account {args.email}")
+                disable_user(session, user.id, actor=cli_actor())
+                print(f"Disabled {user.email}: they can no longer sign in.")
+                return 0
+            password = _new_password(args.password_stdin)
+            if password is None:
+                return 2
+            user = create_user(
+                session, email=args.email, name=args.name, role=args.role,
+                password=password, actor=cli_actor(),
+            )  # fmt: skip
+            print(f"Created {user.role} account {user.email}.")
+    except InvalidUser as exc:
+        print(f"Not done: {exc}.", file=sys.stderr)
+        return 2
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -417,6 +471,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds after which a send claimed by a stopped worker is taken over (60)",
     )
     notifier.set_defaults(func=cmd_notifier)
+
+    users = commands.add_parser("users", help="officer console accounts")
+    user_actions = users.add_subparsers(dest="action", required=True)
+    create = user_actions.add_parser("create", help="add an account (asks for its password)")
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=["officer", "analyst", "admin"])
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from one line of stdin"
+    )
+    user_actions.add_parser("list", help="every account, its role and state")
+    disable = user_actions.add_parser("disable", help="stop an account from signing in")
+    disable.add_argument("--email", required=True)
+    users.set_defaults(func=cmd_users)
 
     telegram = commands.add_parser("telegram", help="Telegram bot set-up").add_subparsers(
         dest="telegram", required=True

@@ -78,6 +78,16 @@ def scheduler_command() -> list[str]:
     return [sys.executable, "-m", "bot.cli", "scheduler"]
 
 
+def notifier_command() -> list[str]:
+    """The command line of the worker that sends updates."""
+    return [sys.executable, "-m", "bot.cli", "notifier"]
+
+
+def console_command() -> list[str]:
+    """The command line of the officer console."""
+    return [sys.executable, "-m", "bot.console"]
+
+
 def rasa_command(settings: Settings, model: Path, credentials: Path) -> list[str]:
     """The command line of the Rasa server."""
     command = [
@@ -146,7 +156,9 @@ def running_banner(settings: Settings, base: str, skipped: list[str]) -> str:
     lines += [f"  Not started:         {reason}" for reason in skipped]
     lines += [
         f"  Action server:       http://127.0.0.1:{settings.action_port}",
+        f"  Officer console:     http://{settings.console_host}:{settings.console_port}",
         f"  Check-ins:           scheduler running (quiet hours {settings.quiet_hours})",
+        "  Updates:             notifier running (same quiet hours)",
         f"  Database:            {settings.database_url}",
         "Press Ctrl-C to stop.",
         "",
@@ -160,7 +172,7 @@ def _interrupt(*_: object) -> None:
 
 
 def run(settings: Settings) -> int:
-    """Migrate the database, start both servers and wait; returns an exit code."""
+    """Migrate the database, start the servers and workers and wait; returns an exit code."""
     model = latest_model(settings.model_dir)
     if model is None:
         print(f"No trained model in {settings.model_dir}. Run `make run` (it trains one).")
@@ -182,6 +194,8 @@ def run(settings: Settings) -> int:
             rasa_command(settings, model, credentials_file), cwd=PROJECT_ROOT, env=env
         ),
         subprocess.Popen(scheduler_command(), cwd=PROJECT_ROOT, env=env),  # noqa: S603 - our own argv
+        subprocess.Popen(notifier_command(), cwd=PROJECT_ROOT, env=env),  # noqa: S603 - our own argv
+        subprocess.Popen(console_command(), cwd=PROJECT_ROOT, env=env),  # noqa: S603 - our own argv
     ]
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -192,7 +206,7 @@ def run(settings: Settings) -> int:
         print(running_banner(settings, base, skipped), flush=True)
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
-        print("A server stopped; stopping the other.")
+        print("A server stopped; stopping the others.")
         return 1
     except KeyboardInterrupt:
         return 0

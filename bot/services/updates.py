@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.models import OutboxMessage, Resident, Update, UpdateView, View, utcnow
+from bot.services import audit
 from bot.services.identities import reachable_channel
 from bot.services.targeting import checked_targets
 from bot.sms import MAX_SEGMENTS, gsm7_length, is_gsm7, segments
@@ -164,3 +165,30 @@ def publish(session: Session, update_id: int, now: datetime | None = None) -> in
     except IntegrityError:
         return 0  # published by someone else at the same moment
     return len(found)
+
+
+def publish_recorded(
+    session: Session, update_id: int, *, actor: str, remote_addr: str | None = None
+) -> int | None:
+    """Publish and write the audit event in the same transaction; None if already published.
+
+    The update's row is locked first (PostgreSQL), so of two publishes at once one waits
+    and then finds it published: one audit event, nobody queued twice.
+    """
+    update = session.scalars(
+        select(Update).where(Update.id == update_id).with_for_update()
+    ).one_or_none()
+    if update is None:
+        raise InvalidUpdate(f"there is no update {update_id}")
+    if update.published_at is not None:
+        return None
+    queued = publish(session, update_id)
+    audit.record(
+        session,
+        actor=actor,
+        action="update.publish",
+        target=f"update:{update_id}",
+        detail={"queued": queued},
+        remote_addr=remote_addr,
+    )
+    return queued

@@ -1,4 +1,4 @@
-"""The notifier against the fake Twilio and Telegram: once each, at the rate, never in quiet hours."""
+"""The notifier against the fake providers: once each, at the rate, never in quiet hours."""
 
 from __future__ import annotations
 
@@ -182,9 +182,7 @@ def test_permanent_refusals_are_final(database, channel_settings, fake):
     assert drain(database, channel_settings, Clock(MORNING + timedelta(hours=1))).sent == 0
 
 
-def test_a_send_left_in_doubt_by_a_crash_is_not_sent_twice_by_sms(
-    database, channel_settings, fake
-):
+def test_a_send_left_in_doubt_by_a_crash_is_not_sent_twice_by_sms(database, channel_settings, fake):
     published(database, numbers(2))
     # A worker claimed both rows and sent the first, then died before recording anything.
     with database.transaction() as s:
@@ -240,7 +238,7 @@ def test_two_workers_at_once_tell_everyone_once(database, channel_settings, fake
     def work() -> None:
         try:
             drain(database, channel_settings, Clock(MORNING))
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
 
     workers = [threading.Thread(target=work) for _ in range(2)]

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from bot import cli, db, settings
-from bot.models import OutboxMessage, Update
+from bot.models import AuditEvent, OutboxMessage, Update
 from bot.services.consent import record_consent
 from bot.services.identities import conversation_for, resident_at
 from bot.services.views import store_view
@@ -52,6 +52,8 @@ def test_publish_asks_first_unless_yes(cli_database, capsys, monkeypatch):
     assert "2 messages queued" in capsys.readouterr().out
     with cli_database.transaction() as s:
         assert len(s.scalars(select(OutboxMessage)).all()) == 2
+        events = s.scalars(select(AuditEvent)).all()
+        assert [(e.action, e.actor[:4]) for e in events] == [("update.publish", "cli:")]
 
 
 def test_a_bad_update_says_why(cli_database, capsys):

@@ -58,6 +58,7 @@ class Stack:
             TRACKER_DATABASE_URL=self.tracker_url,
             RASA_PORT=str(self.rasa_port),
             ACTION_PORT=str(self.action_port),
+            CONSOLE_PORT=str(free_port()),
             ENGAGE_VAR_DIR=str(self.workdir),
             ORG_NAME="Leeds Listens",
             PRIVACY_URL="https://leeds.example/p",

@@ -1,0 +1,34 @@
+"""`python -m bot.console`: serve the officer console with waitress (no migrations here)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+
+from bot.console import create_app
+from bot.db import default_database
+from bot.settings import SettingsError, get_settings
+
+
+def main() -> int:
+    """Serve the console on CONSOLE_HOST:CONSOLE_PORT until interrupted."""
+    from waitress import serve
+
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print(f"Setting error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    app = create_app(settings, default_database())
+    host, port = settings.console_host, settings.console_port
+    shown = f"[{host}]" if ":" in host else host
+    print(f"Officer console listening on http://{shown}:{port}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
+        serve(app, host=host, port=port, threads=8, ident="engage-console")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The dashboard: views per theme over time, the latest views with filters, one view."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+
+from bot.console import chart, database
+from bot.console.forms import BadInput, day, page_number
+from bot.console.security import login_required
+from bot.services import dashboard as queries
+
+blueprint = Blueprint("dashboard", __name__)
+
+
+def view_filter(args) -> tuple[queries.ViewFilter, list[str]]:  # type: ignore[no-untyped-def]
+    """The filter from the query string, and messages about fields that were ignored."""
+    errors, dates = [], {}
+    for name, what in (("since", "From"), ("until", "To")):
+        try:
+            dates[name] = day(args.get(name), what)
+        except BadInput as exc:
+            errors.append(str(exc))
+    return (
+        queries.ViewFilter(
+            theme=args.get("theme", "").strip(),
+            area=args.get("area", "").strip()[:8],
+            channel=args.get("channel", "").strip()[:32],
+            since=dates.get("since"),
+            until=dates.get("until"),
+            text=args.get("q", "").strip()[:200],
+        ),
+        errors,
+    )
+
+
+@blueprint.get("/")
+@login_required("analyst")
+def index():  # type: ignore[no-untyped-def]
+    """The chart and the filtered, paginated list of views."""
+    wanted, errors = view_filter(request.args)
+    with database().transaction() as s:
+        counts = queries.views_per_week(s)
+        page = queries.latest_views(s, wanted, page_number(request.args.get("page")))
+        channels = queries.view_channels(s)
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template(
+        "dashboard.html",
+        chart=chart.build(counts),
+        page=page,
+        wanted=wanted,
+        channels=channels,
+        errors=errors,
+        args=args,
+        no_theme=queries.NO_THEME,
+    )
+
+
+@blueprint.get("/views/<int:view_id>")
+@login_required("analyst")
+def view(view_id: int):  # type: ignore[no-untyped-def]
+    """One view in full."""
+    with database().transaction() as s:
+        detail = queries.view_detail(s, view_id)
+    if detail is None:
+        abort(404)
+    return render_template("view.html", detail=detail)

@@ -1,0 +1,63 @@
+// Live preview of the SMS residents will read: the same template and counting as
+// bot/sms.py (the page carries the template and the GSM-7 alphabet). The server checks again.
+(function () {
+  "use strict";
+  var box = document.querySelector(".sms-preview");
+  if (!box) { return; }
+  var youSaid = document.getElementById("you_said");
+  var weDid = document.getElementById("we_did");
+  var out = document.getElementById("sms-text");
+  var count = document.getElementById("sms-count");
+  var template = box.dataset.template;
+  var basic = new Set(Array.from(box.dataset.gsm7));
+  var extended = new Set(Array.from(box.dataset.gsm7Ext));
+  var maxSegments = parseInt(box.dataset.maxSegments, 10);
+
+  function tidy(text) { return text.split(/\s+/).filter(Boolean).join(" "); }
+
+  function message() {
+    var said = tidy(youSaid.value).replace(/\.+$/, "");
+    var did = tidy(weDid.value);
+    return template.replace("{you_said}", function () { return said; })
+                   .replace("{we_did}", function () { return did; });
+  }
+
+  function measure(text) {
+    var chars = Array.from(text);
+    var outside = chars.filter(function (c) { return !basic.has(c) && !extended.has(c); });
+    var length, single, multi, encoding;
+    if (outside.length === 0) {
+      length = chars.reduce(function (n, c) { return n + (extended.has(c) ? 2 : 1); }, 0);
+      single = 160; multi = 153; encoding = "GSM-7";
+    } else {
+      length = text.length; // UTF-16 code units, as UCS-2 counts them
+      single = 70; multi = 67; encoding = "UCS-2";
+    }
+    var parts = length <= single ? (length ? 1 : 0) : Math.ceil(length / multi);
+    return { chars: chars.length, parts: parts, encoding: encoding, outside: outside };
+  }
+
+  function update() {
+    if (!youSaid.value.trim() && !weDid.value.trim()) {
+      out.textContent = "Type above to see the message.";
+      count.textContent = "";
+      return;
+    }
+    var text = message();
+    var m = measure(text);
+    out.textContent = text;
+    var line = m.chars + " characters, " + m.parts + " SMS, " + m.encoding + ".";
+    if (m.outside.length) {
+      line += " Not plain SMS characters: " + Array.from(new Set(m.outside)).join(" ") +
+        ". Replace them (for example curly quotes with straight ones).";
+    } else if (m.parts > maxSegments) {
+      line += " Too long: it must fit " + maxSegments + " SMS. Shorten it.";
+    }
+    count.textContent = line;
+    count.className = (m.outside.length || m.parts > maxSegments) ? "error" : "";
+  }
+
+  youSaid.addEventListener("input", update);
+  weDid.addEventListener("input", update);
+  update();
+})();

@@ -1,0 +1,160 @@
+"""Composing, previewing and publishing updates; their delivery and residents' reactions."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, timezone
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+
+from bot.console import database
+from bot.console.forms import BadInput, day, numbers, words
+from bot.console.security import login_required
+from bot.models import Update
+from bot.services import dashboard as queries
+from bot.services.updates import (
+    InvalidUpdate,
+    draft_update,
+    preview,
+    publish_recorded,
+    update_message,
+)
+from bot.sms import GSM7_BASIC, GSM7_EXTENDED, MAX_SEGMENTS, segments
+
+blueprint = Blueprint("updates", __name__, url_prefix="/updates")
+
+
+def _midnight(value, days: int = 0) -> datetime | None:  # type: ignore[no-untyped-def]
+    if value is None:
+        return None
+    return datetime.combine(value + timedelta(days=days), time.min, tzinfo=timezone.utc)
+
+
+def _sms_rules() -> dict[str, str]:
+    """What the live preview script needs to count exactly as bot/sms.py does."""
+    return {
+        "template": update_message("{you_said}", "{we_did}"),
+        "gsm7": "".join(sorted(GSM7_BASIC)),
+        "gsm7_ext": "".join(sorted(GSM7_EXTENDED)),
+        "max_segments": str(MAX_SEGMENTS),
+    }
+
+
+def _compose(form: dict, error: str | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+    ids = form.get("view_ids", "")
+    try:
+        picked = numbers(ids, "Views")[:100]
+    except BadInput:
+        picked = []
+    views = []
+    if picked:
+        with database().transaction() as s:
+            views = queries.latest_views(s, queries.ViewFilter(ids=tuple(picked)), 1, 100).rows
+    page = render_template("compose.html", form=form, error=error, picked=views, sms=_sms_rules())
+    return page, status
+
+
+@blueprint.get("")
+@login_required("analyst")
+def index():  # type: ignore[no-untyped-def]
+    """Every update, newest first."""
+    with database().transaction() as s:
+        rows = queries.list_updates(s)
+    return render_template("updates.html", rows=rows)
+
+
+@blueprint.get("/new")
+@login_required("officer")
+def new():  # type: ignore[no-untyped-def]
+    """The compose form (hand-picked views arrive as ?view=12&view=15)."""
+    picked = ", ".join(v for v in request.args.getlist("view") if v.isdigit())
+    return _compose({"view_ids": picked, "themes": request.args.getlist("theme")})
+
+
+@blueprint.post("/new")
+@login_required("officer")
+def create():  # type: ignore[no-untyped-def]
+    """Save a draft and show its preview; the form again, with the reason, if it is wrong."""
+    form = {k: v for k, v in request.form.items() if k != "csrf_token"}
+    form["themes"] = request.form.getlist("theme")
+    try:
+        since = _midnight(day(form.get("since"), "From"))
+        until = _midnight(day(form.get("until"), "To"), days=1)  # the whole last day
+        view_ids = numbers(form.get("view_ids"), "Views")
+        with database().transaction() as s:
+            update = draft_update(
+                s,
+                title=form.get("title", ""),
+                you_said=form.get("you_said", ""),
+                we_did=form.get("we_did", ""),
+                created_by=g.user.email,
+                themes=form["themes"],
+                areas=words(form.get("areas")),
+                since=since,
+                until=until,
+                view_ids=view_ids,
+            )
+            update_id = update.id
+    except (BadInput, InvalidUpdate) as exc:
+        message = str(exc)
+        return _compose(form, message[:1].upper() + message[1:] + ".", 400)
+    return redirect(url_for("updates.show", update_id=update_id))
+
+
+@blueprint.get("/<int:update_id>")
+@login_required("analyst")
+def show(update_id: int):  # type: ignore[no-untyped-def]
+    """A draft's exact message and recipients, or a published update's delivery."""
+    with database().transaction() as s:
+        update = s.get(Update, update_id)
+        if update is None:
+            abort(404)
+        themes, areas = queries.update_targets(update)
+        picked = queries.picked_views(s, update_id)
+        counts = preview(s, update) if update.published_at is None else None
+        sent = queries.delivery(s, update_id) if update.published_at else None
+        reacted = queries.reactions(s, update_id) if update.published_at else None
+    message = update_message(update.you_said, update.we_did)
+    encoding, parts = segments(message)
+    return render_template(
+        "update.html",
+        update=update,
+        themes=themes,
+        areas=areas,
+        picked=picked,
+        message=message,
+        encoding=encoding,
+        parts=parts,
+        counts=counts,
+        delivery=sent,
+        reactions=reacted,
+    )
+
+
+@blueprint.get("/<int:update_id>/delivery.json")
+@login_required("analyst")
+def delivery_json(update_id: int):  # type: ignore[no-untyped-def]
+    """Counts by status, for the delivery page's refresh script."""
+    with database().transaction() as s:
+        if s.get(Update, update_id) is None:
+            abort(404)
+        sent = queries.delivery(s, update_id)
+    return {"counts": sent.counts, "total": sent.total, "in_flight": sent.in_flight}
+
+
+@blueprint.post("/<int:update_id>/publish")
+@login_required("officer")
+def publish(update_id: int):  # type: ignore[no-untyped-def]
+    """Queue the update for its recipients, once, with its audit event."""
+    with database().transaction() as s:
+        update = s.get(Update, update_id)
+        if update is None:
+            abort(404)
+        if update.published_at is None and preview(s, update)["total"] == 0:
+            flash("Nobody to tell: this update reaches no resident, so it was not published.")
+            return redirect(url_for("updates.show", update_id=update_id))
+        queued = publish_recorded(s, update_id, actor=g.user.email, remote_addr=request.remote_addr)
+    if queued is None:
+        flash("This update was already published: nobody has been told twice.")
+    else:
+        flash(f"Published: {queued} residents will be told.")
+    return redirect(url_for("updates.show", update_id=update_id))

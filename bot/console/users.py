@@ -1,0 +1,92 @@
+"""Admins: accounts (create, disable, enable, change role) and the audit log."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+
+from bot.console import database
+from bot.console.forms import page_number
+from bot.console.security import login_required
+from bot.services import audit
+from bot.services.users import (
+    ROLES,
+    InvalidUser,
+    create_user,
+    disable_user,
+    enable_user,
+    list_users,
+    set_role,
+)
+
+blueprint = Blueprint("users", __name__)
+AUDIT_PAGE = 50
+
+
+def _page(form: dict | None = None, error: str | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+    with database().transaction() as s:
+        accounts = list_users(s)
+    return render_template(
+        "users.html", accounts=accounts, roles=ROLES, form=form or {}, error=error
+    ), status
+
+
+def _reason(exc: Exception) -> str:
+    message = str(exc)
+    return message[:1].upper() + message[1:] + "."
+
+
+@blueprint.get("/users")
+@login_required("admin")
+def index():  # type: ignore[no-untyped-def]
+    """Every account, and the form to add one."""
+    return _page()
+
+
+@blueprint.post("/users")
+@login_required("admin")
+def create():  # type: ignore[no-untyped-def]
+    """Add an account."""
+    form = {k: request.form.get(k, "") for k in ("email", "name", "role")}
+    try:
+        with database().transaction() as s:
+            create_user(
+                s, **form, password=request.form.get("password", ""),
+                actor=g.user.email, remote_addr=request.remote_addr,
+            )  # fmt: skip
+    except InvalidUser as exc:
+        return _page(form, _reason(exc), 400)
+    flash(f"Account created for {form['email'].strip().lower()}.")
+    return redirect(url_for("users.index"))
+
+
+@blueprint.post("/users/<int:user_id>/<any(disable, enable, role):change>")
+@login_required("admin")
+def change(user_id: int, change: str):  # type: ignore[no-untyped-def]
+    """Disable or enable an account, or change its role."""
+    who = {"actor": g.user.email, "remote_addr": request.remote_addr}
+    try:
+        with database().transaction() as s:
+            if change == "disable":
+                if user_id == g.user.id:
+                    raise InvalidUser("you cannot disable your own account")
+                account = disable_user(s, user_id, **who)
+            elif change == "enable":
+                account = enable_user(s, user_id, **who)
+            else:
+                account = set_role(s, user_id, request.form.get("role", ""), **who)
+            email = account.email
+    except InvalidUser as exc:
+        return _page(error=_reason(exc), status=400)
+    flash(f"Saved: {email}.")
+    return redirect(url_for("users.index"))
+
+
+@blueprint.get("/audit")
+@login_required("admin")
+def audit_log():  # type: ignore[no-untyped-def]
+    """Who published what and who changed which account, newest first."""
+    page = page_number(request.args.get("page"))
+    with database().transaction() as s:
+        events, total = audit.latest_events(s, limit=AUDIT_PAGE, offset=(page - 1) * AUDIT_PAGE)
+    pages = max(1, -(-total // AUDIT_PAGE))
+    return render_template("audit.html", events=events, page=page, pages=pages, total=total)

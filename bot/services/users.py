@@ -1,0 +1,239 @@
+"""Console accounts: argon2id passwords, roles, and sign-in throttled against guessing."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.models import ConsoleUser, LoginFailure, utcnow
+from bot.services import audit
+
+ROLES = ("analyst", "officer", "admin")  # each can do what the previous one can, and more
+MIN_PASSWORD_CHARS = 12
+MAX_PASSWORD_CHARS = 1024  # argon2 hashes anything; this only bounds the work per attempt
+FAILURE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_ACCOUNT = 5
+MAX_FAILURES_PER_ADDRESS = 20
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class InvalidUser(ValueError):
+    """An account change that cannot be made, with a short reason."""
+
+
+@lru_cache(maxsize=1)
+def _hasher() -> PasswordHasher:
+    return PasswordHasher()  # argon2id, RFC 9106 "low memory" parameters
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Unknown accounts are checked against this, so they take as long as known ones.
+    return _hasher().hash("not a password of anyone's")
+
+
+def has_role(role: str, needed: str) -> bool:
+    """True if `role` may do what `needed` may (admin > officer > analyst)."""
+    return role in ROLES and ROLES.index(role) >= ROLES.index(needed)
+
+
+def normal_email(email: str) -> str:
+    """An email address as stored: trimmed and lower-case."""
+    return email.strip().lower()
+
+
+def check_password(password: str) -> None:
+    """Raise InvalidUser unless the password is long enough."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise InvalidUser(f"the password must be at least {MIN_PASSWORD_CHARS} characters")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise InvalidUser(f"the password must be at most {MAX_PASSWORD_CHARS} characters")
+
+
+def user_by_email(session: Session, email: str) -> ConsoleUser | None:
+    """The account with this email address, if any."""
+    return session.scalars(
+        select(ConsoleUser).where(ConsoleUser.email == normal_email(email))
+    ).one_or_none()
+
+
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    password: str,
+    actor: str,
+    remote_addr: str | None = None,
+) -> ConsoleUser:
+    """Create an account (audited); raises InvalidUser with a short reason."""
+    email, name = normal_email(email), " ".join(name.split())
+    if not _EMAIL.match(email) or len(email) > 254:
+        raise InvalidUser("give a valid email address")
+    if not name or len(name) > 120:
+        raise InvalidUser("give a name of at most 120 characters")
+    if role not in ROLES:
+        raise InvalidUser(f"the role must be one of {', '.join(ROLES)}")
+    check_password(password)
+    if user_by_email(session, email) is not None:
+        raise InvalidUser("there is already an account with that email address")
+    user = ConsoleUser(email=email, name=name, role=role, password_hash=_hasher().hash(password))
+    session.add(user)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="user.create",
+        target=f"user:{user.id}",
+        detail={"role": role},
+        remote_addr=remote_addr,
+    )
+    return user
+
+
+def list_users(session: Session) -> list[ConsoleUser]:
+    """Every account, active ones first, then by email."""
+    return list(
+        session.scalars(
+            select(ConsoleUser).order_by(ConsoleUser.disabled_at.is_not(None), ConsoleUser.email)
+        ).all()
+    )
+
+
+def _get(session: Session, user_id: int) -> ConsoleUser:
+    user = session.get(ConsoleUser, user_id)
+    if user is None:
+        raise InvalidUser("there is no such account")
+    return user
+
+
+def _last_admin(session: Session, user: ConsoleUser) -> bool:
+    admins = session.scalar(
+        select(func.count())
+        .select_from(ConsoleUser)
+        .where(ConsoleUser.role == "admin", ConsoleUser.disabled_at.is_(None))
+    )
+    return user.role == "admin" and user.disabled_at is None and admins == 1
+
+
+def disable_user(
+    session: Session, user_id: int, *, actor: str, remote_addr: str | None = None
+) -> ConsoleUser:
+    """Stop an account from signing in (audited); the last active admin cannot be disabled."""
+    user = _get(session, user_id)
+    if user.disabled_at is not None:
+        return user
+    if _last_admin(session, user):
+        raise InvalidUser("this is the last active admin: make another admin first")
+    user.disabled_at = utcnow()
+    audit.record(
+        session, actor=actor, action="user.disable", target=f"user:{user.id}",
+        remote_addr=remote_addr,
+    )  # fmt: skip
+    return user
+
+
+def enable_user(
+    session: Session, user_id: int, *, actor: str, remote_addr: str | None = None
+) -> ConsoleUser:
+    """Let a disabled account sign in again (audited)."""
+    user = _get(session, user_id)
+    if user.disabled_at is None:
+        return user
+    user.disabled_at = None
+    audit.record(
+        session, actor=actor, action="user.enable", target=f"user:{user.id}",
+        remote_addr=remote_addr,
+    )  # fmt: skip
+    return user
+
+
+def set_role(
+    session: Session, user_id: int, role: str, *, actor: str, remote_addr: str | None = None
+) -> ConsoleUser:
+    """Change an account's role (audited); the last active admin keeps theirs."""
+    if role not in ROLES:
+        raise InvalidUser(f"the role must be one of {', '.join(ROLES)}")
+    user = _get(session, user_id)
+    if user.role == role:
+        return user
+    if _last_admin(session, user):
+        raise InvalidUser("this is the last active admin: make another admin first")
+    previous, user.role = user.role, role
+    audit.record(
+        session,
+        actor=actor,
+        action="user.role",
+        target=f"user:{user.id}",
+        detail={"from": previous, "to": role},
+        remote_addr=remote_addr,
+    )
+    return user
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of a sign-in attempt: the account, or why not."""
+
+    user: ConsoleUser | None
+    throttled: bool = False
+
+
+def _recent_failures(session: Session, column, value: str, since: datetime) -> int:  # type: ignore[no-untyped-def]
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(LoginFailure)
+            .where(column == value, LoginFailure.created_at >= since)
+        )
+        or 0
+    )
+
+
+def authenticate(
+    session: Session,
+    email: str,
+    password: str,
+    remote_addr: str,
+    now: datetime | None = None,
+) -> SignIn:
+    """Check a password, counting failures; the caller commits the session either way.
+
+    After MAX_FAILURES_PER_ACCOUNT failures for an account, or MAX_FAILURES_PER_ADDRESS
+    from one address, within FAILURE_WINDOW, every attempt is refused until the window
+    has passed; refused attempts are not counted, so the wait ends.
+    """
+    now = now or utcnow()
+    email = normal_email(email)[:254]
+    remote_addr = (remote_addr or "unknown")[:64]
+    since = now - FAILURE_WINDOW
+    if (
+        _recent_failures(session, LoginFailure.email, email, since) >= MAX_FAILURES_PER_ACCOUNT
+        or _recent_failures(session, LoginFailure.remote_addr, remote_addr, since)
+        >= MAX_FAILURES_PER_ADDRESS
+    ):
+        return SignIn(None, throttled=True)
+    user = user_by_email(session, email)
+    stored = user.password_hash if user else _dummy_hash()
+    try:
+        _hasher().verify(stored, password[:MAX_PASSWORD_CHARS])
+        matched = user is not None
+    except (VerificationError, InvalidHashError):
+        matched = False
+    if not matched or user is None or user.disabled_at is not None:
+        session.add(LoginFailure(email=email, remote_addr=remote_addr, created_at=now))
+        session.flush()
+        return SignIn(None)
+    if _hasher().check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher().hash(password)
+    user.last_login_at = now
+    audit.record(session, actor=user.email, action="login.success", remote_addr=remote_addr)
+    return SignIn(user)

@@ -1,0 +1,165 @@
+"""Composing, previewing, publishing once, and the delivery page."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from bot.models import AuditEvent, OutboxMessage, Resident, Update, UpdateReaction
+from bot.services.updates import preview
+from tests.bot.console.conftest import add_view, csrf
+
+FORM = {
+    "title": "Later buses",
+    "you_said": "buses stop too early.",
+    "we_did": "From 3 March the 42 runs until 11pm.",
+    "theme": "roads_transport",
+    "areas": "ls6",
+}
+
+
+def _compose(client, **changes):
+    data = {**FORM, **changes, "csrf_token": csrf(client)}
+    return client.post("/updates/new", data={k: v for k, v in data.items() if v is not None})
+
+
+def _draft(client) -> int:
+    reply = _compose(client)
+    assert reply.status_code == 302, reply.get_data(as_text=True)
+    return int(reply.headers["Location"].rsplit("/", 1)[1])
+
+
+def _count(database, model, *where) -> int:
+    with database.transaction() as s:
+        return s.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def test_the_compose_page_carries_what_the_live_preview_needs(signed_in, seeded):
+    page = signed_in("officer").get(f"/updates/new?view={seeded['bins']}").get_data(as_text=True)
+    assert 'data-template="You told us {you_said}. {we_did} Did this help?' in page
+    assert 'data-max-segments="2"' in page and "sms-preview.js" in page
+    assert f'value="{seeded["bins"]}"' in page and "bins not emptied" in page  # picked view
+    plain = signed_in("officer").get("/updates/new").get_data(as_text=True)
+    assert "bins not emptied" not in plain  # only picked views are listed
+
+
+def test_preview_shows_the_exact_message_and_recipients_by_channel(signed_in, seeded, database):
+    client = signed_in("officer")
+    update_id = _draft(client)
+    page = client.get(f"/updates/{update_id}").get_data(as_text=True)
+    assert (
+        "You told us buses stop too early. From 3 March the 42 runs until 11pm. "
+        "Did this help? Reply YES, NO or tell us more." in page
+    )
+    assert "116 characters, 1 SMS, GSM-7" in page
+    with database.transaction() as s:
+        counts = preview(s, s.get(Update, update_id))
+    assert counts == {"sms": 1, "telegram": 1, "total": 2}
+    recipients = re.sub(r"\s+", " ", re.search(r'<p id="recipients">(.*?)</p>', page, re.S)[1])
+    assert recipients == "<strong>2</strong> residents would be told: 1 by SMS, 1 by Telegram."
+    assert "Publish to 2 residents" in page
+    assert _count(database, OutboxMessage) == 0  # a draft sends nothing
+
+
+def test_compose_errors_are_short_and_keep_what_was_typed(signed_in, seeded, database):
+    client = signed_in("officer")
+    cases = [
+        ({"title": ""}, "A title, what residents said and what changed are all needed."),
+        ({"theme": None, "areas": ""}, "Say which themes, areas or views it answers"),
+        ({"areas": "Leeds"}, "&#39;Leeds&#39; is not a postcode district like LS6."),
+        ({"since": "1 March"}, "From must be a date like 2026-03-01"),
+        ({"since": "2026-03-02", "until": "2026-03-01"}, "The date window ends before it starts."),
+        ({"view_ids": "12, twelve"}, "Views must be view numbers"),
+        ({"view_ids": "999999"}, "There is no view 999999."),
+        ({"we_did": "x" * 300}, "The message must fit 2 SMS"),
+        ({"we_did": "We fixed it \u2019today\u2019"}, "with characters outside GSM-7"),
+    ]
+    for changes, message in cases:
+        reply = _compose(client, **changes)
+        page = reply.get_data(as_text=True)
+        assert reply.status_code == 400 and message in page, (changes, page[:2000])
+        assert "Later buses" in page or changes.get("title") == ""
+    assert _count(database, Update) == 0  # nothing half-written
+
+
+def test_hand_picked_views_and_dates(signed_in, seeded, database):
+    client = signed_in("officer")
+    reply = _compose(
+        client, theme=None, areas="", view_ids=f"{seeded['bins']}, {seeded['bins']}",
+        since="2020-01-01", until="2030-12-31",
+    )  # fmt: skip
+    update_id = int(reply.headers["Location"].rsplit("/", 1)[1])
+    page = client.get(f"/updates/{update_id}").get_data(as_text=True)
+    assert f'href="/views/{seeded["bins"]}"' in page and "1 by SMS" in page
+
+
+def test_publish_twice_queues_once_with_one_audit_event(signed_in, seeded, database):
+    client = signed_in("officer")
+    update_id = _draft(client)
+    first = client.post(f"/updates/{update_id}/publish", data={"csrf_token": csrf(client)})
+    assert first.status_code == 302
+    assert "Published: 2 residents will be told." in client.get(first.headers["Location"]).get_data(
+        as_text=True
+    )
+    again = client.post(f"/updates/{update_id}/publish", data={"csrf_token": csrf(client)})
+    page = client.get(again.headers["Location"]).get_data(as_text=True)
+    assert "already published: nobody has been told twice" in page
+    assert _count(database, OutboxMessage) == 2
+    with database.transaction() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.action == "update.publish")).all()
+        assert [(e.actor, e.target, e.detail) for e in events] == [
+            ("officer@council.example", f"update:{update_id}", '{"queued": 2}')
+        ]
+
+
+def test_nobody_to_tell_is_not_published(signed_in, seeded, database):
+    client = signed_in("officer")
+    update_id = int(_compose(client, areas="LS99").headers["Location"].rsplit("/", 1)[1])
+    assert "Nobody to tell" in client.get(f"/updates/{update_id}").get_data(as_text=True)
+    client.post(f"/updates/{update_id}/publish", data={"csrf_token": csrf(client)})
+    with database.transaction() as s:
+        assert s.get(Update, update_id).published_at is None
+    assert _count(database, AuditEvent, AuditEvent.action == "update.publish") == 0
+
+
+def test_delivery_counts_failures_and_reactions(signed_in, seeded, database):
+    officer = signed_in("officer")
+    update_id = _draft(officer)
+    officer.post(f"/updates/{update_id}/publish", data={"csrf_token": csrf(officer)})
+    analyst = signed_in("analyst")
+    assert analyst.get(f"/updates/{update_id}/delivery.json").json == {
+        "counts": {"queued": 2, "sending": 0, "sent": 0, "delivered": 0, "failed": 0,
+                   "opted_out": 0, "skipped": 0},
+        "total": 2, "in_flight": True,
+    }  # fmt: skip
+    with database.transaction() as s:
+        sms, telegram = s.scalars(select(OutboxMessage).order_by(OutboxMessage.channel)).all()
+        sms.status, sms.error_code = "failed", "30007"
+        telegram.status = "sent"
+        resident = s.get(Resident, telegram.resident_id)
+        comment = add_view(s, resident, "still no bus on Sundays", "roads_transport")
+        for kind, view_id in (("helped", None), ("comment", comment.id)):
+            s.add(
+                UpdateReaction(
+                    update_id=update_id, resident_id=resident.id, outbox_id=telegram.id,
+                    kind=kind, view_id=view_id, channel="telegram",
+                )
+            )  # fmt: skip
+    data = analyst.get(f"/updates/{update_id}/delivery.json").json
+    assert data["in_flight"] is False and data["counts"]["sent"] == 1
+    assert data["counts"]["failed"] == 1
+    page = re.sub(r"\s+", " ", analyst.get(f"/updates/{update_id}").get_data(as_text=True))
+    assert "filtered the message as spam" in page and "(code 30007)" in page
+    assert "It helped: <strong>1</strong>" in page and "Comments: <strong>1</strong>" in page
+    assert "still no bus on Sundays" in page and "Roads &amp; transport" in page
+    assert "Publish to" not in page and "delivery.js" in page
+    assert "+44770090000" not in page
+
+
+def test_updates_list(signed_in, seeded):
+    client = signed_in("officer")
+    update_id = _draft(client)
+    page = signed_in("analyst").get("/updates").get_data(as_text=True)
+    assert f'href="/updates/{update_id}"' in page and "Draft" in page
+    assert signed_in("analyst").get("/updates/999999").status_code == 404

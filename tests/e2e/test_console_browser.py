@@ -1,0 +1,166 @@
+"""The officer console in Debian's Chromium: sign in, compose, preview, publish, delivery.
+
+The real server (`python -m bot.console`) runs on a free port with its own SQLite file; the
+account is made with `engage users create`; `engage notifier --once` sends through the
+fake Twilio and Telegram, and the delivery page reaches "sent" by refreshing itself.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from bot.db import Database
+from bot.migrate import upgrade
+from bot.services.consent import record_consent
+from bot.services.identities import resident_for
+from bot.services.views import store_view
+from bot.settings import PROJECT_ROOT
+from tests.e2e.conftest import free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+EMAIL, PASSWORD = "officer@council.example", "correct horse battery"
+NUMBER, CHAT = "+447700900101", "2002"
+MESSAGE = (
+    "You told us buses stop too early. From 3 March the 42 runs until 11pm. "
+    "Did this help? Reply YES, NO or tell us more."
+)
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed"),
+]
+
+
+def _env(workdir: Path, fake_url: str, **extra: str) -> dict[str, str]:
+    return dict(
+        os.environ,
+        DATABASE_URL=f"sqlite:///{workdir / 'engage.db'}",
+        ENGAGE_VAR_DIR=str(workdir),
+        RASA_TELEMETRY_ENABLED="false",
+        QUIET_HOURS="off",
+        TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+        TWILIO_AUTH_TOKEN="browser-auth-token-0123456789",
+        TWILIO_FROM_NUMBER="+447700900000",
+        TWILIO_API_BASE_URL=fake_url,
+        TELEGRAM_BOT_TOKEN="123456:BROWSER-token",
+        TELEGRAM_API_BASE_URL=fake_url,
+        **extra,
+    )
+
+
+def _engage(env: dict[str, str], *args: str, stdin: str = "") -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args], cwd=PROJECT_ROOT, env=env,
+        input=stdin, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.fixture
+def console(tmp_path, fake) -> Iterator[tuple[str, dict[str, str]]]:
+    """A migrated, seeded database, one officer, and the console serving it."""
+    port = free_port()
+    env = _env(tmp_path, fake.base_url, CONSOLE_PORT=str(port))
+    upgrade(env["DATABASE_URL"])
+    database = Database(env["DATABASE_URL"])
+    with database.transaction() as s:
+        for channel, address in (("sms", NUMBER), ("telegram", CHAT)):
+            person = resident_for(s, channel, address)
+            record_consent(s, person, given=True, wording="w", channel=channel)
+            person.area = "LS6"
+            store_view(s, person, text="the last bus is at 6", theme_key="roads_transport",
+                       confidence=0.9, channel=channel)  # fmt: skip
+    database.dispose()
+    _engage(env, "users", "create", "--email", EMAIL, "--name", "Olu Officer", "--role",
+            "officer", "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
+    log = (tmp_path / "console.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot.console"], cwd=PROJECT_ROOT, env=env,
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(f"{base}/healthz", timeout=2).ok:
+                break
+        except requests.RequestException:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            pytest.fail("the console did not start:\n" + (tmp_path / "console.log").read_text())
+        time.sleep(0.2)
+    started = (tmp_path / "console.log").read_text()
+    assert f"Officer console listening on http://127.0.0.1:{port}" in started
+    yield base, env
+    server.terminate()
+    server.wait(timeout=20)
+    log.close()
+
+
+def test_officer_publishes_an_update_and_sees_it_sent(console, fake):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, env = console
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page()
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.set_default_timeout(15_000)
+
+        page.goto(f"{base}/updates/new")  # asks for a sign-in first, then comes back
+        page.get_by_label("Email address").fill(EMAIL)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(
+            'Write a "you said, we did" update'
+        )
+
+        page.get_by_label("Title").fill("Later buses")
+        page.get_by_label("You said").fill("buses stop too early")
+        page.get_by_label("We did").fill("From 3 March the 42 runs until 11pm.")
+        expect(page.locator("#sms-text")).to_have_text(MESSAGE)
+        expect(page.locator("#sms-count")).to_have_text("116 characters, 1 SMS, GSM-7.")
+        page.get_by_label("We did").type(" \u2019")  # a curly quote is not plain SMS
+        expect(page.locator("#sms-count")).to_contain_text("UCS-2")
+        page.get_by_label("We did").fill("From 3 March the 42 runs until 11pm.")
+        page.get_by_label("Roads & transport").check()
+        page.get_by_label("Areas").fill("LS6")
+        page.get_by_role("button", name="Save and preview").click()
+
+        expect(page.locator("#recipients")).to_have_text(
+            "2 residents would be told: 1 by SMS, 1 by Telegram."
+        )
+        expect(page.locator("#message")).to_have_text(MESSAGE)
+        page.get_by_role("button", name="Publish to 2 residents").click()
+        expect(page.get_by_role("status")).to_have_text("Published: 2 residents will be told.")
+        expect(page.locator('[data-status="queued"]')).to_have_text("2")
+        expect(page.locator("#delivery-state")).to_contain_text("refreshes by itself")
+
+        print(_engage(env, "notifier", "--once"))
+        # The page polls while anything is queued, then reloads itself once sending ends.
+        expect(page.locator('[data-status="sent"]')).to_have_text("2")
+        expect(page.locator('[data-status="queued"]')).to_have_text("0")
+        expect(page.locator("#delivery-state")).to_have_text("Nothing is waiting to be sent.")
+        browser.close()
+    assert fake.sms_to(NUMBER) == [MESSAGE]
+    assert [m["text"] for m in fake.telegram_to(CHAT)] == [MESSAGE]
+    assert problems == []  # no script errors, no Content-Security-Policy violations
