@@ -13,6 +13,7 @@ from bot.themes import catalogue, is_theme, label
 # Stages of the conversation (the `stage` slot): what the bot last asked.
 CONSENT, VIEW, THEME, MORE, AREA = "consent", "view", "theme", "more", "area"
 CHECKIN_OPEN, CHECKIN_SCALE, CHECKIN_WHY = "checkin_open", "checkin_scale", "checkin_why"
+UPDATE_REPLY, UPDATE_WHY = "update_reply", "update_why"  # after a "you said, we did" update
 OTHER_THEME = "other"  # the "Something else" choice
 
 
@@ -83,6 +84,10 @@ def lead_back(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventT
         return []
     if current == CHECKIN_SCALE:
         dispatcher.utter_message(response="utter_checkin_rate_reask")
+        return []
+    if current in (UPDATE_REPLY, UPDATE_WHY):
+        response = "utter_update_reask" if current == UPDATE_REPLY else "utter_update_why_reask"
+        dispatcher.utter_message(response=response)
         return []
     dispatcher.utter_message(response="utter_ask_view")
     return [SlotSet("stage", VIEW)]

@@ -48,6 +48,22 @@ class Stack:
         self._process: subprocess.Popen | None = None
         self._log_offset = 0
 
+    @property
+    def channel_env(self) -> dict[str, str]:
+        """SMS and Telegram settings against the fake providers (none without a fake)."""
+        if not self.fake_base_url:
+            return {}
+        return {
+            "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+            "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+            "TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
+            "TWILIO_FROM_NUMBER": "+447700900000",
+            "TWILIO_API_BASE_URL": self.fake_base_url,
+            "TELEGRAM_BOT_TOKEN": "123456:E2E-token",
+            "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_WEBHOOK_SECRET,
+            "TELEGRAM_API_BASE_URL": self.fake_base_url,
+        }
+
     def start(self, timeout: float = 240) -> None:
         """Start the stack and wait until both servers answer."""
         if not MODEL.exists():
@@ -64,17 +80,7 @@ class Stack:
             PRIVACY_URL="https://leeds.example/p",
             RASA_API_TOKEN=RASA_API_TOKEN,
         )
-        if self.fake_base_url:  # SMS and Telegram, against the fake providers
-            env.update(
-                PUBLIC_BASE_URL=PUBLIC_BASE_URL,
-                TWILIO_ACCOUNT_SID="AC" + "0" * 32,
-                TWILIO_AUTH_TOKEN=TWILIO_AUTH_TOKEN,
-                TWILIO_FROM_NUMBER="+447700900000",
-                TWILIO_API_BASE_URL=self.fake_base_url,
-                TELEGRAM_BOT_TOKEN="123456:E2E-token",
-                TELEGRAM_WEBHOOK_SECRET=TELEGRAM_WEBHOOK_SECRET,
-                TELEGRAM_API_BASE_URL=self.fake_base_url,
-            )
+        env.update(self.channel_env)
         self._log_offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self._process = subprocess.Popen(

@@ -1,0 +1,85 @@
+"""Residents' replies to a "you said, we did" update: it helped, it did not, or a comment."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.models import OutboxMessage, UpdateReaction
+from bot.services.residents import find_resident
+from bot.services.views import store_view
+
+REPLY_WINDOW = timedelta(days=14)  # a reply later than this is a new conversation
+KINDS = ("helped", "not_helped", "comment")
+
+
+def update_awaiting_reply(
+    session: Session, conversation_id: str, last_activity: datetime | None, now: datetime
+) -> int | None:
+    """The outbox row of the update this resident's new message replies to, if any.
+
+    That is the latest update sent to them in the reply window, if it reached them after
+    anything else was said in the conversation (so the update is what they are answering).
+    """
+    resident = find_resident(session, conversation_id)
+    if resident is None:
+        return None
+    row = session.scalars(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.resident_id == resident.id,
+            OutboxMessage.status.in_(("sent", "delivered")),
+            OutboxMessage.sent_at >= now - REPLY_WINDOW,
+        )
+        .order_by(OutboxMessage.sent_at.desc())
+    ).first()
+    if row is None or (last_activity is not None and row.sent_at <= last_activity):
+        return None
+    return row.id
+
+
+def record_reaction(
+    session: Session,
+    outbox_id: int,
+    conversation_id: str,
+    *,
+    kind: str,
+    channel: str,
+    text: str = "",
+    theme_key: str | None = None,
+    confidence: float | None = None,
+) -> UpdateReaction | None:
+    """Store a reaction against the update (a comment is also kept as a themed view).
+
+    None if the outbox row is not this resident's. Raises NotAllowed after an opt-out.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown reaction {kind!r}")
+    resident = find_resident(session, conversation_id)
+    row = session.get(OutboxMessage, outbox_id)
+    if resident is None or row is None or row.resident_id != resident.id:
+        return None
+    view_id = None
+    if kind == "comment":
+        view = store_view(
+            session,
+            resident,
+            text=text,
+            theme_key=theme_key,
+            confidence=confidence,
+            channel=channel,
+        )
+        view_id = view.id
+    reaction = UpdateReaction(
+        update_id=row.update_id,
+        resident_id=resident.id,
+        outbox_id=row.id,
+        kind=kind,
+        view_id=view_id,
+        channel=channel,
+    )
+    session.add(reaction)
+    session.flush()
+    return reaction
