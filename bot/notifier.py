@@ -31,8 +31,8 @@ from bot.phone import mask
 from bot.services.outbox import (
     Claimed,
     claim_due,
+    mark_all_sent,
     mark_retry,
-    mark_sent,
     mark_undeliverable,
 )
 from bot.settings import Settings
@@ -137,6 +137,8 @@ class Notifier:
         slots = asyncio.Semaphore(self.in_flight)
         tasks: set[asyncio.Task] = set()
         while not self.quiet():
+            if tasks:  # the last claim's sends finish (and are recorded) first: with a short
+                await asyncio.gather(*tasks)  # lease they would otherwise be claimed again
             now = self.clock()
             claimed = await self._db(
                 lambda s, now=now: claim_due(s, channel, now, batch, self.lease)
@@ -222,10 +224,13 @@ class Notifier:
 
 def _write(session: Session, outcomes: list[_Outcome], now: datetime) -> None:
     """Record a batch of outcomes."""
+    mark_all_sent(
+        session, [(o.outbox_id, o.provider_id) for o in outcomes if o.provider_id is not None], now
+    )
     for outcome in outcomes:
         if outcome.provider_id is not None:
-            mark_sent(session, outcome.outbox_id, outcome.provider_id, now)
-        elif outcome.retry is not None:
+            continue
+        if outcome.retry is not None:
             retry = outcome.retry
             code = "timeout" if retry.in_doubt else retry.code
             mark_retry(session, outcome.outbox_id, code, now, retry.retry_after)

@@ -200,7 +200,7 @@ class Settings:
             timezone=_timezone(env),
             quiet_hours=_quiet_hours(env),
             checkin_jitter_minutes=int(_float(env, "CHECKIN_JITTER_MINUTES", 240, 0, 1440)),
-            sms_per_second=_float(env, "SMS_PER_SECOND", 1.0, 0.01, 1000),
+            sms_per_second=_float(env, "SMS_PER_SECOND", 1.0, 0.01, 10000),
             telegram_per_second=_float(env, "TELEGRAM_PER_SECOND", 25.0, 0.01, 1000),
             telegram_per_chat_per_second=_float(env, "TELEGRAM_PER_CHAT_PER_SECOND", 1.0, 0.01, 30),
             console_host=env.get("CONSOLE_HOST", "").strip() or "127.0.0.1",

@@ -102,9 +102,6 @@ class TelegramSender:
         """Always None: Telegram cannot say what a bot sent."""
         return None
 
-    def close(self) -> None:
-        """Nothing to release (httpx connections close with the event loop's bot)."""
-
 
 class TelegramOutput(DatabaseUser, OutputChannel):
     """Sends to residents' private chats; buttons become an inline keyboard."""

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.models import ChannelIdentity, OutboxMessage, Resident, Update
@@ -85,11 +85,14 @@ def claim_due(
     ).all()
     messages: dict[int, str] = {}
     claimed = []
+    addresses = _reachable_addresses(session, channel, [resident.id for _, resident in rows])
     for row, resident in rows:
         if resident.opted_out_at is not None or not resident.contact_ok:
             row.status = "opted_out"
             continue
-        address = _address(session, row, resident)
+        address = addresses.get(resident.id) if row.channel == channel else None
+        if address is None:
+            address = _address(session, row, resident)
         if address is None or row.channel != channel:
             # Closed on its channel: failed, or moved to another reachable channel whose
             # worker loop will claim it.
@@ -111,6 +114,23 @@ def claim_due(
         )
     session.flush()
     return claimed
+
+
+def _reachable_addresses(session: Session, channel: str, resident_ids: list[int]) -> dict[int, str]:
+    """Each resident's reachable address on `channel`, in one query (the common case)."""
+    found: dict[int, str] = {}
+    for start in range(0, len(resident_ids), 500):  # within every database's bind limit
+        for resident_id, address in session.execute(
+            select(ChannelIdentity.resident_id, ChannelIdentity.address)
+            .where(
+                ChannelIdentity.resident_id.in_(resident_ids[start : start + 500]),
+                ChannelIdentity.channel == channel,
+                ChannelIdentity.unreachable_at.is_(None),
+            )
+            .order_by(ChannelIdentity.id)
+        ):
+            found.setdefault(resident_id, address)
+    return found
 
 
 def _address(session: Session, row: OutboxMessage, resident: Resident) -> str | None:
@@ -142,6 +162,19 @@ def mark_sent(session: Session, outbox_id: int, provider_id: str, now: datetime)
     row = _claimed_row(session, outbox_id)
     if row is not None:
         row.status, row.provider_id, row.sent_at, row.error_code = "sent", provider_id, now, None
+
+
+def mark_all_sent(session: Session, sent: list[tuple[int, str]], now: datetime) -> None:
+    """`mark_sent` for many (outbox id, provider id) pairs: one batched UPDATE."""
+    if not sent:
+        return
+    table = OutboxMessage.__table__
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("outbox_id"), table.c.status == "sending")
+        .values(status="sent", provider_id=bindparam("sid"), sent_at=now, error_code=None),
+        [{"outbox_id": outbox_id, "sid": sid} for outbox_id, sid in sent],
+    )
 
 
 def mark_retry(

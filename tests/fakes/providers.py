@@ -59,6 +59,9 @@ class FakeProviders:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as the real APIs
+            # Headers and body go out as two writes: without TCP_NODELAY the body waits
+            # for the client's delayed ACK (40 ms a response), which real APIs do not do.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 pass
