@@ -157,10 +157,6 @@ class TwilioSmsSender:
                 return message.sid
         return None
 
-    def close(self) -> None:
-        """Stop the sending threads."""
-        self._pool.shutdown(wait=False)
-
 
 class TwilioSmsOutput(DatabaseUser, OutputChannel):
     """Sends SMS to residents, looked up by conversation id, split into single segments."""
