@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy import func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bot.db import Database  # noqa: E402
@@ -46,6 +46,7 @@ from bot.models import (  # noqa: E402
 from bot.notifier import Notifier, senders_for  # noqa: E402
 from bot.services.updates import draft_update, publish  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from tests.databases import drop_postgres_database, fresh_postgres_database  # noqa: E402
 
 THEME = "roads_transport"
 
@@ -161,19 +162,7 @@ def _fresh_database(server_url: str | None, workdir: Path, run: int) -> tuple[st
     """A new empty database: (its URL, the PostgreSQL name to drop or None)."""
     if not server_url:
         return f"sqlite:///{workdir / f'fanout-{run}.db'}", None
-    name = f"engage_fanout_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", future=True)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return str(make_url(server_url).set(database=name)), name
-
-
-def _drop_database(server_url: str, name: str) -> None:
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", future=True)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    return fresh_postgres_database(server_url, prefix="engage_fanout")
 
 
 def run_once(limit: float, args: argparse.Namespace, workdir: Path, run: int) -> dict:
@@ -220,7 +209,7 @@ def run_once(limit: float, args: argparse.Namespace, workdir: Path, run: int) ->
             fake.stop()
         database.dispose()
         if pg_name:
-            _drop_database(args.database_url, pg_name)
+            drop_postgres_database(args.database_url, pg_name)
     per_number = Counter(to for to, _, _ in accepted)
     fake_sid = {to: sid for to, sid, _ in accepted}
     times = sorted(at for _, _, at in accepted)

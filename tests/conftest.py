@@ -3,36 +3,17 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from bot.db import Database
 from bot.migrate import upgrade
 from bot.models import metadata
 from bot.settings import Settings
+from tests.databases import drop_postgres_database, fresh_postgres_database
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
-
-
-def _fresh_postgres_database(server_url: str) -> tuple[str, str]:
-    """Create an empty database on the server; returns (its URL, its name)."""
-    name = f"engage_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", future=True)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return str(make_url(server_url).set(database=name)), name
-
-
-def _drop_postgres_database(server_url: str, name: str) -> None:
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", future=True)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -42,10 +23,10 @@ def postgres_url() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail("TEST_DATABASE_URL must be set in CI: PostgreSQL tests may not skip")
         pytest.skip("TEST_DATABASE_URL is not set")
-    url, name = _fresh_postgres_database(POSTGRES_URL)
+    url, name = fresh_postgres_database(POSTGRES_URL)
     upgrade(url)
     yield url
-    _drop_postgres_database(POSTGRES_URL, name)
+    drop_postgres_database(POSTGRES_URL, name)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
