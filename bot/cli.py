@@ -258,9 +258,7 @@ def cmd_notifier(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    for name in ("httpx", "twilio"):
-        logging.getLogger(name).setLevel(logging.WARNING)  # their logs carry numbers/tokens
-    senders = senders_for(settings)
+    senders = senders_for(settings)  # channels/common.py keeps the providers' loggers quiet
     if not senders:
         print("No channel is configured (Twilio or Telegram): updates stay queued.")
     notifier = Notifier(default_database(), settings, senders, lease=timedelta(seconds=args.lease))

@@ -90,14 +90,15 @@ def claim_due(
         if resident.opted_out_at is not None or not resident.contact_ok:
             row.status = "opted_out"
             continue
-        address = addresses.get(resident.id) if row.channel == channel else None
+        address = addresses.get(resident.id)
         if address is None:
-            address = _address(session, row, resident)
-        if address is None or row.channel != channel:
-            # Closed on its channel: failed, or moved to another reachable channel whose
-            # worker loop will claim it.
-            row.status = "queued" if address is not None else "failed"
-            row.error_code = "unreachable" if address is None else row.error_code
+            # Closed on this channel: moved to another reachable channel (whose worker loop
+            # will claim it), or failed if there is none.
+            moved_to = reachable_channel(session, resident)
+            if moved_to is None:
+                row.status, row.error_code = "failed", "unreachable"
+            else:
+                row.status, row.channel = "queued", moved_to
             continue
         if row.update_id not in messages:
             update_row = session.get(Update, row.update_id)
@@ -133,39 +134,13 @@ def _reachable_addresses(session: Session, channel: str, resident_ids: list[int]
     return found
 
 
-def _address(session: Session, row: OutboxMessage, resident: Resident) -> str | None:
-    """Where to send: the row's channel, or another reachable one if that one is closed."""
-    for attempt in range(2):
-        address = session.scalars(
-            select(ChannelIdentity.address).where(
-                ChannelIdentity.resident_id == resident.id,
-                ChannelIdentity.channel == row.channel,
-                ChannelIdentity.unreachable_at.is_(None),
-            )
-        ).first()
-        if address is not None or attempt:
-            return address
-        channel = reachable_channel(session, resident)
-        if channel is None:
-            return None
-        row.channel = channel
-    return None
-
-
 def _claimed_row(session: Session, outbox_id: int) -> OutboxMessage | None:
     row = session.get(OutboxMessage, outbox_id)
     return row if row is not None and row.status == "sending" else None
 
 
-def mark_sent(session: Session, outbox_id: int, provider_id: str, now: datetime) -> None:
-    """The provider took the message."""
-    row = _claimed_row(session, outbox_id)
-    if row is not None:
-        row.status, row.provider_id, row.sent_at, row.error_code = "sent", provider_id, now, None
-
-
 def mark_all_sent(session: Session, sent: list[tuple[int, str]], now: datetime) -> None:
-    """`mark_sent` for many (outbox id, provider id) pairs: one batched UPDATE."""
+    """The provider took these messages: (outbox id, provider id) pairs, one batched UPDATE."""
     if not sent:
         return
     table = OutboxMessage.__table__
