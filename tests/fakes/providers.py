@@ -3,10 +3,15 @@
 It records what it receives and can answer with the providers' real error shapes on
 demand (Twilio 21610 / 30007, Telegram 429 with retry_after, 403). No test reaches the
 internet: point `TWILIO_API_BASE_URL` and `TELEGRAM_API_BASE_URL` at `base_url`.
+
+It serves with aiohttp on its own event loop in a background thread: HTTP/1.1 keep-alive
+and no Nagle delay, as the real APIs, and light enough that the fan-out benchmark
+measures the notifier rather than the fake.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import re
@@ -14,9 +19,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl
+
+from aiohttp import web
 
 TWILIO_MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<account>\w+)/Messages\.json$")
 TELEGRAM_METHOD = re.compile(r"^/bot(?P<token>[^/]+)/(?P<method>\w+)$")
@@ -45,56 +50,77 @@ class FakeProviders:
         self.telegram_errors: dict[str, list[int]] = {}  # chat id -> HTTP codes, in turn
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._port = 0
 
     @property
     def base_url(self) -> str:
         """http://127.0.0.1:<port>"""
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        assert self._port, "start() the fake first"
+        return f"http://127.0.0.1:{self._port}"
 
     def start(self) -> FakeProviders:
-        """Listen on a free port in a background thread."""
-        fake = self
+        """Listen on a free port, serving from a background thread; returns once listening."""
+        ready = threading.Event()
+        failed: list[BaseException] = []
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as the real APIs
-            # Headers and body go out as two writes: without TCP_NODELAY the body waits
-            # for the client's delayed ACK (40 ms a response), which real APIs do not do.
-            disable_nagle_algorithm = True
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            runner = web.AppRunner(self._app(), access_log=None)
+            try:
+                loop.run_until_complete(runner.setup())
+                site = web.TCPSite(runner, "127.0.0.1", 0)
+                loop.run_until_complete(site.start())
+                self._port = runner.addresses[0][1]
+            except BaseException as exc:  # reported by start()
+                failed.append(exc)
+                ready.set()
+                return
+            self._loop = loop
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length).decode("utf-8")
-                if "json" in (self.headers.get("content-type") or ""):
-                    params = json.loads(raw or "{}")
-                else:
-                    params = dict(parse_qsl(raw, keep_blank_values=True))
-                if self.command == "GET":
-                    query = self.path.split("?", 1)[1] if "?" in self.path else ""
-                    params = {**dict(parse_qsl(query)), "_method": "GET"}
-                status, body = fake.answer(self.path, params)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._thread = threading.Thread(target=serve, name="fake-providers", daemon=True)
+        self._thread.start()
+        ready.wait(timeout=10)
+        if failed or not self._port:
+            raise RuntimeError(f"the fake providers did not start: {failed}")
         return self
 
     def stop(self) -> None:
         """Stop listening."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._loop = None
+
+    def _app(self) -> web.Application:
+        app = web.Application(client_max_size=1024**2)
+        app.router.add_route("*", "/{path:.*}", self._handle)
+        return app
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        if request.method == "GET":
+            params: dict[str, Any] = {**request.query, "_method": "GET"}
+        elif "json" in request.content_type:
+            params = json.loads(await request.text() or "{}")
+        else:  # form-encoded or multipart
+            params = dict(await request.post())
+        if self.delay_s and self._delays(request.path, params):
+            await asyncio.sleep(self.delay_s)
+        status, body = self.answer(request.path, params)
+        return web.json_response(body, status=status)
+
+    @staticmethod
+    def _delays(path: str, params: dict[str, Any]) -> bool:
+        """True for the calls a slow provider is slow to answer: the sends."""
+        if TWILIO_MESSAGES.match(path):
+            return params.get("_method") != "GET"
+        telegram = TELEGRAM_METHOD.match(path)
+        return bool(telegram) and telegram["method"] == "sendMessage"
 
     # What the fake says -------------------------------------------------------------
 
@@ -105,12 +131,8 @@ class FakeProviders:
         if twilio and params.get("_method") == "GET":
             return self._twilio_list(params)
         if twilio:
-            if self.delay_s:
-                time.sleep(self.delay_s)
             return self._twilio(params)
         telegram = TELEGRAM_METHOD.match(path)
-        if telegram and telegram["method"] == "sendMessage" and self.delay_s:
-            time.sleep(self.delay_s)
         if telegram:
             return self._telegram(telegram["method"], params)
         return 404, {"error": "not found"}
