@@ -12,6 +12,7 @@ from typing import TypeVar
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 T = TypeVar("T")
 
@@ -23,7 +24,17 @@ def make_engine(url: str) -> Engine:
         return create_engine(url, future=True, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, future=True, connect_args={"timeout": 30})
+        # SQLAlchemy 1.4 opens a new SQLite connection (and runs the pragmas below) for
+        # every transaction; a pool keeps a few open, as 2.0 does. The pool hands each
+        # connection to one thread at a time, so sqlite3's same-thread check can go.
+        engine = create_engine(
+            url,
+            future=True,
+            poolclass=QueuePool,
+            connect_args={"timeout": 30, "check_same_thread": False},
+        )
+    else:
+        engine = create_engine(url, future=True, connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
