@@ -29,6 +29,7 @@ from bot.db import Database, run_in_transaction
 from bot.outbound import RetryLater, Sender, Undeliverable
 from bot.phone import mask
 from bot.services.outbox import (
+    Claim,
     Claimed,
     claim_due,
     mark_all_sent,
@@ -44,7 +45,12 @@ DEFAULT_LEASE = timedelta(seconds=60)  # longer than any send can take (timeouts
 CLAIM_SECONDS = 2.0  # each claim takes about this many seconds of sending at full rate
 MAX_CLAIM = 1000
 IN_FLIGHT = 64  # sends in flight at once, per channel
+MAX_OPEN_CLAIMS = 100  # claims a drain keeps apart before settling them
 RECONCILE_SLACK = timedelta(minutes=5)  # provider clocks may differ from ours
+# A send this late (the event loop was busy) is made up by the next ones: a brief burst
+# of at most CATCH_UP_S x the rate (5 messages at 50/s) that keeps the average on target.
+CATCH_UP_S = 0.1
+RECORD_EVERY_S = 0.05  # outcomes wait at most this long to be written (group commit)
 
 
 @dataclass
@@ -93,13 +99,17 @@ class Notifier:
         self.clock = clock
         self.in_flight = in_flight
         self.limiters = {
-            "sms": RateLimiter(settings.sms_per_second),
-            "telegram": RateLimiter(settings.telegram_per_second),
+            "sms": RateLimiter(settings.sms_per_second, catch_up=CATCH_UP_S),
+            "telegram": RateLimiter(settings.telegram_per_second, catch_up=CATCH_UP_S),
         }
         self._chat_interval = 1.0 / settings.telegram_per_chat_per_second
         self._chat_next: dict[str, float] = {}
         self._db_lane = asyncio.Lock()  # one database transaction at a time (SQLite-friendly)
+        # Outcomes are written together every RECORD_EVERY_S: one transaction per message
+        # would cost more than the send itself.
         self._outcomes: list[_Outcome] = []  # known, not yet written
+        self._recording: asyncio.Task | None = None
+        self._next_record = 0.0
 
     def quiet(self) -> bool:
         """True in quiet hours: nothing is sent."""
@@ -111,7 +121,10 @@ class Notifier:
         if self.quiet():
             report.quiet = True
             return report
-        await asyncio.gather(*(self._drain_channel(c, report) for c in self.senders))
+        try:
+            await asyncio.gather(*(self._drain_channel(c, report) for c in self.senders))
+        finally:
+            await asyncio.gather(*(sender.close() for sender in self.senders.values()))
         return report
 
     async def run_forever(self, idle_s: float = 2.0) -> None:
@@ -135,29 +148,52 @@ class Notifier:
         per_second = 1.0 / limiter.interval
         batch = max(1, min(MAX_CLAIM, ceil(per_second * CLAIM_SECONDS)))
         slots = asyncio.Semaphore(self.in_flight)
-        tasks: set[asyncio.Task] = set()
-        while not self.quiet():
-            if tasks:  # the last claim's sends finish (and are recorded) first: with a short
-                await asyncio.gather(*tasks)  # lease they would otherwise be claimed again
-            now = self.clock()
-            claimed = await self._db(
-                lambda s, now=now: claim_due(s, channel, now, batch, self.lease)
-            )
-            if not claimed:
-                break
-            for item in claimed:
+        sends: list[asyncio.Task] = []
+        # This drain's claims: it never claims their rows again, whatever the lease, so it
+        # can claim the next batch while the last one is still being sent.
+        mine: set[str] = set()
+        claim = await self._claim(channel, batch, mine) if not self.quiet() else None
+        while claim is not None and claim.taken:
+            if len(mine) >= MAX_OPEN_CLAIMS:  # keep `mine` short: settle what is in flight
+                await asyncio.gather(*sends)
+                await self._record_now()
+                sends, mine = [], {claim.token}
+            next_claim: asyncio.Task | None = None
+            claim_ahead_at = len(claim.items) * 3 // 4
+            for i, item in enumerate(claim.items):
+                if i == claim_ahead_at:
+                    next_claim = self._claim_ahead(channel, batch, mine)
                 delay = limiter.reserve()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 await slots.acquire()
                 task = asyncio.create_task(self._deliver(sender, item, report))
-                tasks.add(task)
-                task.add_done_callback(lambda t: (tasks.discard(t), slots.release()))
-        if tasks:
-            await asyncio.gather(*tasks)
+                task.add_done_callback(lambda _: slots.release())
+                sends.append(task)
+                self._record_if_due()
+            if next_claim is None:  # every row of this claim was closed, none to send
+                next_claim = self._claim_ahead(channel, batch, mine)
+            claim = await next_claim if next_claim is not None else None
+            sends = [task for task in sends if not task.done()]
+        await asyncio.gather(*sends)
+        await self._record_now()
+
+    def _claim_ahead(self, channel: str, batch: int, mine: set[str]) -> asyncio.Task | None:
+        """Start claiming the next batch, unless quiet hours have begun."""
+        if self.quiet():
+            return None
+        return asyncio.create_task(self._claim(channel, batch, mine))
+
+    async def _claim(self, channel: str, batch: int, mine: set[str]) -> Claim:
+        now, skip = self.clock(), frozenset(mine)
+        claim = await self._db(
+            lambda s: claim_due(s, channel, now, batch, self.lease, skip_claims=skip)
+        )
+        mine.add(claim.token)
+        return claim
 
     async def _deliver(self, sender: Sender, item: Claimed, report: Report) -> None:
-        """Send one notification (checking first if a crash left it in doubt); record it."""
+        """Send one notification (checking first if a crash left it in doubt); note it."""
         try:
             if sender.channel == "telegram":
                 await self._per_chat_wait(item.address)
@@ -165,7 +201,8 @@ class Notifier:
         except Exception as exc:  # never lose the row: record it as a retry
             logger.warning("Sending an update failed unexpectedly: %s", type(exc).__name__)
             outcome = _Outcome(item.outbox_id, retry=RetryLater("error", in_doubt=True))
-        await self._record(outcome, sender.channel, item, report)
+        self._count(outcome, sender.channel, item, report)
+        self._outcomes.append(outcome)
 
     async def _send(self, sender: Sender, item: Claimed, report: Report) -> _Outcome:
         try:
@@ -187,8 +224,7 @@ class Notifier:
         except Undeliverable as exc:
             return _Outcome(item.outbox_id, refused=exc)
 
-    async def _record(self, outcome: _Outcome, channel: str, item: Claimed, report: Report) -> None:
-        """Count the outcome and write it (with any others waiting: one transaction)."""
+    def _count(self, outcome: _Outcome, channel: str, item: Claimed, report: Report) -> None:
         if outcome.provider_id is not None:
             report.sent += 1
             report.by_channel[channel] = report.by_channel.get(channel, 0) + 1
@@ -199,13 +235,29 @@ class Notifier:
             logger.info(
                 "%s refused an update to %s (%s).", channel, mask(item.address), outcome.refused
             )
-        self._outcomes.append(outcome)
+
+    def _record_if_due(self) -> None:
+        """Start writing the outcomes known so far if RECORD_EVERY_S has passed."""
+        if (
+            self._outcomes
+            and (self._recording is None or self._recording.done())
+            and time.monotonic() >= self._next_record
+        ):
+            self._recording = asyncio.create_task(self._write_outcomes())
+
+    async def _record_now(self) -> None:
+        """Write every outcome known so far; raises if a background write failed."""
+        if self._recording is not None:
+            await self._recording
+        await self._write_outcomes()
+
+    async def _write_outcomes(self) -> None:
         async with self._db_lane:
-            if not self._outcomes:
-                return  # written by the transaction that just finished
             batch, self._outcomes = self._outcomes, []
-            now = self.clock()
-            await run_in_transaction(self.database, lambda s: _write(s, batch, now))
+            self._next_record = time.monotonic() + RECORD_EVERY_S
+            if batch:
+                now = self.clock()
+                await run_in_transaction(self.database, lambda s: _write(s, batch, now))
 
     async def _per_chat_wait(self, chat: str) -> None:
         """At most TELEGRAM_PER_CHAT_PER_SECOND messages to any one chat."""
@@ -253,9 +305,9 @@ def senders_for(settings: Settings) -> dict[str, Sender]:
         and settings.twilio_auth_token
         and (settings.twilio_from_number or settings.twilio_messaging_service_sid)
     ):
-        from channels.twilio_sms import TwilioSmsSender, twilio_client
+        from channels.twilio_sms import TwilioSmsSender
 
-        senders["sms"] = TwilioSmsSender(settings, twilio_client(settings))
+        senders["sms"] = TwilioSmsSender(settings)
     if settings.telegram_bot_token:
         from channels.telegram import TelegramSender, make_bot
 

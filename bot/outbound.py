@@ -43,3 +43,7 @@ class Sender(Protocol):
     async def find_sent(self, address: str, text: str, since: datetime) -> str | None:
         """The id of `text` sent to `address` since `since`, if the provider has it."""
         ...
+
+    async def close(self) -> None:
+        """Release connections opened on the running event loop (a later send reopens)."""
+        ...

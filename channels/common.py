@@ -21,7 +21,14 @@ T = TypeVar("T")
 
 # These libraries log whole requests at INFO/DEBUG: Twilio's include phone numbers and
 # message bodies, httpx's URLs include the Telegram bot token. Keep them to warnings.
-for _noisy in ("twilio.http_client", "httpx", "httpcore", "telegram.ext", "telegram.Bot"):
+for _noisy in (
+    "twilio.http_client",
+    "twilio.async_http_client",
+    "httpx",
+    "httpcore",
+    "telegram.ext",
+    "telegram.Bot",
+):
     logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 MAX_BODY_BYTES = 64 * 1024

@@ -102,6 +102,9 @@ class TelegramSender:
         """Always None: Telegram cannot say what a bot sent."""
         return None
 
+    async def close(self) -> None:
+        """Nothing to release: the Bot keeps its connection pool for its lifetime."""
+
 
 class TelegramOutput(DatabaseUser, OutputChannel):
     """Sends to residents' private chats; buttons become an inline keyboard."""

@@ -9,6 +9,7 @@ marked in doubt: the provider may or may not have taken it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,6 +38,15 @@ class Claimed:
     queued_at: datetime
 
 
+@dataclass(frozen=True)
+class Claim:
+    """What one claim took: `taken` rows under `token`, of which `items` are to send."""
+
+    token: str
+    taken: int  # includes rows closed at claim time (opted out, unreachable, moved)
+    items: list[Claimed]
+
+
 def _due(now: datetime, lease: timedelta):  # type: ignore[no-untyped-def]
     return or_(
         and_(
@@ -48,11 +58,18 @@ def _due(now: datetime, lease: timedelta):  # type: ignore[no-untyped-def]
 
 
 def claim_due(
-    session: Session, channel: str, now: datetime, limit: int, lease: timedelta
-) -> list[Claimed]:
-    """Claim up to `limit` due rows on `channel` (oldest first); return those to send.
+    session: Session,
+    channel: str,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    skip_claims: Collection[str] = (),
+) -> Claim:
+    """Claim up to `limit` due rows on `channel` (oldest first), none held by `skip_claims`.
 
-    Rows whose resident opted out, or can no longer be reached, are closed here instead.
+    Rows whose resident opted out, or can no longer be reached, are closed here instead of
+    being returned. `skip_claims` lets a worker claim ahead while its earlier claims are
+    still being sent, whatever the lease.
     """
     token = uuid.uuid4().hex
     due_ids = (
@@ -60,6 +77,10 @@ def claim_due(
         .where(OutboxMessage.channel == channel, _due(now, lease))
         .order_by(OutboxMessage.id)
     )
+    if skip_claims:
+        due_ids = due_ids.where(
+            or_(OutboxMessage.claim_token.is_(None), OutboxMessage.claim_token.not_in(skip_claims))
+        )
     due_ids = due_ids.limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         due_ids = due_ids.with_for_update(skip_locked=True)
@@ -114,7 +135,7 @@ def claim_due(
             )
         )
     session.flush()
-    return claimed
+    return Claim(token=token, taken=len(rows), items=claimed)
 
 
 def _reachable_addresses(session: Session, channel: str, resident_ids: list[int]) -> dict[int, str]:

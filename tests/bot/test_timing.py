@@ -47,3 +47,16 @@ def test_rate_limiter_spaces_sends_evenly():
     now[0] += 10  # idle: no debt carried forward
     limiter.wait()
     assert len(slept) == 4
+
+
+def test_rate_limiter_catches_up_a_short_delay_but_not_an_idle_spell():
+    now = [100.0]
+    limiter = RateLimiter(per_second=10, clock=lambda: now[0], catch_up=0.1)
+    assert limiter.reserve() == 0  # slot 100.0
+    assert limiter.reserve() == pytest.approx(0.1)  # slot 100.1
+    now[0] = 100.28  # busy: 80 ms late for the slot at 100.2
+    assert limiter.reserve() == 0  # slot 100.2, taken late
+    assert limiter.reserve() == pytest.approx(0.02)  # slot 100.3, not 100.38: on schedule
+    now[0] = 101.0  # 600 ms late: more than catch_up
+    assert limiter.reserve() == 0  # the schedule starts again from now
+    assert limiter.reserve() == pytest.approx(0.1)
