@@ -51,6 +51,7 @@ RECONCILE_SLACK = timedelta(minutes=5)  # provider clocks may differ from ours
 # of at most CATCH_UP_S x the rate (5 messages at 50/s) that keeps the average on target.
 CATCH_UP_S = 0.1
 RECORD_EVERY_S = 0.05  # outcomes wait at most this long to be written (group commit)
+RECORD_RETRY_S = 1.0
 
 
 @dataclass
@@ -170,8 +171,7 @@ class Notifier:
                 task = asyncio.create_task(self._deliver(sender, item, report))
                 task.add_done_callback(lambda _: slots.release())
                 sends.append(task)
-                self._record_if_due()
-            if next_claim is None:  # every row of this claim was closed, none to send
+            if next_claim is None:  # nothing to send in this claim (all closed at claim time)
                 next_claim = self._claim_ahead(channel, batch, mine)
             claim = await next_claim if next_claim is not None else None
             sends = [task for task in sends if not task.done()]
@@ -203,6 +203,7 @@ class Notifier:
             outcome = _Outcome(item.outbox_id, retry=RetryLater("error", in_doubt=True))
         self._count(outcome, sender.channel, item, report)
         self._outcomes.append(outcome)
+        self._record_soon()
 
     async def _send(self, sender: Sender, item: Claimed, report: Report) -> _Outcome:
         try:
@@ -236,28 +237,33 @@ class Notifier:
                 "%s refused an update to %s (%s).", channel, mask(item.address), outcome.refused
             )
 
-    def _record_if_due(self) -> None:
-        """Start writing the outcomes known so far if RECORD_EVERY_S has passed."""
-        if (
-            self._outcomes
-            and (self._recording is None or self._recording.done())
-            and time.monotonic() >= self._next_record
-        ):
-            self._recording = asyncio.create_task(self._write_outcomes())
+    def _record_soon(self) -> None:
+        """Have the outcomes known so far written within RECORD_EVERY_S (group commit)."""
+        if self._recording is None or self._recording.done():
+            self._recording = asyncio.create_task(self._keep_recording())
+
+    async def _keep_recording(self) -> None:
+        while self._outcomes:
+            await asyncio.sleep(max(0.0, self._next_record - time.monotonic()))
+            try:
+                await self._record_now()
+            except Exception as exc:  # kept for the next try; the drain's own write raises
+                logger.warning("Recording sends failed (%s); trying again.", type(exc).__name__)
+                self._next_record = time.monotonic() + RECORD_RETRY_S
 
     async def _record_now(self) -> None:
-        """Write every outcome known so far; raises if a background write failed."""
-        if self._recording is not None:
-            await self._recording
-        await self._write_outcomes()
-
-    async def _write_outcomes(self) -> None:
+        """Write every outcome known so far, in one transaction (kept if it fails)."""
         async with self._db_lane:
             batch, self._outcomes = self._outcomes, []
             self._next_record = time.monotonic() + RECORD_EVERY_S
-            if batch:
-                now = self.clock()
+            if not batch:
+                return
+            now = self.clock()
+            try:
                 await run_in_transaction(self.database, lambda s: _write(s, batch, now))
+            except BaseException:
+                self._outcomes = batch + self._outcomes
+                raise
 
     async def _per_chat_wait(self, chat: str) -> None:
         """At most TELEGRAM_PER_CHAT_PER_SECOND messages to any one chat."""

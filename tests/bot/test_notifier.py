@@ -9,7 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
+import bot.notifier
 from bot.models import ChannelIdentity, OutboxMessage, Resident
 from bot.notifier import Notifier, senders_for
 from bot.services.consent import opt_out, record_consent
@@ -236,6 +238,40 @@ def test_telegram_sends_at_most_one_per_chat_per_second(database, channel_settin
     # Spaced 0.25 s apart when sent; the arrival gap is a little less, as the first send
     # also opened the connection.
     assert len(sends) == 2 and sends[1].at - sends[0].at >= 0.25 * 0.85
+
+
+def test_outcomes_whose_write_failed_are_kept_and_written_later(
+    database, channel_settings, fake, monkeypatch
+):
+    published(database, numbers(6))
+    writes: list[int] = []
+    real_write = bot.notifier._write
+
+    def write_failing_once(session, outcomes, now):  # type: ignore[no-untyped-def]
+        writes.append(len(outcomes))
+        if len(writes) == 1:
+            raise OperationalError("UPDATE outbox", {}, Exception("database is locked"))
+        real_write(session, outcomes, now)
+
+    monkeypatch.setattr(bot.notifier, "_write", write_failing_once)
+    notifier = Notifier(
+        database, channel_settings, senders_for(channel_settings), clock=Clock(MORNING)
+    )
+
+    async def drain_until_recorded() -> None:
+        try:
+            await notifier.drain()
+        except OperationalError:  # the drain's own last write failed: the next drain writes
+            await notifier.drain()
+
+    asyncio.run(drain_until_recorded())
+    assert len(writes) >= 2
+    assert set(statuses(database).values()) == {"sent"}
+    accepted = fake.accepted_sms()
+    assert sorted(c.params["To"] for c in accepted) == numbers(6)  # none sent twice
+    with database.transaction() as s:
+        recorded = dict(s.execute(select(OutboxMessage.id, OutboxMessage.provider_id)).all())
+    assert sorted(recorded.values()) == sorted(c.sid for c in accepted)
 
 
 def test_two_workers_at_once_tell_everyone_once(database, channel_settings, fake):
