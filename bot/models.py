@@ -331,6 +331,9 @@ class ConsoleUser(Base):
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
     disabled_at = Column(UTCDateTime, nullable=True)
     last_login_at = Column(UTCDateTime, nullable=True)
+    # Sessions started before this are over: signing out ends every session of the account
+    # (a copied cookie included), not only the browser's.
+    signed_out_at = Column(UTCDateTime, nullable=True)
 
 
 class LoginFailure(Base):

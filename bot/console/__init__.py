@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from bot.db import Database
 from bot.models import ConsoleUser
+from bot.services.users import session_is_current
 from bot.settings import Settings
 from bot.themes import catalogue, label
 
@@ -74,7 +75,7 @@ def current_user(database: Database) -> ConsoleUser | None:
         return None
     with database.transaction() as s:
         user = s.get(ConsoleUser, user_id)
-    if user is None or user.disabled_at is not None:
+    if user is None or user.disabled_at is not None or not session_is_current(user, since):
         session.clear()
         return None
     return user

@@ -6,7 +6,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, sessi
 
 from bot.console import database
 from bot.console.security import start_session
-from bot.services.users import authenticate
+from bot.services.users import authenticate, sign_out
 
 blueprint = Blueprint("auth", __name__)
 
@@ -54,7 +54,10 @@ def login():  # type: ignore[no-untyped-def]
 
 @blueprint.post("/logout")
 def logout():  # type: ignore[no-untyped-def]
-    """Sign out (a POST with the CSRF token, so no other site can sign you out)."""
+    """Sign out everywhere (a POST with the CSRF token, so no other site can sign you out)."""
+    if g.user is not None:
+        with database().transaction() as s:
+            sign_out(s, g.user.id, remote_addr=request.remote_addr)
     session.clear()
     flash("You are signed out.")
     return redirect(url_for("auth.login"))

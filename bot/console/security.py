@@ -81,7 +81,7 @@ def start_session(user_id: int) -> None:
     session.clear()
     session.permanent = True
     session["uid"] = user_id
-    session["since"] = int(time.time())
+    session["since"] = time.time()
     csrf_token()
 
 

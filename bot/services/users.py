@@ -179,6 +179,20 @@ def set_role(
     return user
 
 
+def sign_out(
+    session: Session, user_id: int, *, remote_addr: str | None = None, now: datetime | None = None
+) -> None:
+    """End every session of the account started until now (audited)."""
+    user = _get(session, user_id)
+    user.signed_out_at = now or utcnow()
+    audit.record(session, actor=user.email, action="logout", remote_addr=remote_addr)
+
+
+def session_is_current(user: ConsoleUser, started: float) -> bool:
+    """True if a session started at `started` (a Unix time) was not ended by a sign-out."""
+    return user.signed_out_at is None or started > user.signed_out_at.timestamp()
+
+
 @dataclass(frozen=True)
 class SignIn:
     """The outcome of a sign-in attempt: the account, or why not."""

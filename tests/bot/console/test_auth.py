@@ -39,6 +39,20 @@ def test_sign_in_and_out(app, accounts, database):
     assert client.get("/").status_code == 302
 
 
+def test_signing_out_ends_every_session_of_the_account(app, accounts, database):
+    laptop, stolen = app.test_client(), app.test_client()
+    assert _login(laptop, "officer@council.example", PASSWORD).status_code == 302
+    stolen.set_cookie("engage_console", laptop.get_cookie("engage_console").value)
+    assert stolen.get("/").status_code == 200  # a copy of the cookie works until...
+    assert laptop.post("/logout", data={"csrf_token": csrf(laptop)}).status_code == 302
+    assert stolen.get("/").status_code == 302  # ...the officer signs out
+    with database.transaction() as s:
+        assert s.scalar(select(func.count()).where(AuditEvent.action == "logout")) == 1
+    assert _login(laptop, "officer@council.example", PASSWORD).status_code == 302
+    assert laptop.get("/").status_code == 200  # signing in again starts a new session
+    assert stolen.get("/").status_code == 302
+
+
 def test_a_wrong_password_or_unknown_account_is_refused_alike(app, accounts):
     client = app.test_client()
     for email in ("officer@council.example", "nobody@council.example"):
