@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta, timezone
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy.orm import Session
 
 from bot.console import database
 from bot.console.forms import BadInput, day, numbers, words
@@ -13,9 +14,11 @@ from bot.models import Update
 from bot.services import dashboard as queries
 from bot.services.updates import (
     InvalidUpdate,
+    delete_draft,
     draft_update,
     preview,
     publish_recorded,
+    revise_draft,
     update_message,
 )
 from bot.sms import GSM7_BASIC, GSM7_EXTENDED, MAX_SEGMENTS, segments
@@ -39,7 +42,10 @@ def _sms_rules() -> dict[str, str]:
     }
 
 
-def _compose(form: dict, error: str | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+def _compose(  # type: ignore[no-untyped-def]
+    form: dict, error: str | None = None, status: int = 200, update_id: int | None = None
+):
+    """The compose form; for an existing draft (`update_id`) it saves over that draft."""
     ids = form.get("view_ids", "")
     try:
         picked = numbers(ids, "Views")[:100]
@@ -49,8 +55,36 @@ def _compose(form: dict, error: str | None = None, status: int = 200):  # type: 
     if picked:
         with database().transaction() as s:
             views = queries.latest_views(s, queries.ViewFilter(ids=tuple(picked)), 1, 100).rows
-    page = render_template("compose.html", form=form, error=error, picked=views, sms=_sms_rules())
+    page = render_template(
+        "compose.html", form=form, error=error, picked=views, sms=_sms_rules(), update_id=update_id
+    )
     return page, status
+
+
+def _posted_form() -> dict:
+    """The compose form as posted (for showing it again)."""
+    form = {k: v for k, v in request.form.items() if k != "csrf_token"}
+    form["themes"] = request.form.getlist("theme")
+    return form
+
+
+def _draft_fields(form: dict) -> dict:
+    """The draft's fields from the posted form; raises BadInput with a short reason."""
+    return {
+        "title": form.get("title", ""),
+        "you_said": form.get("you_said", ""),
+        "we_did": form.get("we_did", ""),
+        "themes": form["themes"],
+        "areas": words(form.get("areas")),
+        "since": _midnight(day(form.get("since"), "From")),
+        "until": _midnight(day(form.get("until"), "To"), days=1),  # the whole last day
+        "view_ids": numbers(form.get("view_ids"), "Views"),
+    }
+
+
+def _reason(exc: Exception) -> str:
+    message = str(exc)
+    return message[:1].upper() + message[1:] + "."
 
 
 @blueprint.get("")
@@ -74,30 +108,78 @@ def new():  # type: ignore[no-untyped-def]
 @login_required("officer")
 def create():  # type: ignore[no-untyped-def]
     """Save a draft and show its preview; the form again, with the reason, if it is wrong."""
-    form = {k: v for k, v in request.form.items() if k != "csrf_token"}
-    form["themes"] = request.form.getlist("theme")
+    form = _posted_form()
     try:
-        since = _midnight(day(form.get("since"), "From"))
-        until = _midnight(day(form.get("until"), "To"), days=1)  # the whole last day
-        view_ids = numbers(form.get("view_ids"), "Views")
+        fields = _draft_fields(form)
         with database().transaction() as s:
-            update = draft_update(
-                s,
-                title=form.get("title", ""),
-                you_said=form.get("you_said", ""),
-                we_did=form.get("we_did", ""),
-                created_by=g.user.email,
-                themes=form["themes"],
-                areas=words(form.get("areas")),
-                since=since,
-                until=until,
-                view_ids=view_ids,
-            )
-            update_id = update.id
+            update_id = draft_update(s, created_by=g.user.email, **fields).id
     except (BadInput, InvalidUpdate) as exc:
-        message = str(exc)
-        return _compose(form, message[:1].upper() + message[1:] + ".", 400)
+        return _compose(form, _reason(exc), 400)
     return redirect(url_for("updates.show", update_id=update_id))
+
+
+def _update_or_404(session: Session, update_id: int) -> Update:
+    update = session.get(Update, update_id)
+    if update is None:
+        abort(404)
+    return update
+
+
+@blueprint.get("/<int:update_id>/edit")
+@login_required("officer")
+def edit(update_id: int):  # type: ignore[no-untyped-def]
+    """The compose form, filled in from a draft."""
+    with database().transaction() as s:
+        update = _update_or_404(s, update_id)
+        picked = queries.picked_views(s, update_id)
+    if update.published_at is not None:
+        flash("This update has been published, so it can no longer be changed.")
+        return redirect(url_for("updates.show", update_id=update_id))
+    themes, areas = queries.update_targets(update)
+    form = {
+        "title": update.title,
+        "you_said": update.you_said,
+        "we_did": update.we_did,
+        "themes": themes,
+        "areas": ", ".join(areas),
+        "since": update.since.date().isoformat() if update.since else "",
+        "until": (update.until - timedelta(days=1)).date().isoformat() if update.until else "",
+        "view_ids": ", ".join(str(i) for i in picked),
+    }
+    return _compose(form, update_id=update_id)
+
+
+@blueprint.post("/<int:update_id>/edit")
+@login_required("officer")
+def revise(update_id: int):  # type: ignore[no-untyped-def]
+    """Save the changed draft and show its preview again."""
+    form = _posted_form()
+    try:
+        fields = _draft_fields(form)
+        with database().transaction() as s:
+            _update_or_404(s, update_id)
+            revise_draft(
+                s, update_id, actor=g.user.email, remote_addr=request.remote_addr, **fields
+            )
+    except (BadInput, InvalidUpdate) as exc:
+        return _compose(form, _reason(exc), 400, update_id=update_id)
+    flash("Draft saved.")
+    return redirect(url_for("updates.show", update_id=update_id))
+
+
+@blueprint.post("/<int:update_id>/delete")
+@login_required("officer")
+def remove(update_id: int):  # type: ignore[no-untyped-def]
+    """Delete a draft (a published update stays: residents were told)."""
+    try:
+        with database().transaction() as s:
+            _update_or_404(s, update_id)
+            delete_draft(s, update_id, actor=g.user.email, remote_addr=request.remote_addr)
+    except InvalidUpdate as exc:
+        flash(_reason(exc))
+        return redirect(url_for("updates.show", update_id=update_id))
+    flash("Draft deleted.")
+    return redirect(url_for("updates.index"))
 
 
 @blueprint.get("/<int:update_id>")
@@ -105,9 +187,7 @@ def create():  # type: ignore[no-untyped-def]
 def show(update_id: int):  # type: ignore[no-untyped-def]
     """A draft's exact message and recipients, or a published update's delivery."""
     with database().transaction() as s:
-        update = s.get(Update, update_id)
-        if update is None:
-            abort(404)
+        update = _update_or_404(s, update_id)
         themes, areas = queries.update_targets(update)
         picked = queries.picked_views(s, update_id)
         counts = preview(s, update) if update.published_at is None else None
@@ -135,8 +215,7 @@ def show(update_id: int):  # type: ignore[no-untyped-def]
 def delivery_json(update_id: int):  # type: ignore[no-untyped-def]
     """Counts by status, for the delivery page's refresh script."""
     with database().transaction() as s:
-        if s.get(Update, update_id) is None:
-            abort(404)
+        _update_or_404(s, update_id)
         sent = queries.delivery(s, update_id)
     return {"counts": sent.counts, "total": sent.total, "in_flight": sent.in_flight}
 
@@ -146,9 +225,7 @@ def delivery_json(update_id: int):  # type: ignore[no-untyped-def]
 def publish(update_id: int):  # type: ignore[no-untyped-def]
     """Queue the update for its recipients, once, with its audit event."""
     with database().transaction() as s:
-        update = s.get(Update, update_id)
-        if update is None:
-            abort(404)
+        update = _update_or_404(s, update_id)
         if update.published_at is None and preview(s, update)["total"] == 0:
             flash("Nobody to tell: this update reaches no resident, so it was not published.")
             return redirect(url_for("updates.show", update_id=update_id))

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,20 +30,17 @@ def update_message(you_said: str, we_did: str) -> str:
     return render("utter_update", you_said=you_said.strip().rstrip("."), we_did=we_did.strip())
 
 
-def draft_update(
-    session: Session,
-    *,
+def _checked(
     title: str,
     you_said: str,
     we_did: str,
-    created_by: str,
-    themes: list[str] | None = None,
-    areas: list[str] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    view_ids: list[int] | None = None,
-) -> Update:
-    """Write a draft; raises InvalidUpdate with a short reason."""
+    themes: list[str] | None,
+    areas: list[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+    view_ids: list[int] | None,
+) -> dict:
+    """A draft's columns, tidied; raises InvalidUpdate with a short reason."""
     title, you_said, we_did = title.strip(), " ".join(you_said.split()), " ".join(we_did.split())
     if not title or not you_said or not we_did:
         raise InvalidUpdate("a title, what residents said and what changed are all needed")
@@ -64,24 +61,105 @@ def draft_update(
         raise InvalidUpdate(
             "say which themes, areas or views it answers: it goes to those residents"
         )
-    update = Update(
-        title=title,
-        you_said=you_said,
-        we_did=we_did,
-        themes=json.dumps(themes),
-        areas=json.dumps(districts),
-        since=since,
-        until=until,
-        created_by=created_by,
-    )
-    session.add(update)
-    session.flush()
+    return {
+        "title": title,
+        "you_said": you_said,
+        "we_did": we_did,
+        "themes": json.dumps(themes),
+        "areas": json.dumps(districts),
+        "since": since,
+        "until": until,
+    }
+
+
+def _pick_views(session: Session, update_id: int, view_ids: list[int] | None) -> None:
     for view_id in dict.fromkeys(view_ids or []):
         if session.get(View, view_id) is None:
             raise InvalidUpdate(f"there is no view {view_id}")
-        session.add(UpdateView(update_id=update.id, view_id=view_id))
+        session.add(UpdateView(update_id=update_id, view_id=view_id))
     session.flush()
+
+
+def draft_update(
+    session: Session,
+    *,
+    title: str,
+    you_said: str,
+    we_did: str,
+    created_by: str,
+    themes: list[str] | None = None,
+    areas: list[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    view_ids: list[int] | None = None,
+) -> Update:
+    """Write a draft; raises InvalidUpdate with a short reason."""
+    fields = _checked(title, you_said, we_did, themes, areas, since, until, view_ids)
+    update = Update(created_by=created_by, **fields)
+    session.add(update)
+    session.flush()
+    _pick_views(session, update.id, view_ids)
     return update
+
+
+def _locked_draft(session: Session, update_id: int) -> Update:
+    """The draft, locked against a publish at the same moment (PostgreSQL)."""
+    update = session.scalars(
+        select(Update).where(Update.id == update_id).with_for_update()
+    ).one_or_none()
+    if update is None:
+        raise InvalidUpdate(f"there is no update {update_id}")
+    if update.published_at is not None:
+        raise InvalidUpdate("it has been published, so it can no longer be changed")
+    return update
+
+
+def revise_draft(
+    session: Session,
+    update_id: int,
+    *,
+    actor: str,
+    title: str,
+    you_said: str,
+    we_did: str,
+    themes: list[str] | None = None,
+    areas: list[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    view_ids: list[int] | None = None,
+    remote_addr: str | None = None,
+) -> Update:
+    """Change a draft that is not yet published (audited); raises InvalidUpdate if wrong."""
+    update = _locked_draft(session, update_id)
+    for column, value in _checked(
+        title, you_said, we_did, themes, areas, since, until, view_ids
+    ).items():
+        setattr(update, column, value)
+    session.execute(delete(UpdateView).where(UpdateView.update_id == update_id))
+    _pick_views(session, update_id, view_ids)
+    audit.record(
+        session, actor=actor, action="update.edit", target=f"update:{update_id}",
+        remote_addr=remote_addr,
+    )  # fmt: skip
+    return update
+
+
+def delete_draft(
+    session: Session, update_id: int, *, actor: str, remote_addr: str | None = None
+) -> None:
+    """Delete a draft that is not yet published (audited, with its title)."""
+    update = _locked_draft(session, update_id)
+    session.execute(delete(UpdateView).where(UpdateView.update_id == update_id))
+    audit.record(
+        session,
+        actor=actor,
+        action="update.delete",
+        target=f"update:{update_id}",
+        detail={"title": update.title},
+        remote_addr=remote_addr,
+    )
+    session.delete(update)
+    session.flush()
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The officer console in Debian's Chromium: sign in, compose, preview, publish, delivery.
+"""The officer console in Debian's Chromium: sign in, compose, change, publish, delivery.
 
 The real server (`python -m bot.console`) runs on a free port with its own SQLite file; the
 account is made with `engage users create`; `engage notifier --once` sends through the
@@ -141,7 +141,7 @@ def test_officer_publishes_an_update_and_sees_it_sent(console, fake):
         expect(page.locator("#sms-count")).to_have_text("116 characters, 1 SMS, GSM-7.")
         page.get_by_label("We did").type(" \u2019")  # a curly quote is not plain SMS
         expect(page.locator("#sms-count")).to_contain_text("UCS-2")
-        page.get_by_label("We did").fill("From 3 March the 42 runs until 11pm.")
+        page.get_by_label("We did").fill("From 3 March the 42 runs until 10pm.")
         page.get_by_label("Roads & transport").check()
         page.get_by_label("Areas").fill("LS6")
         page.get_by_role("button", name="Save and preview").click()
@@ -149,6 +149,18 @@ def test_officer_publishes_an_update_and_sees_it_sent(console, fake):
         expect(page.locator("#recipients")).to_have_text(
             "2 residents would be told: 1 by SMS, 1 by Telegram."
         )
+        expect(page.locator("#message")).to_contain_text("until 10pm.")
+        # Deleting asks first; saying no keeps the draft.
+        page.once("dialog", lambda dialog: dialog.dismiss())
+        page.get_by_role("button", name="Delete the draft").click()
+        expect(page.locator("#message")).to_contain_text("until 10pm.")
+        # A typo: change the draft, then preview it again.
+        page.get_by_role("link", name="Change the draft").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Change the draft")
+        expect(page.get_by_label("Areas")).to_have_value("LS6")
+        page.get_by_label("We did").fill("From 3 March the 42 runs until 11pm.")
+        page.get_by_role("button", name="Save and preview").click()
+        expect(page.get_by_role("status")).to_have_text("Draft saved.")
         expect(page.locator("#message")).to_have_text(MESSAGE)
         page.get_by_role("button", name="Publish to 2 residents").click()
         expect(page.get_by_role("status")).to_have_text("Published: 2 residents will be told.")

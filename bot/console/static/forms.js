@@ -9,4 +9,10 @@
       });
     });
   });
+  // A form marked data-confirm="question?" is sent only if the officer confirms.
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+    });
+  });
 })();

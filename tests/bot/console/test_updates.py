@@ -113,6 +113,77 @@ def test_publish_twice_queues_once_with_one_audit_event(signed_in, seeded, datab
         ]
 
 
+def test_a_draft_can_be_changed_until_it_is_published(signed_in, seeded, database):
+    client = signed_in("officer")
+    update_id = (
+        _compose(client, view_ids=str(seeded["bins"]), since="2026-01-01", until="2026-12-31")
+        .headers["Location"]
+        .rsplit("/", 1)[1]
+    )
+    form = client.get(f"/updates/{update_id}/edit").get_data(as_text=True)
+    for shown in ('value="Later buses"', "buses stop too early", 'value="LS6"',
+                  'value="2026-01-01"', 'value="2026-12-31"', f'value="{seeded["bins"]}"',
+                  f'action="/updates/{update_id}/edit"'):  # fmt: skip
+        assert shown in form, shown
+    assert re.search(r'value="roads_transport"\s+checked', form)
+
+    edited = {"title": "Buses later", "we_did": "From 3 March the 42 runs until midnight.",
+              "since": "", "until": "", "view_ids": ""}  # fmt: skip
+    data = {**FORM, **edited, "csrf_token": csrf(client)}
+    reply = client.post(f"/updates/{update_id}/edit", data=data)
+    assert reply.status_code == 302 and reply.headers["Location"] == f"/updates/{update_id}"
+    page = client.get(reply.headers["Location"]).get_data(as_text=True)
+    assert "Draft saved." in page and "runs until midnight. Did this help?" in page
+    with database.transaction() as s:
+        update = s.get(Update, update_id)
+        assert (update.title, update.since, update.until) == ("Buses later", None, None)
+    assert 'href="/views/' not in page  # the hand-picked view was removed
+
+    bad = client.post(f"/updates/{update_id}/edit", data={**data, "areas": "Leeds"})
+    assert bad.status_code == 400 and "not a postcode district" in bad.get_data(as_text=True)
+    assert 'value="Buses later"' in bad.get_data(as_text=True)  # what was typed is kept
+    with database.transaction() as s:
+        assert s.get(Update, update_id).areas == '["LS6"]'  # the failed edit changed nothing
+
+    client.post(f"/updates/{update_id}/publish", data={"csrf_token": csrf(client)})
+    late = client.post(f"/updates/{update_id}/edit", data={**data, "title": "Too late"})
+    assert late.status_code == 400 and "no longer be changed" in late.get_data(as_text=True)
+    assert "no longer be changed" in client.get(
+        client.get(f"/updates/{update_id}/edit").headers["Location"]
+    ).get_data(as_text=True)
+    with database.transaction() as s:
+        assert s.get(Update, update_id).title == "Buses later"
+        actions = s.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
+    assert actions[-2:] == ["update.edit", "update.publish"]
+
+
+def test_a_draft_can_be_deleted_but_not_a_published_update(signed_in, seeded, database):
+    client = signed_in("officer")
+    draft = _draft(client)
+    assert 'data-confirm="Delete this draft?' in client.get(f"/updates/{draft}").get_data(
+        as_text=True
+    )
+    reply = client.post(f"/updates/{draft}/delete", data={"csrf_token": csrf(client)})
+    assert reply.status_code == 302 and reply.headers["Location"] == "/updates"
+    assert "Draft deleted." in client.get("/updates").get_data(as_text=True)
+    assert client.get(f"/updates/{draft}").status_code == 404
+    with database.transaction() as s:
+        event = s.scalars(select(AuditEvent).where(AuditEvent.action == "update.delete")).one()
+        assert (event.target, event.detail) == (f"update:{draft}", '{"title": "Later buses"}')
+
+    published = _draft(client)
+    client.post(f"/updates/{published}/publish", data={"csrf_token": csrf(client)})
+    refused = client.post(f"/updates/{published}/delete", data={"csrf_token": csrf(client)})
+    assert "no longer be changed" in client.get(refused.headers["Location"]).get_data(as_text=True)
+    assert _count(database, Update) == 1 and _count(database, OutboxMessage) == 2
+    page = client.get(f"/updates/{published}").get_data(as_text=True)
+    assert "Delete the draft" not in page and "Change the draft" not in page
+    analyst = signed_in("analyst")
+    reply = analyst.post(f"/updates/{published}/delete", data={"csrf_token": csrf(analyst)})
+    assert reply.status_code == 403
+    assert client.post("/updates/999/delete", data={"csrf_token": csrf(client)}).status_code == 404
+
+
 def test_nobody_to_tell_is_not_published(signed_in, seeded, database):
     client = signed_in("officer")
     update_id = int(_compose(client, areas="LS99").headers["Location"].rsplit("/", 1)[1])
