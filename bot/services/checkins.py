@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.models import Checkin, CheckinQuestion, Resident, View
-from bot.services.identities import reachable_channel
+from bot.services.identities import chunks, reachable_channels
 from bot.services.preferences import INTERVALS, pause, resume
 from bot.services.targeting import checked_targets
 from bot.services.views import store_view
@@ -92,29 +95,53 @@ def default_question(session: Session) -> CheckinQuestion:
 
 def current_question(session: Session, resident: Resident, now: datetime) -> CheckinQuestion:
     """The newest running question aimed at this resident and not yet put to them."""
-    asked = set(
-        session.scalars(select(Checkin.question_id).where(Checkin.resident_id == resident.id)).all()
-    )
-    spoken_about = set(
-        session.scalars(select(View.theme_key).where(View.resident_id == resident.id)).all()
-    )
-    running = session.scalars(
-        select(CheckinQuestion)
-        .where(CheckinQuestion.starts_at <= now, CheckinQuestion.wording != DEFAULT_WORDING)
-        .order_by(CheckinQuestion.starts_at.desc(), CheckinQuestion.id.desc())
-    ).all()
-    for question in running:
-        if question.ends_at is not None and question.ends_at <= now:
-            continue
-        if question.id in asked:
-            continue
-        themes, areas = json.loads(question.themes), json.loads(question.areas)
-        if themes and not spoken_about.intersection(themes):
-            continue
-        if areas and resident.area not in areas:
-            continue
-        return question
-    return default_question(session)
+    return questions_for(session, [resident], now)[resident.id]
+
+
+def questions_for(
+    session: Session, residents: Sequence[Resident], now: datetime
+) -> dict[int, CheckinQuestion]:
+    """`current_question` for many residents at once, in a few queries."""
+    running = [
+        question
+        for question in session.scalars(
+            select(CheckinQuestion)
+            .where(CheckinQuestion.starts_at <= now, CheckinQuestion.wording != DEFAULT_WORDING)
+            .order_by(CheckinQuestion.starts_at.desc(), CheckinQuestion.id.desc())
+        ).all()
+        if question.ends_at is None or question.ends_at > now
+    ]
+    asked: dict[int, set[int]] = defaultdict(set)
+    spoken_about: dict[int, set[str]] = defaultdict(set)
+    for chunk in chunks([r.id for r in residents] if running else []):
+        for resident_id, question_id in session.execute(
+            select(Checkin.resident_id, Checkin.question_id).where(
+                Checkin.resident_id.in_(chunk),
+                Checkin.question_id.in_([q.id for q in running]),
+            )
+        ):
+            asked[resident_id].add(question_id)
+        for resident_id, theme_key in session.execute(
+            select(View.resident_id, View.theme_key).where(View.resident_id.in_(chunk)).distinct()
+        ):
+            spoken_about[resident_id].add(theme_key)
+    targets = [(q, json.loads(q.themes), json.loads(q.areas)) for q in running]
+    fallback: CheckinQuestion | None = None
+    chosen: dict[int, CheckinQuestion] = {}
+    for resident in residents:
+        for question, themes, areas in targets:
+            if question.id in asked[resident.id]:
+                continue
+            if themes and not spoken_about[resident.id].intersection(themes):
+                continue
+            if areas and resident.area not in areas:
+                continue
+            chosen[resident.id] = question
+            break
+        else:
+            fallback = fallback or default_question(session)
+            chosen[resident.id] = fallback
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -138,27 +165,26 @@ def jitter(resident_id: int, period: str, spread_minutes: int) -> timedelta:
 
 
 def due_checkins(session: Session, now: datetime, jitter_minutes: int) -> list[Due]:
-    """Everyone due a check-in (or the pause note) at `now`."""
-    candidates = session.scalars(
-        select(Resident).where(
-            Resident.consent == "given",
-            Resident.contact_ok.is_(True),
-            Resident.opted_out_at.is_(None),
-            Resident.rhythm.in_(list(INTERVALS)),
-        )
-    ).all()
-    due = []
-    for resident in candidates:
-        if resident.paused_until is not None and resident.paused_until > now:
-            continue
-        channel = reachable_channel(session, resident)
-        if channel is None:
-            continue
-        sent = session.scalars(
-            select(Checkin)
-            .where(Checkin.resident_id == resident.id, Checkin.status == "sent")
-            .order_by(Checkin.sent_at.desc())
+    """Everyone due a check-in (or the pause note) at `now`, in a few queries per 500."""
+    candidates = [
+        resident
+        for resident in session.scalars(
+            select(Resident).where(
+                Resident.consent == "given",
+                Resident.contact_ok.is_(True),
+                Resident.opted_out_at.is_(None),
+                Resident.rhythm.in_(list(INTERVALS)),
+            )
         ).all()
+        if resident.paused_until is None or resident.paused_until <= now
+    ]
+    channels = reachable_channels(session, [r.id for r in candidates])
+    history = _recent_sent(session, list(channels))
+    due: list[tuple[Resident, str, str, bool]] = []  # resident, channel, period, unanswered
+    for resident in candidates:
+        if resident.id not in channels:
+            continue
+        sent = history.get(resident.id, [])  # newest first
         base = max(
             [resident.created_at]
             + [c.sent_at for c in sent[:1] if c.sent_at]
@@ -170,18 +196,48 @@ def due_checkins(session: Session, now: datetime, jitter_minutes: int) -> list[D
             continue
         recent = [c for c in sent if c.kind == "checkin"][:NO_REPLY_LIMIT]
         unanswered = len(recent) == NO_REPLY_LIMIT and all(c.answered_at is None for c in recent)
-        question = None if unanswered else current_question(session, resident, now)
-        due.append(
-            Due(
-                resident_id=resident.id,
-                conversation_id=resident.conversation_id,
-                channel=channel,
-                period=period,
-                kind="pause_note" if unanswered else "checkin",
-                question_id=question.id if question else None,
-            )
+        due.append((resident, channels[resident.id], period, unanswered))
+    questions = questions_for(session, [r for r, _, _, unanswered in due if not unanswered], now)
+    return [
+        Due(
+            resident_id=resident.id,
+            conversation_id=resident.conversation_id,
+            channel=channel,
+            period=period,
+            kind="pause_note" if unanswered else "checkin",
+            question_id=None if unanswered else questions[resident.id].id,
         )
-    return due
+        for resident, channel, period, unanswered in due
+    ]
+
+
+def _recent_sent(session: Session, resident_ids: list[int]) -> dict[int, list[Row]]:
+    """Each resident's last NO_REPLY_LIMIT sent check-ins of each kind, newest first."""
+    history: dict[int, list[Row]] = defaultdict(list)
+    for chunk in chunks(resident_ids):
+        ranked = (
+            select(
+                Checkin.resident_id,
+                Checkin.kind,
+                Checkin.sent_at,
+                Checkin.answered_at,
+                func.row_number()
+                .over(
+                    partition_by=(Checkin.resident_id, Checkin.kind),
+                    order_by=(Checkin.sent_at.desc(), Checkin.id.desc()),
+                )
+                .label("rank"),
+            )
+            .where(Checkin.resident_id.in_(chunk), Checkin.status == "sent")
+            .subquery()
+        )
+        for row in session.execute(
+            select(ranked.c.resident_id, ranked.c.kind, ranked.c.sent_at, ranked.c.answered_at)
+            .where(ranked.c.rank <= NO_REPLY_LIMIT)
+            .order_by(ranked.c.resident_id, ranked.c.sent_at.desc())
+        ):
+            history[row.resident_id].append(row)
+    return history
 
 
 def claim(session: Session, due: Due) -> int | None:

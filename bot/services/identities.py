@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -65,12 +67,27 @@ def mark_unreachable(session: Session, channel: str, address: str) -> None:
 
 def reachable_channel(session: Session, resident: Resident) -> str | None:
     """The channel we last heard them on that can still reach them (SMS or Telegram)."""
-    return session.scalars(
-        select(ChannelIdentity.channel)
-        .where(
-            ChannelIdentity.resident_id == resident.id,
-            ChannelIdentity.channel.in_(PROACTIVE_CHANNELS),
-            ChannelIdentity.unreachable_at.is_(None),
-        )
-        .order_by(ChannelIdentity.created_at.desc(), ChannelIdentity.id.desc())
-    ).first()
+    return reachable_channels(session, [resident.id]).get(resident.id)
+
+
+def reachable_channels(session: Session, resident_ids: Sequence[int]) -> dict[int, str]:
+    """`reachable_channel` for many residents at once (those with none are left out)."""
+    found: dict[int, str] = {}
+    for chunk in chunks(resident_ids):
+        for resident_id, channel in session.execute(
+            select(ChannelIdentity.resident_id, ChannelIdentity.channel)
+            .where(
+                ChannelIdentity.resident_id.in_(chunk),
+                ChannelIdentity.channel.in_(PROACTIVE_CHANNELS),
+                ChannelIdentity.unreachable_at.is_(None),
+            )
+            .order_by(ChannelIdentity.created_at.desc(), ChannelIdentity.id.desc())
+        ):
+            found.setdefault(resident_id, channel)
+    return found
+
+
+def chunks(ids: Sequence[int], size: int = 500) -> Iterator[Sequence[int]]:
+    """`ids` in slices small enough for any database's limit on bound parameters."""
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.models import ChannelIdentity, OutboxMessage, Resident, Update
 from bot.services.consent import opt_out
-from bot.services.identities import mark_unreachable, reachable_channel
+from bot.services.identities import chunks, mark_unreachable, reachable_channel
 from bot.services.updates import update_message
 
 IN_DOUBT = "in_doubt"  # error_code of a row whose last send may have gone through
@@ -141,11 +141,11 @@ def claim_due(
 def _reachable_addresses(session: Session, channel: str, resident_ids: list[int]) -> dict[int, str]:
     """Each resident's reachable address on `channel`, in one query (the common case)."""
     found: dict[int, str] = {}
-    for start in range(0, len(resident_ids), 500):  # within every database's bind limit
+    for chunk in chunks(resident_ids):
         for resident_id, address in session.execute(
             select(ChannelIdentity.resident_id, ChannelIdentity.address)
             .where(
-                ChannelIdentity.resident_id.in_(resident_ids[start : start + 500]),
+                ChannelIdentity.resident_id.in_(chunk),
                 ChannelIdentity.channel == channel,
                 ChannelIdentity.unreachable_at.is_(None),
             )

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.models import OutboxMessage, Resident, Update, UpdateView, View, utcnow
 from bot.services import audit
-from bot.services.identities import reachable_channel
+from bot.services.identities import chunks, reachable_channels
 from bot.services.targeting import checked_targets
 from bot.sms import MAX_SEGMENTS, gsm7_length, is_gsm7, segments
 from bot.wording import render
@@ -190,24 +190,18 @@ def recipients(session: Session, update: Update) -> list[Recipient]:
             .where(UpdateView.update_id == update.id)
         ).all()
     )
-    if not resident_ids:
-        return []
-    residents = session.scalars(
-        select(Resident)
-        .where(
-            Resident.id.in_(resident_ids),
-            Resident.consent == "given",
-            Resident.contact_ok.is_(True),
-            Resident.opted_out_at.is_(None),
-        )
-        .order_by(Resident.id)
-    ).all()
-    found = []
-    for resident in residents:
-        channel = reachable_channel(session, resident)
-        if channel is not None:
-            found.append(Recipient(resident.id, channel))
-    return found
+    contactable: list[int] = []
+    for chunk in chunks(sorted(resident_ids)):
+        contactable += session.scalars(
+            select(Resident.id).where(
+                Resident.id.in_(chunk),
+                Resident.consent == "given",
+                Resident.contact_ok.is_(True),
+                Resident.opted_out_at.is_(None),
+            )
+        ).all()
+    channels = reachable_channels(session, contactable)
+    return [Recipient(i, channels[i]) for i in sorted(contactable) if i in channels]
 
 
 def preview(session: Session, update: Update) -> dict[str, int]:

@@ -178,3 +178,34 @@ def test_bad_questions_are_refused_with_a_reason(database, kwargs, reason):
         add_question(s, **{"starts_at": T0, **kwargs})
     with database.transaction() as s:
         assert s.scalars(select(ChannelIdentity)).all() == []
+
+
+def test_due_checkins_costs_the_same_few_queries_for_10_or_60_residents(database):
+    """Set-based: the work per pass must not grow a query per resident."""
+    from sqlalchemy import event
+
+    def queries_for(count: int, first: int) -> tuple[int, int]:
+        with database.transaction() as s:
+            for i in range(first, first + count):
+                resident = join(s, f"+4477009{i:05d}", "sms" if i % 2 else "telegram")
+                store_view(s, resident, text="t", theme_key="housing", confidence=0.9,
+                           channel="sms")  # fmt: skip
+                if i % 3 == 0:  # some with a history: two unanswered check-ins
+                    for days in (30, 60):
+                        s.add(Checkin(resident_id=resident.id, period=f"p{days}", channel="sms",
+                                      kind="checkin", status="sent", sent_at=at(days)))  # fmt: skip
+            add_question(s, wording=f"About homes {first}?", themes=["housing"], starts_at=at(0))
+        statements: list[str] = []
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(database.engine, "before_cursor_execute", listener)
+        try:
+            with database.transaction() as s:
+                due = due_checkins(s, at(400), jitter_minutes=0)
+        finally:
+            event.remove(database.engine, "before_cursor_execute", listener)
+        return len(due), len(statements)
+
+    few_due, few_queries = queries_for(10, 0)
+    many_due, many_queries = queries_for(50, 100)
+    assert (few_due, many_due) == (10, 60)
+    assert few_queries == many_queries <= 8
