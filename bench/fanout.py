@@ -22,7 +22,6 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -30,19 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
-from sqlalchemy import func, select, text  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.seeding import numbers, seed_residents  # noqa: E402
 from bot.db import Database  # noqa: E402
 from bot.migrate import upgrade  # noqa: E402
-from bot.models import (  # noqa: E402
-    ChannelIdentity,
-    ConsentEvent,
-    ConsentWording,
-    OutboxMessage,
-    Resident,
-    View,
-)
+from bot.models import ChannelIdentity, OutboxMessage  # noqa: E402
 from bot.notifier import Notifier, senders_for  # noqa: E402
 from bot.services.updates import draft_update, publish  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -88,61 +81,9 @@ class FakeProcess:
         self._process.join(timeout=10)
 
 
-def _numbers(n: int) -> list[str]:
-    return [f"+4477{i:08d}" for i in range(n)]
-
-
 def seed(database: Database, count: int) -> int:
-    """N consented SMS residents, each with a view on THEME; publish one update. Its id."""
-    with database.transaction() as s:
-        s.add(ConsentWording(version="bench", text="Can we keep your views and contact you?"))
-        s.flush()
-        # Explicit ids let the ORM insert in batches (executemany) instead of row by row;
-        # one table at a time, parents first.
-        numbers = _numbers(count)
-        conversations = [uuid.uuid4().hex for _ in numbers]
-        s.add_all(
-            Resident(id=i, conversation_id=c, consent="given", contact_ok=True)
-            for i, c in enumerate(conversations, start=1)
-        )
-        s.flush()
-        s.add_all(
-            ChannelIdentity(id=i, resident_id=i, channel="sms", address=number)
-            for i, number in enumerate(numbers, start=1)
-        )
-        s.add_all(
-            ConsentEvent(
-                id=i,
-                resident_id=i,
-                kind="given",
-                store_views=True,
-                contact=True,
-                wording_version="bench",
-                channel="sms",
-            )
-            for i in range(1, count + 1)
-        )
-        s.add_all(
-            View(
-                id=i,
-                resident_id=i,
-                text="the buses stop at 6 so i cant get home from my shift",
-                theme_key=THEME,
-                confidence=0.9,
-                channel="sms",
-                conversation_id=c,
-            )
-            for i, c in enumerate(conversations, start=1)
-        )
-        s.flush()
-        if s.get_bind().dialect.name == "postgresql":  # ids were given: move the sequences on
-            for table in ("residents", "channel_identities", "consent_events", "views"):
-                s.execute(
-                    text(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                        f"(SELECT max(id) FROM {table}))"
-                    )
-                )
+    """N consented SMS residents with a view on THEME; publish one update. Its id."""
+    seed_residents(database, count, THEME)
     with database.transaction() as s:
         update = draft_update(
             s,
@@ -220,7 +161,7 @@ def run_once(limit: float, args: argparse.Namespace, workdir: Path, run: int) ->
         "achieved": achieved,
         "fraction": achieved / limit,
         "duplicates": sum(1 for n in per_number.values() if n > 1),
-        "lost": sum(1 for number in _numbers(args.residents) if per_number[number] == 0),
+        "lost": sum(1 for number in numbers(args.residents) if per_number[number] == 0),
         "accepted": len(accepted),
         "span": span,
         "drain": drain_s,
