@@ -72,18 +72,26 @@ def reachable_channel(session: Session, resident: Resident) -> str | None:
 
 def reachable_channels(session: Session, resident_ids: Sequence[int]) -> dict[int, str]:
     """`reachable_channel` for many residents at once (those with none are left out)."""
-    found: dict[int, str] = {}
+    found = reachable_identities(session, resident_ids, PROACTIVE_CHANNELS)
+    return {resident_id: channel for resident_id, (channel, _) in found.items()}
+
+
+def reachable_identities(
+    session: Session, resident_ids: Sequence[int], channels: Sequence[str]
+) -> dict[int, tuple[str, str]]:
+    """Each resident's newest (channel, address) on `channels` that can still reach them."""
+    found: dict[int, tuple[str, str]] = {}
     for chunk in chunks(resident_ids):
-        for resident_id, channel in session.execute(
-            select(ChannelIdentity.resident_id, ChannelIdentity.channel)
+        for resident_id, channel, address in session.execute(
+            select(ChannelIdentity.resident_id, ChannelIdentity.channel, ChannelIdentity.address)
             .where(
                 ChannelIdentity.resident_id.in_(chunk),
-                ChannelIdentity.channel.in_(PROACTIVE_CHANNELS),
+                ChannelIdentity.channel.in_(channels),
                 ChannelIdentity.unreachable_at.is_(None),
             )
             .order_by(ChannelIdentity.created_at.desc(), ChannelIdentity.id.desc())
         ):
-            found.setdefault(resident_id, channel)
+            found.setdefault(resident_id, (channel, address))
     return found
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.models import ChannelIdentity, OutboxMessage, Resident, Update
 from bot.services.consent import opt_out
-from bot.services.identities import chunks, mark_unreachable, reachable_channel
+from bot.services.identities import mark_unreachable, reachable_channel, reachable_identities
 from bot.services.updates import update_message
 
 IN_DOUBT = "in_doubt"  # error_code of a row whose last send may have gone through
@@ -106,7 +106,8 @@ def claim_due(
     ).all()
     messages: dict[int, str] = {}
     claimed = []
-    addresses = _reachable_addresses(session, channel, [resident.id for _, resident in rows])
+    found = reachable_identities(session, [resident.id for _, resident in rows], (channel,))
+    addresses = {resident_id: address for resident_id, (_, address) in found.items()}
     for row, resident in rows:
         if resident.opted_out_at is not None or not resident.contact_ok:
             row.status = "opted_out"
@@ -136,23 +137,6 @@ def claim_due(
         )
     session.flush()
     return Claim(token=token, taken=len(rows), items=claimed)
-
-
-def _reachable_addresses(session: Session, channel: str, resident_ids: list[int]) -> dict[int, str]:
-    """Each resident's reachable address on `channel`, in one query (the common case)."""
-    found: dict[int, str] = {}
-    for chunk in chunks(resident_ids):
-        for resident_id, address in session.execute(
-            select(ChannelIdentity.resident_id, ChannelIdentity.address)
-            .where(
-                ChannelIdentity.resident_id.in_(chunk),
-                ChannelIdentity.channel == channel,
-                ChannelIdentity.unreachable_at.is_(None),
-            )
-            .order_by(ChannelIdentity.id)
-        ):
-            found.setdefault(resident_id, address)
-    return found
 
 
 def _claimed_row(session: Session, outbox_id: int) -> OutboxMessage | None:
