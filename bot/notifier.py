@@ -123,9 +123,16 @@ class Notifier:
             report.quiet = True
             return report
         try:
-            await asyncio.gather(*(self._drain_channel(c, report) for c in self.senders))
+            # Every channel finishes its own drain (and writes what it knows) even if another
+            # fails: nothing is left running behind the next drain.
+            ended = await asyncio.gather(
+                *(self._drain_channel(c, report) for c in self.senders), return_exceptions=True
+            )
         finally:
             await asyncio.gather(*(sender.close() for sender in self.senders.values()))
+        for outcome in ended:
+            if isinstance(outcome, BaseException):
+                raise outcome
         return report
 
     async def run_forever(self, idle_s: float = 2.0) -> None:

@@ -274,6 +274,46 @@ def test_outcomes_whose_write_failed_are_kept_and_written_later(
     assert sorted(recorded.values()) == sorted(c.sid for c in accepted)
 
 
+def test_a_drain_whose_writes_fail_raises_only_when_every_channel_is_done_and_loses_nothing(
+    database, channel_settings, fake, monkeypatch
+):
+    published(database, numbers(4), ["1001", "1002"])
+    with database.transaction() as s:  # a second update: Telegram waits 0.5 s per chat for it
+        second = draft_update(
+            s,
+            title="Bins",
+            you_said="bins are missed",
+            created_by="test",
+            we_did="Collections moved to Monday.",
+            themes=["roads_transport"],
+        )
+        publish(s, second.id)  # fmt: skip
+    real_write, database_down = bot.notifier._write, [True]
+
+    def write_unless_down(session, outcomes, now):  # type: ignore[no-untyped-def]
+        if database_down[0]:
+            raise OperationalError("UPDATE outbox", {}, Exception("disk I/O error"))
+        real_write(session, outcomes, now)
+
+    monkeypatch.setattr(bot.notifier, "_write", write_unless_down)
+    settings = replace(channel_settings, telegram_per_chat_per_second=2.0)
+    notifier = Notifier(database, settings, senders_for(settings), clock=Clock(MORNING))
+
+    async def fail_then_recover() -> tuple[set[str], int]:
+        with pytest.raises(OperationalError):  # SMS's last write fails long before Telegram ends
+            await notifier.drain()
+        left = {t.get_coro().__qualname__ for t in asyncio.all_tasks()}
+        database_down[0] = False
+        return left, (await notifier.drain()).sent
+
+    left_running, sent_again = asyncio.run(fail_then_recover())
+    assert not left_running & {"Notifier._drain_channel", "Notifier._deliver"}
+    assert sent_again == 0  # nothing sent twice: the outcomes were kept and written
+    assert set(statuses(database).values()) == {"sent"}
+    assert sorted(c.params["To"] for c in fake.accepted_sms()) == sorted(numbers(4) * 2)
+    assert [len(fake.telegram_to(chat)) for chat in ("1001", "1002")] == [2, 2]
+
+
 def test_two_workers_at_once_tell_everyone_once(database, channel_settings, fake):
     published(database, numbers(40))
     errors: list[BaseException] = []
