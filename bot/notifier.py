@@ -1,16 +1,17 @@
 """The notifier worker: sends queued "you said, we did" updates straight to the providers.
 
-Per channel, it claims a couple of seconds' worth of due rows, launches sends spaced by
-the channel's rate limit (and, on Telegram, one per chat per second), and records each
-outcome as soon as it is known. Nothing is sent in quiet hours.
+Per channel, it claims a couple of seconds' worth of due rows (the next claim while the
+current one is still being sent), launches sends spaced by the channel's rate limit (and,
+on Telegram, one per chat per second), and writes their outcomes together within 50 ms
+(group commit). Nothing is sent in quiet hours.
 
 Crash safety: a claim, a send and its record are three steps, so a worker killed between
 the send and the record leaves a row "sending". After its lease that row is claimed again
 as in doubt. On SMS the worker first asks Twilio whether the message went out (Twilio
 lists the messages sent to a number) and only sends if it did not: exactly once. The
 Telegram Bot API has no such list and no idempotency key, so an in-doubt Telegram send is
-sent again: at least once, and only the sends in flight at the instant of the crash can
-be repeated. docs/DECISIONS.md has the reasoning.
+sent again: at least once, and only the sends in flight at the instant of the crash, or
+answered in the 50 ms before it, can be repeated. docs/DECISIONS.md has the reasoning.
 """
 
 from __future__ import annotations
