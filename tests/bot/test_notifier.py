@@ -87,6 +87,21 @@ def published(database, sms: list[str], telegram: list[str] = ()) -> int:
         return update.id
 
 
+def another_update(database) -> int:
+    """A second update to the same residents, published; its id."""
+    with database.transaction() as s:
+        update = draft_update(
+            s,
+            title="Bins",
+            you_said="bins are missed",
+            we_did="Collections moved to Monday.",
+            created_by="test",
+            themes=["roads_transport"],
+        )
+        publish(s, update.id)
+        return update.id
+
+
 def drain(database, settings, clock, **kwargs):
     notifier = Notifier(database, settings, senders_for(settings), clock=clock, **kwargs)
     return asyncio.run(notifier.drain())
@@ -222,17 +237,7 @@ def test_sends_are_spaced_by_the_rate_limit(database, channel_settings, fake):
 
 def test_telegram_sends_at_most_one_per_chat_per_second(database, channel_settings, fake):
     first = published(database, [], ["1001"])
-    with database.transaction() as s:
-        second = draft_update(
-            s,
-            title="Bins",
-            you_said="bins are missed",
-            we_did="Collections moved to Monday.",
-            created_by="test",
-            themes=["roads_transport"],
-        )
-        publish(s, second.id)
-    assert first != second.id
+    assert first != another_update(database)
     drain(database, replace(channel_settings, telegram_per_chat_per_second=4.0), Clock(MORNING))
     sends = [c for c in fake.calls if c.method == "sendMessage"]
     # Spaced 0.25 s apart when sent; the arrival gap is a little less, as the first send
@@ -278,16 +283,7 @@ def test_a_drain_whose_writes_fail_raises_only_when_every_channel_is_done_and_lo
     database, channel_settings, fake, monkeypatch
 ):
     published(database, numbers(4), ["1001", "1002"])
-    with database.transaction() as s:  # a second update: Telegram waits 0.5 s per chat for it
-        second = draft_update(
-            s,
-            title="Bins",
-            you_said="bins are missed",
-            created_by="test",
-            we_did="Collections moved to Monday.",
-            themes=["roads_transport"],
-        )
-        publish(s, second.id)  # fmt: skip
+    another_update(database)  # so Telegram waits 0.5 s per chat before its second message
     real_write, database_down = bot.notifier._write, [True]
 
     def write_unless_down(session, outcomes, now):  # type: ignore[no-untyped-def]
