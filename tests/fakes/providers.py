@@ -109,33 +109,30 @@ class FakeProviders:
             params = json.loads(await request.text() or "{}")
         else:  # form-encoded or multipart
             params = dict(await request.post())
-        if self.delay_s and self._delays(request.path, params):
-            await asyncio.sleep(self.delay_s)
-        status, body = self.answer(request.path, params)
+        status, body = await self.answer(request.path, params)
         return web.json_response(body, status=status)
-
-    @staticmethod
-    def _delays(path: str, params: dict[str, Any]) -> bool:
-        """True for the calls a slow provider is slow to answer: the sends."""
-        if TWILIO_MESSAGES.match(path):
-            return params.get("_method") != "GET"
-        telegram = TELEGRAM_METHOD.match(path)
-        return bool(telegram) and telegram["method"] == "sendMessage"
 
     # What the fake says -------------------------------------------------------------
 
-    def answer(self, path: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """Route one request to Twilio or Telegram."""
-        path = path.split("?", 1)[0]
+    async def answer(self, path: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Route one request to Twilio or Telegram; sends wait `delay_s` first."""
         twilio = TWILIO_MESSAGES.match(path)
         if twilio and params.get("_method") == "GET":
             return self._twilio_list(params)
         if twilio:
+            await self._slow()
             return self._twilio(params)
         telegram = TELEGRAM_METHOD.match(path)
         if telegram:
+            if telegram["method"] == "sendMessage":
+                await self._slow()
             return self._telegram(telegram["method"], params)
         return 404, {"error": "not found"}
+
+    async def _slow(self) -> None:
+        """A slow provider answers sends `delay_s` late."""
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
 
     def _twilio(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with self._lock:
