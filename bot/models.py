@@ -151,6 +151,8 @@ class View(Base):
     conversation_id = Column(String(255), nullable=False, index=True)
     question_id = Column(ForeignKey("checkin_questions.id"), nullable=True, index=True)
     rating = Column(Integer, nullable=True)  # 1-5 for scale questions
+    # The inbox message it came from: storing the same message twice keeps one view.
+    inbox_id = Column(ForeignKey("inbox.id", ondelete="SET NULL"), nullable=True, unique=True)
     created_at = Column(UTCDateTime, nullable=False, default=utcnow, index=True)
 
     resident = relationship("Resident", back_populates="views")
@@ -170,14 +172,52 @@ class InboundMessage(Base):
     received_at = Column(UTCDateTime, nullable=False, default=utcnow)
 
 
+class InboxMessage(Base):
+    """A resident's message, kept until Rasa has processed it and its replies have gone.
+
+    status: "pending" (to hand to Rasa) -> "replying" (processed; `replies` to send) ->
+    "done"; or "failed" when it could not be processed for INBOX_GIVE_UP_HOURS.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_open", "status", "resident_id", "id"),)
+
+    id = Column(Integer, primary_key=True)
+    resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False)
+    channel = Column(String(32), nullable=False)
+    text = Column(Text, nullable=False)  # what Rasa is given (a payload for a numbered choice)
+    status = Column(String(16), nullable=False, default="pending")
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(UTCDateTime, nullable=True)
+    claim_token = Column(String(32), nullable=True)
+    claimed_until = Column(UTCDateTime, nullable=True)
+    replies = Column(Text, nullable=True)  # JSON list of Rasa's messages, once processed
+    error = Column(String(64), nullable=True)  # why the last attempt failed
+    received_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    processed_at = Column(UTCDateTime, nullable=True)
+
+
+class SendSlot(Base):
+    """The next free send slot of one sending identity (a number, a bot), for every process."""
+
+    __tablename__ = "send_slots"
+
+    identity = Column(String(80), primary_key=True)  # e.g. "sms:+447700900000"
+    next_at = Column(Float, nullable=False)  # seconds since the epoch
+
+
 class OutboundMessage(Base):
-    """A message we handed to a provider, and what became of it."""
+    """Every message we handed to a provider (reply, check-in or update) and what became of it."""
 
     __tablename__ = "outbound_messages"
 
     id = Column(Integer, primary_key=True)
     resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=True, index=True)
     channel = Column(String(32), nullable=False)
+    # "reply", "checkin" or "update"
+    purpose = Column(String(16), nullable=False, default="reply", server_default="reply")
+    # The update's outbox row, for an update: its delivery reports move that row too.
+    outbox_id = Column(ForeignKey("outbox.id", ondelete="SET NULL"), nullable=True, index=True)
     provider_id = Column(String(64), nullable=True, index=True)
     # "sent", "delivered", "failed", "undelivered" (Twilio's words), or "blocked"
     status = Column(String(16), nullable=False)
@@ -242,8 +282,10 @@ class Checkin(Base):
     kind = Column(String(16), nullable=False)  # "checkin" or "pause_note"
     question_id = Column(ForeignKey("checkin_questions.id"), nullable=True)
     channel = Column(String(32), nullable=False)
-    status = Column(String(16), nullable=False)  # "claimed", "sent", "failed"
+    # "claimed" -> "sent" once the provider took it; "failed" is claimed again in its period.
+    status = Column(String(16), nullable=False)
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    claimed_at = Column(UTCDateTime, nullable=True)  # a claim older than its lease is taken again
     sent_at = Column(UTCDateTime, nullable=True)
     answered_at = Column(UTCDateTime, nullable=True)
 
@@ -315,6 +357,8 @@ class UpdateReaction(Base):
     kind = Column(String(16), nullable=False)  # "helped", "not_helped" or "comment"
     view_id = Column(ForeignKey("views.id", ondelete="SET NULL"), nullable=True)  # comment text
     channel = Column(String(32), nullable=False)
+    # The inbox message it came from: recording the same message twice keeps one reaction.
+    inbox_id = Column(ForeignKey("inbox.id", ondelete="SET NULL"), nullable=True, unique=True)
     created_at = Column(UTCDateTime, nullable=False, default=utcnow, index=True)
 
 

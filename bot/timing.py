@@ -1,10 +1,12 @@
-"""Quiet hours and per-channel send rates, with the clock handed in so tests can travel in time."""
+"""Quiet hours and send rates (per process, or shared by processes), with a clock handed in."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from datetime import time as clock_time
 from zoneinfo import ZoneInfo
@@ -58,3 +60,40 @@ class RateLimiter:
         delay = self.reserve()
         if delay > 0:
             self._sleep(delay)
+
+
+class SharedRateLimiter:
+    """At most `per_second` sends per second summed over every process sending as one identity.
+
+    Slots are taken from a store shared by the processes (`reserve(count)` returns the
+    epoch time of the first of `count` slots) `batch` at a time: one round trip per batch
+    instead of one per send.
+    """
+
+    def __init__(
+        self,
+        per_second: float,
+        reserve: Callable[[int], Awaitable[float]],
+        batch: int = 1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.interval = 1.0 / per_second
+        self._reserve = reserve
+        self._batch = max(1, batch)
+        self._clock = clock
+        self._slots: deque[float] = deque()
+        self._lock = asyncio.Lock()
+
+    async def slot(self) -> float:
+        """The time of this process's next slot (epoch seconds), reserving more if needed."""
+        async with self._lock:
+            if not self._slots:
+                start = await self._reserve(self._batch)
+                self._slots.extend(start + i * self.interval for i in range(self._batch))
+            return self._slots.popleft()
+
+    async def wait(self) -> None:
+        """Wait until the next send is allowed."""
+        delay = await self.slot() - self._clock()
+        if delay > 0:
+            await asyncio.sleep(delay)

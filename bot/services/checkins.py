@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -240,26 +240,54 @@ def _recent_sent(session: Session, resident_ids: list[int]) -> dict[int, list[Ro
     return history
 
 
-def claim(session: Session, due: Due) -> int | None:
-    """Reserve this period's check-in; None if it was already claimed (by anyone)."""
-    checkin = Checkin(
-        resident_id=due.resident_id,
-        period=due.period,
-        kind=due.kind,
-        question_id=due.question_id,
-        channel=due.channel,
-        status="claimed",
+CLAIM_LEASE = timedelta(minutes=15)  # a claim still open after this was left by a dead pass
+
+
+def claim(session: Session, due: Due, now: datetime) -> int | None:
+    """Reserve this period's check-in; None if another pass holds or has sent it.
+
+    A check-in that failed (Rasa, the action server or the provider refused it), or whose
+    claim was left open by a pass that died, is claimed again in the same period.
+    """
+    values = {
+        "kind": due.kind,
+        "question_id": due.question_id,
+        "channel": due.channel,
+        "status": "claimed",
+        "claimed_at": now,
+    }
+    existing = session.scalars(
+        select(Checkin).where(Checkin.resident_id == due.resident_id, Checkin.period == due.period)
+    ).one_or_none()
+    if existing is None:
+        checkin = Checkin(resident_id=due.resident_id, period=due.period, **values)
+        try:
+            with session.begin_nested():
+                session.add(checkin)
+            return checkin.id
+        except IntegrityError:
+            return None
+    stale = now - CLAIM_LEASE
+    retaken = session.execute(
+        update(Checkin)
+        .where(
+            Checkin.id == existing.id,
+            or_(
+                Checkin.status == "failed",
+                and_(
+                    Checkin.status == "claimed",
+                    or_(Checkin.claimed_at.is_(None), Checkin.claimed_at < stale),
+                ),
+            ),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
     )
-    try:
-        with session.begin_nested():
-            session.add(checkin)
-        return checkin.id
-    except IntegrityError:
-        return None
+    return existing.id if retaken.rowcount == 1 else None
 
 
 def mark_sent(session: Session, checkin_id: int, now: datetime) -> None:
-    """The check-in went out; a pause note also pauses the resident until they write."""
+    """The check-in left (the provider took it); a pause note also pauses the resident."""
     checkin = session.get(Checkin, checkin_id)
     checkin.status = "sent"
     checkin.sent_at = now
@@ -268,7 +296,7 @@ def mark_sent(session: Session, checkin_id: int, now: datetime) -> None:
 
 
 def mark_failed(session: Session, checkin_id: int) -> None:
-    """Rasa or the provider refused it; the period stays claimed (never sent twice)."""
+    """Nothing left: Rasa, its action server or the provider failed. Tried again next pass."""
     session.get(Checkin, checkin_id).status = "failed"
 
 
@@ -308,6 +336,7 @@ def answer_checkin(
     confidence: float | None,
     channel: str,
     rating: int | None = None,
+    inbox_id: int | None = None,
 ) -> CheckinQuestion | None:
     """Store a view answering the resident's own check-in; its question, or None if not theirs."""
     checkin = checkin_for(session, checkin_id, conversation_id)
@@ -323,5 +352,6 @@ def answer_checkin(
         channel=channel,
         question_id=checkin.question_id,
         rating=rating,
+        inbox_id=inbox_id,
     )
     return session.get(CheckinQuestion, checkin.question_id)

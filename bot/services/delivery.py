@@ -1,15 +1,16 @@
-"""Inbound de-duplication, outbound records and delivery status from providers."""
+"""The record of sent messages, delivery reports from providers, and numbered choices."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from bot.models import (
-    InboundMessage,
     OutboundMessage,
     OutboxMessage,
     PendingChoice,
@@ -18,80 +19,83 @@ from bot.models import (
 )
 from bot.services.consent import opt_out
 
-# Twilio error codes: the recipient replied STOP at carrier level.
-TWILIO_OPTED_OUT = "21610"
+
+@dataclass(frozen=True)
+class Sent:
+    """One provider message handed over (or refused), to record."""
+
+    resident_id: int | None
+    channel: str
+    purpose: str  # "reply", "checkin" or "update"
+    provider_id: str | None
+    status: str  # "sent" or "failed"
+    error_code: str | None = None
+    outbox_id: int | None = None
 
 
-def first_delivery(session: Session, channel: str, provider_id: str) -> bool:
-    """Record an inbound message id; False if we have seen it before (a replay or retry)."""
-    try:
-        with session.begin_nested():
-            session.add(InboundMessage(channel=channel, provider_id=provider_id))
-        return True
-    except IntegrityError:
-        return False
-
-
-def record_outbound(
-    session: Session,
-    *,
-    resident: Resident | None,
-    channel: str,
-    provider_id: str | None,
-    status: str,
-    error_code: str | None = None,
-) -> OutboundMessage:
-    """Record a message handed to (or refused by) a provider."""
-    message = OutboundMessage(
-        resident_id=resident.id if resident else None,
-        channel=channel,
-        provider_id=provider_id,
-        status=status,
-        error_code=error_code,
-    )
-    session.add(message)
-    if error_code == TWILIO_OPTED_OUT and resident is not None:
-        opt_out(session, resident, channel=channel)
-    session.flush()
-    return message
+def record_sent(session: Session, sent: Sequence[Sent], now: datetime) -> None:
+    """Record messages handed to (or refused by) a provider: the one record of sent messages."""
+    if sent:
+        session.execute(
+            insert(OutboundMessage),
+            [
+                {
+                    "resident_id": s.resident_id,
+                    "channel": s.channel,
+                    "purpose": s.purpose,
+                    "provider_id": s.provider_id,
+                    "status": s.status,
+                    "error_code": s.error_code,
+                    "outbox_id": s.outbox_id,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for s in sent
+            ],
+        )
 
 
 def record_status(
-    session: Session, channel: str, provider_id: str, status: str, error_code: str | None
+    session: Session,
+    channel: str,
+    provider_id: str,
+    status: str,
+    error_code: str | None,
+    opted_out: bool = False,
 ) -> bool:
-    """A provider's delivery report; False if the message is not ours."""
+    """A provider's delivery report; False if the message is not ours.
+
+    `opted_out`: the error says the recipient stopped all messages (Twilio 21610).
+    """
     message = session.scalars(
         select(OutboundMessage).where(
             OutboundMessage.channel == channel, OutboundMessage.provider_id == provider_id
         )
     ).first()
-    notification = session.scalars(
-        select(OutboxMessage).where(
-            OutboxMessage.channel == channel, OutboxMessage.provider_id == provider_id
-        )
-    ).first()
-    if message is None and notification is None:
+    if message is None:
         return False
-    if message is not None:
-        message.status = status
-        message.error_code = error_code or message.error_code
-        message.updated_at = utcnow()
-    if notification is not None:
-        _update_notification(notification, status, error_code)
-    resident_id = (message or notification).resident_id
-    if error_code == TWILIO_OPTED_OUT and resident_id is not None:
-        resident = session.get(Resident, resident_id)
+    message.status = status
+    message.error_code = error_code or message.error_code
+    message.updated_at = utcnow()
+    if message.outbox_id is not None:
+        notification = session.get(OutboxMessage, message.outbox_id)
+        if notification is not None:
+            _update_notification(notification, status, error_code, opted_out)
+    if opted_out and message.resident_id is not None:
+        resident = session.get(Resident, message.resident_id)
         if resident is not None:
             opt_out(session, resident, channel=channel)
     return True
 
 
-def _update_notification(row: OutboxMessage, status: str, error_code: str | None) -> None:
+def _update_notification(
+    row: OutboxMessage, status: str, error_code: str | None, opted_out: bool
+) -> None:
     """An update's delivery report: delivered, or failed after all (with the reason)."""
     if status == "delivered":
         row.status = "delivered"
     elif status in ("failed", "undelivered"):
-        row.status = "opted_out" if error_code == TWILIO_OPTED_OUT else "failed"
+        row.status = "opted_out" if opted_out else "failed"
         row.error_code = error_code or status
 
 

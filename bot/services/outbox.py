@@ -18,7 +18,13 @@ from sqlalchemy.orm import Session
 
 from bot.models import ChannelIdentity, OutboxMessage, Resident, Update
 from bot.services.consent import opt_out
-from bot.services.identities import mark_unreachable, reachable_channel, reachable_identities
+from bot.services.delivery import Sent, record_sent
+from bot.services.identities import (
+    chunks,
+    mark_unreachable,
+    reachable_channel,
+    reachable_identities,
+)
 from bot.services.updates import update_message
 
 IN_DOUBT = "in_doubt"  # error_code of a row whose last send may have gone through
@@ -145,7 +151,11 @@ def _claimed_row(session: Session, outbox_id: int) -> OutboxMessage | None:
 
 
 def mark_all_sent(session: Session, sent: list[tuple[int, str]], now: datetime) -> None:
-    """The provider took these messages: (outbox id, provider id) pairs, one batched UPDATE."""
+    """The provider took these messages: (outbox id, provider id) pairs.
+
+    One batched UPDATE, and one INSERT into the record of sent messages (where delivery
+    reports find them).
+    """
     if not sent:
         return
     table = OutboxMessage.__table__
@@ -155,6 +165,40 @@ def mark_all_sent(session: Session, sent: list[tuple[int, str]], now: datetime) 
         .values(status="sent", provider_id=bindparam("sid"), sent_at=now, error_code=None),
         [{"outbox_id": outbox_id, "sid": sid} for outbox_id, sid in sent],
     )
+    for chunk in chunks([outbox_id for outbox_id, _ in sent]):
+        rows = session.execute(
+            select(OutboxMessage.id, OutboxMessage.resident_id, OutboxMessage.channel).where(
+                OutboxMessage.id.in_(chunk)
+            )
+        ).all()
+        sids = dict(sent)
+        record_sent(
+            session,
+            [
+                Sent(r.resident_id, r.channel, "update", sids[r.id], "sent", outbox_id=r.id)
+                for r in rows
+            ],
+            now,
+        )
+
+
+def release(session: Session, outbox_ids: list[int], token: str) -> None:
+    """Give back claimed rows that were not sent (quiet hours began): queued as before."""
+    for chunk in chunks(outbox_ids):
+        session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(chunk),
+                OutboxMessage.claim_token == token,
+                OutboxMessage.status == "sending",
+            )
+            .values(
+                status="queued",
+                claim_token=None,
+                attempts=OutboxMessage.attempts - 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
 
 
 def mark_retry(

@@ -50,6 +50,7 @@ def record_reaction(
     text: str = "",
     theme_key: str | None = None,
     confidence: float | None = None,
+    inbox_id: int | None = None,
 ) -> UpdateReaction | None:
     """Store a reaction against the update (a comment is also kept as a themed view).
 
@@ -61,6 +62,12 @@ def record_reaction(
     row = session.get(OutboxMessage, outbox_id)
     if resident is None or row is None or row.resident_id != resident.id:
         return None
+    if inbox_id is not None:  # the same message again (a retried turn): already recorded
+        existing = session.scalars(
+            select(UpdateReaction).where(UpdateReaction.inbox_id == inbox_id)
+        ).first()
+        if existing is not None:
+            return existing
     view_id = None
     if kind == "comment":
         view = store_view(
@@ -70,6 +77,7 @@ def record_reaction(
             theme_key=theme_key,
             confidence=confidence,
             channel=channel,
+            inbox_id=inbox_id,
         )
         view_id = view.id
     reaction = UpdateReaction(
@@ -79,6 +87,7 @@ def record_reaction(
         kind=kind,
         view_id=view_id,
         channel=channel,
+        inbox_id=inbox_id,
     )
     session.add(reaction)
     session.flush()

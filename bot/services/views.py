@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.models import Resident, View
@@ -34,8 +35,17 @@ def store_view(
     channel: str,
     question_id: int | None = None,
     rating: int | None = None,
+    inbox_id: int | None = None,
 ) -> View:
-    """Store a view under a theme; raises NotAllowed without consent or after opt-out."""
+    """Store a view under a theme; raises NotAllowed without consent or after opt-out.
+
+    `inbox_id`, the message it came from, makes storing it again return the same view (a
+    turn that Rasa runs a second time after a failure stores nothing twice).
+    """
+    if inbox_id is not None:
+        existing = session.scalars(select(View).where(View.inbox_id == inbox_id)).first()
+        if existing is not None:
+            return existing
     if resident.consent != "given" or resident.opted_out_at is not None:
         raise NotAllowed
     if theme_key is not None and not is_theme(theme_key):
@@ -56,9 +66,13 @@ def store_view(
         conversation_id=resident.conversation_id,
         question_id=question_id,
         rating=rating,
+        inbox_id=inbox_id,
     )
-    session.add(view)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(view)
+    except IntegrityError:  # the same message, stored at this moment by another turn
+        return session.scalars(select(View).where(View.inbox_id == inbox_id)).one()
     return view
 
 

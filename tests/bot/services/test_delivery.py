@@ -1,15 +1,15 @@
-"""Inbound de-duplication, delivery reports, numbered choices, identities."""
+"""The record of sent messages, delivery reports, numbered choices, identities."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.models import ChannelIdentity, OutboundMessage, Resident
+from bot.models import ChannelIdentity, OutboundMessage, Resident, utcnow
 from bot.services.delivery import (
+    Sent,
     chosen_payload,
-    first_delivery,
     offer_choices,
-    record_outbound,
+    record_sent,
     record_status,
 )
 from bot.services.identities import (
@@ -18,15 +18,6 @@ from bot.services.identities import (
     mark_unreachable,
     resident_at,
 )
-
-
-def test_each_provider_message_is_accepted_once(database):
-    with database.transaction() as s:
-        assert first_delivery(s, "sms", "SM1") is True
-        assert first_delivery(s, "sms", "SM1") is False
-        assert first_delivery(s, "telegram", "SM1") is True  # ids are per channel
-    with database.transaction() as s:
-        assert first_delivery(s, "sms", "SM1") is False
 
 
 def test_an_address_maps_to_one_opaque_conversation(database):
@@ -52,11 +43,12 @@ def test_delivery_reports_update_the_message_and_21610_opts_out(database):
     with database.transaction() as s:
         conversation_for(s, "sms", "+447700900123")
         resident = resident_at(s, "sms", "+447700900123")
-        record_outbound(s, resident=resident, channel="sms", provider_id="SM9", status="sent")
+        record_sent(s, [Sent(resident.id, "sms", "reply", "SM9", "sent")], utcnow())
         assert record_status(s, "sms", "SM9", "delivered", None) is True
         assert s.scalars(select(OutboundMessage.status)).one() == "delivered"
         assert record_status(s, "sms", "SM-unknown", "delivered", None) is False
-        assert record_status(s, "sms", "SM9", "undelivered", "21610") is True
+        assert s.scalars(select(Resident.opted_out_at)).one() is None
+        assert record_status(s, "sms", "SM9", "undelivered", "21610", opted_out=True) is True
         assert s.scalars(select(Resident.opted_out_at)).one() is not None
 
 

@@ -1,0 +1,137 @@
+"""The one way a resident's message comes in, whatever the channel.
+
+`accept` does, in one transaction: drop a repeat of a provider message, find or create
+the resident, apply STOP/START at once (so they work with Rasa and the action server
+both down), resolve a numbered choice, and keep the message in the durable inbox. The
+webhook answers the provider only after that commit; the inbox worker hands the message
+to Rasa afterwards, as often as it takes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.db import Database
+from bot.keywords import keyword_intent
+from bot.models import InboundMessage, InboxMessage, Resident, utcnow
+from bot.postcodes import redact_full_postcodes
+from bot.services.checkins import resident_wrote
+from bot.services.consent import opt_in, opt_out
+from bot.services.delivery import chosen_payload
+from bot.services.identities import resident_for
+
+MAX_TEXT_CHARS = 2000
+NON_TEXT = "/non_text"  # photos, stickers, voice...: the dialogue says it reads text only
+ATTEMPTS = 3  # a race on a new resident or a repeated delivery is settled by trying again
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A message as a channel parsed it, before anything is decided about it."""
+
+    channel: str
+    address: str  # E.164 number, Telegram chat id, REST sender
+    text: str  # what the resident typed
+    provider_id: str | None = None  # MessageSid, update_id; None: never repeated (REST)
+    payload: str | None = None  # a pressed button's payload, or NON_TEXT
+    start: bool = False  # Telegram's /start
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What became of an incoming message."""
+
+    duplicate: bool  # a provider's repeat of a message we already have
+    inbox_id: int | None = None  # None: a repeat, or nothing to hand to Rasa (empty text)
+    conversation_id: str | None = None
+
+
+def text_for_rasa(text: str) -> str:
+    """A resident's text as Rasa should see it.
+
+    Carrier keywords become their intent (handled before NLU, in any case); anything else
+    that starts with "/" loses it, so nobody can type `/intent{"slot": ...}` at Rasa; full
+    postcodes are cut to their district.
+    """
+    text = text.strip()[:MAX_TEXT_CHARS]
+    intent = keyword_intent(text)
+    if intent:
+        return f"/{intent}"
+    return redact_full_postcodes(text.lstrip("/").strip())
+
+
+def _rasa_text(session: Session, resident: Resident, message: Incoming) -> str:
+    """What Rasa is given: a payload, a numbered choice's payload, or the cleaned text."""
+    if message.payload:
+        return message.payload
+    if message.start:
+        # /start greets a newcomer (the consent flow) and re-subscribes after /stop.
+        return "/opt_in" if resident.opted_out_at is not None else "/greet"
+    chosen = chosen_payload(session, resident, message.channel, message.text)
+    return chosen or text_for_rasa(message.text)
+
+
+def _is_repeat(session: Session, message: Incoming) -> bool:
+    if message.provider_id is None:
+        return False
+    return (
+        session.scalars(
+            select(InboundMessage.id).where(
+                InboundMessage.channel == message.channel,
+                InboundMessage.provider_id == message.provider_id,
+            )
+        ).first()
+        is not None
+    )
+
+
+def accept(session: Session, message: Incoming, now: datetime) -> Accepted:
+    """Record `message` in the inbox (see the module docstring); IntegrityError on a race."""
+    if _is_repeat(session, message):
+        return Accepted(duplicate=True)
+    if message.provider_id is not None:
+        session.add(InboundMessage(channel=message.channel, provider_id=message.provider_id))
+    resident = resident_for(session, message.channel, message.address)
+    resident_wrote(session, resident, now)
+    text = _rasa_text(session, resident, message)
+    if not text:
+        session.flush()
+        return Accepted(duplicate=False, conversation_id=resident.conversation_id)
+    if text == "/opt_out":
+        opt_out(session, resident, channel=message.channel)
+    elif text == "/opt_in":
+        opt_in(session, resident, channel=message.channel)
+    row = InboxMessage(
+        resident_id=resident.id,
+        channel=message.channel,
+        text=text,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        received_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return Accepted(duplicate=False, inbox_id=row.id, conversation_id=resident.conversation_id)
+
+
+def accept_message(database: Database, message: Incoming, now: datetime | None = None) -> Accepted:
+    """`accept` in its own transaction, committed before returning.
+
+    Two first messages from one new address at once race on the unique identity, and two
+    deliveries of one provider message on its id: the loser's transaction fails as a
+    whole and is tried again, and then finds the winner's rows.
+    """
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with database.transaction() as session:
+                return accept(session, message, now or utcnow())
+        except IntegrityError:
+            if attempt == ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
