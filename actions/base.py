@@ -46,6 +46,12 @@ def channel_of(tracker: Tracker) -> str:
     return tracker.get_latest_input_channel() or "unknown"
 
 
+def inbox_id_of(tracker: Tracker) -> int | None:
+    """The inbox message behind the latest message: storing it twice keeps one copy."""
+    value = (tracker.latest_message.get("metadata") or {}).get("inbox_id")
+    return value if isinstance(value, int) else None
+
+
 def intent_of(tracker: Tracker) -> str | None:
     """The intent of the latest message, as the dialogue policies saw it."""
     return (tracker.latest_message.get("intent") or {}).get("name")

@@ -8,7 +8,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import EngageAction, channel_of, latest_theme
+from actions.base import EngageAction, channel_of, inbox_id_of, latest_theme
 from actions.dialogue import CHECKIN_OPEN, CHECKIN_SCALE, CHECKIN_WHY, lead_back, stage
 from bot.models import CheckinQuestion
 from bot.services.checkins import answer_checkin, checkin_for
@@ -90,6 +90,7 @@ class ActionAnswerCheckin(EngageAction):
                 theme_key=theme,
                 confidence=confidence,
                 channel=channel,
+                inbox_id=inbox_id_of(tracker),
             )
             return question is not None
 
@@ -131,6 +132,7 @@ class ActionRateCheckin(EngageAction):
                 confidence=None,
                 channel=channel,
                 rating=int(rating),
+                inbox_id=inbox_id_of(tracker),
             )
             return question.ask_why if question else None
 

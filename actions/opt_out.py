@@ -15,7 +15,11 @@ from bot.services.residents import get_or_create_resident
 
 
 class ActionOptOut(EngageAction):
-    """Record the opt-out and confirm it once; later STOPs get no reply."""
+    """Record the opt-out and confirm it once; later STOPs get no reply.
+
+    The gateway has usually recorded the opt-out already (STOP must work with Rasa down):
+    whether to confirm follows the conversation's own state, the `opted_out` slot.
+    """
 
     def name(self) -> str:
         return "action_opt_out"
@@ -29,7 +33,8 @@ class ActionOptOut(EngageAction):
             resident = get_or_create_resident(session, tracker.sender_id, channel)
             return opt_out(session, resident, channel=channel)
 
-        if await self.in_transaction(_opt_out):
+        changed = await self.in_transaction(_opt_out)
+        if changed or not tracker.get_slot("opted_out"):
             dispatcher.utter_message(response="utter_opted_out")
         return [SlotSet("opted_out", True), SlotSet("stage", None)]
 
@@ -49,7 +54,8 @@ class ActionOptIn(EngageAction):
             resident = get_or_create_resident(session, tracker.sender_id, channel)
             return opt_in(session, resident, channel=channel)
 
-        resumed = await self.in_transaction(_opt_in)
+        # The gateway has usually recorded START already: the slot says if they were out.
+        resumed = await self.in_transaction(_opt_in) or bool(tracker.get_slot("opted_out"))
         events: list[EventType] = [SlotSet("opted_out", False)]
         if tracker.get_slot("consent") != "given":
             # They never agreed to us keeping their views: ask, as for anyone new.

@@ -9,7 +9,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import EngageAction, channel_of, intent_of, latest_theme
+from actions.base import EngageAction, channel_of, inbox_id_of, intent_of, latest_theme
 from actions.dialogue import UPDATE_REPLY, UPDATE_WHY, lead_back, stage
 from bot.services.reactions import record_reaction, update_awaiting_reply
 from bot.services.views import NotAllowed
@@ -83,6 +83,7 @@ class ActionReactToUpdate(EngageAction):
                 text=text,
                 theme_key=theme,
                 confidence=confidence,
+                inbox_id=inbox_id_of(tracker),
             )
             return reaction is not None
 

@@ -8,7 +8,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import EngageAction, channel_of, latest_theme, theme_ranking
+from actions.base import EngageAction, channel_of, inbox_id_of, latest_theme, theme_ranking
 from actions.dialogue import (
     AREA,
     MORE,
@@ -56,6 +56,7 @@ class ActionStoreView(EngageAction):
                 theme_key=theme if is_theme(theme) else None,
                 confidence=confidence,
                 channel=channel,
+                inbox_id=inbox_id_of(tracker),
             )
             return view.id
 
@@ -82,14 +83,6 @@ def chosen_theme(tracker: Tracker, threshold: float) -> str | None:
     text = (tracker.latest_message.get("text") or "").strip().lower().rstrip(".!")
     if text in SOMETHING_ELSE:
         return OTHER_THEME
-    choices = list(tracker.get_slot("theme_choices") or [])
-    if stage(tracker) == THEME and text.isdigit():
-        number = int(text)
-        if 1 <= number <= len(choices):
-            return choices[number - 1]
-        if number == len(choices) + 1:
-            return OTHER_THEME
-        return None
     theme, confidence = latest_theme(tracker)
     return theme if is_theme(theme) and confidence >= threshold else None
 

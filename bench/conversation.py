@@ -32,13 +32,15 @@ def _free_port() -> int:
 
 
 def _start(workdir: Path) -> tuple[subprocess.Popen, str]:
-    rasa_port, action_port = _free_port(), _free_port()
+    rasa_port, action_port, gateway_port = _free_port(), _free_port(), _free_port()
     env = dict(
         os.environ,
         DATABASE_URL=f"sqlite:///{workdir / 'engage.db'}",
         TRACKER_DATABASE_URL=f"sqlite:///{workdir / 'tracker.db'}",
         RASA_PORT=str(rasa_port),
         ACTION_PORT=str(action_port),
+        GATEWAY_PORT=str(gateway_port),
+        CONSOLE_PORT=str(_free_port()),
         ENGAGE_VAR_DIR=str(workdir),
     )
     log = (workdir / "stack.log").open("wb")
@@ -51,7 +53,7 @@ def _start(workdir: Path) -> tuple[subprocess.Popen, str]:
         if process.poll() is not None or time.monotonic() > deadline:
             raise SystemExit("the stack did not start; see " + str(workdir / "stack.log"))
         time.sleep(0.5)
-    return process, f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook"
+    return process, f"http://127.0.0.1:{gateway_port}/webhooks/rest/webhook"
 
 
 def _converse(url: str, resident: int) -> list[float]:

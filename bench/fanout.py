@@ -36,7 +36,8 @@ from bench.seeding import numbers, seed_residents  # noqa: E402
 from bot.db import Database  # noqa: E402
 from bot.migrate import upgrade  # noqa: E402
 from bot.models import ChannelIdentity, OutboxMessage  # noqa: E402
-from bot.notifier import Notifier, senders_for  # noqa: E402
+from bot.notifier import IN_FLIGHT, Notifier  # noqa: E402
+from bot.outbound import senders_for  # noqa: E402
 from bot.services.updates import draft_update, publish  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from tests.databases import drop_postgres_database, fresh_postgres_database  # noqa: E402
@@ -127,7 +128,7 @@ def run_once(limit: float, args: argparse.Namespace, workdir: Path, run: int) ->
             "SMS_PER_SECOND": str(limit),
         }
         settings = Settings.from_env(env)
-        senders = senders_for(settings)
+        senders = senders_for(settings, telegram_connections=IN_FLIGHT)
         started = time.perf_counter()
         report = asyncio.run(Notifier(database, settings, senders).drain())
         drain_s = time.perf_counter() - started

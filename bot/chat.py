@@ -9,8 +9,6 @@ from typing import Any
 
 import requests
 
-Button = dict[str, str]
-
 
 def load_sender(path: Path, new: bool) -> str:
     """The terminal's resident id: kept in `path` so later chats are the same resident."""
@@ -24,25 +22,18 @@ def load_sender(path: Path, new: bool) -> str:
     return sender
 
 
-def render(messages: list[dict[str, Any]]) -> tuple[list[str], list[Button]]:
-    """Lines to print for the bot's messages, and the buttons offered (numbered from 1)."""
+def render(messages: list[dict[str, Any]]) -> list[str]:
+    """Lines to print for the bot's messages, buttons numbered from 1.
+
+    Typing a number is sent as typed: the gateway maps it to the button, as for SMS.
+    """
     lines: list[str] = []
-    buttons: list[Button] = []
     for message in messages:
         if message.get("text"):
             lines.append(f"Bot: {message['text']}")
-        for button in message.get("buttons") or []:
-            buttons.append(button)
-            lines.append(f"     {len(buttons)}  {button.get('title', '')}")
-    return lines, buttons
-
-
-def to_send(typed: str, buttons: list[Button]) -> str:
-    """What to send for what the resident typed: a button's payload if they typed its number."""
-    choice = typed.strip()
-    if choice.isdigit() and 1 <= int(choice) <= len(buttons):
-        return buttons[int(choice) - 1]["payload"]
-    return typed
+        for number, button in enumerate(message.get("buttons") or [], start=1):
+            lines.append(f"     {number}  {button.get('title', '')}")
+    return lines
 
 
 def chat(
@@ -54,7 +45,6 @@ def chat(
 ) -> int:
     """Run the chat loop until end of input or /quit; returns an exit code."""
     write(f"Talking to {url} as {sender}. Type /quit to leave.")
-    buttons: list[Button] = []
     while True:
         try:
             typed = read("You: ")
@@ -67,16 +57,18 @@ def chat(
             continue
         try:
             reply = requests.post(
-                url, json={"sender": sender, "message": to_send(typed, buttons)}, timeout=timeout
+                url, json={"sender": sender, "message": typed}, timeout=timeout
             )
         except requests.ConnectionError:
             write(f"The bot is not answering at {url}. Start it with `make run`, then try again.")
             return 1
+        if reply.status_code == 503:
+            write("(The assistant is busy; your message is kept and will be answered.)")
+            continue
         if reply.status_code != 200:
             write(f"The bot said HTTP {reply.status_code}: {reply.text[:200]}")
             continue
-        lines, buttons = render(reply.json())
-        for line in lines:
+        for line in render(reply.json()):
             write(line)
 
 

@@ -30,12 +30,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run(get_settings())
 
 
+def cmd_gateway(args: argparse.Namespace) -> int:
+    """Serve the webhooks and process the inbox."""
+    import logging
+
+    from bot.gateway import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
+        serve(get_settings())
+    return 0
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     """Chat with the running bot."""
     from bot.chat import main_chat
 
     settings = get_settings()
-    url = args.url or f"http://{settings.rasa_host}:{settings.rasa_port}/webhooks/rest/webhook"
+    url = args.url or f"http://127.0.0.1:{settings.gateway_port}/webhooks/rest/webhook"
     return main_chat(url, settings.var_dir / "chat-sender", new=args.new)
 
 
@@ -140,22 +152,19 @@ def cmd_telegram_webhook(args: argparse.Namespace) -> int:
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
     """Run the check-in scheduler (one pass with --once)."""
+    import asyncio
     import logging
     from datetime import datetime, timezone
 
     from bot.db import default_database
-    from bot.scheduler import RasaTrigger, run_forever, run_once
+    from bot.outbound import Outbound, senders_for
+    from bot.rasa_client import RasaClient
+    from bot.scheduler import run_forever, run_once
 
     settings = get_settings()
     if not settings.rasa_api_token:
         print("Set RASA_API_TOKEN (the Rasa server's --auth-token) first.", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    trigger = RasaTrigger(f"http://127.0.0.1:{settings.rasa_port}", settings.rasa_api_token)
-    if not args.once:
-        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
-            run_forever(default_database(), settings, trigger)
-        return 0
     try:
         now = datetime.fromisoformat(args.now) if args.now else datetime.now(timezone.utc)
     except ValueError:
@@ -163,7 +172,23 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
         return 2
     if now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)
-    report = run_once(default_database(), settings, now, trigger)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    database = default_database()
+    rasa = RasaClient(settings.rasa_url, settings.rasa_api_token)
+    outbound = Outbound(database, settings, senders_for(settings))
+    if not args.once:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
+            asyncio.run(run_forever(database, settings, rasa, outbound))
+        return 0
+
+    async def _one_pass():  # type: ignore[no-untyped-def]
+        try:
+            return await run_once(database, settings, now, rasa, outbound)
+        finally:
+            await rasa.close()
+            await outbound.close()
+
+    report = asyncio.run(_one_pass())
     if report.quiet:
         print("Quiet hours: nothing sent.")
     else:
@@ -254,11 +279,13 @@ def cmd_notifier(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
     from bot.db import default_database
-    from bot.notifier import Notifier, senders_for
+    from bot.notifier import IN_FLIGHT, Notifier
+    from bot.outbound import senders_for
 
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    senders = senders_for(settings)  # channels/common.py keeps the providers' loggers quiet
+    # channels/common.py keeps the providers' loggers quiet
+    senders = senders_for(settings, telegram_connections=IN_FLIGHT)
     if not senders:
         print("No channel is configured (Twilio or Telegram): updates stay queued.")
     notifier = Notifier(default_database(), settings, senders, lease=timedelta(seconds=args.lease))
@@ -397,12 +424,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="engage", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("run", help="start the Rasa server and the action server").set_defaults(
-        func=cmd_run
-    )
+    commands.add_parser(
+        "run", help="start everything: webhooks, Rasa, actions, workers and the console"
+    ).set_defaults(func=cmd_run)
+    commands.add_parser(
+        "gateway", help="serve the webhooks and hand the inbox to Rasa (make run starts it)"
+    ).set_defaults(func=cmd_gateway)
 
     chat = commands.add_parser("chat", help="chat with the running bot from this terminal")
-    chat.add_argument("--url", help="the REST webhook (default: the local Rasa server)")
+    chat.add_argument("--url", help="the REST webhook (default: the local gateway)")
     chat.add_argument("--new", action="store_true", help="talk as a new resident")
     chat.set_defaults(func=cmd_chat)
 

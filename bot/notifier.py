@@ -22,12 +22,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from math import ceil
 
 from sqlalchemy.orm import Session
 
 from bot.db import Database, run_in_transaction
-from bot.outbound import RetryLater, Sender, Undeliverable
+from bot.outbound import RetryLater, Sender, Undeliverable, rate_of, shared_limiter
 from bot.phone import mask
 from bot.services.outbox import (
     Claim,
@@ -36,9 +37,10 @@ from bot.services.outbox import (
     mark_all_sent,
     mark_retry,
     mark_undeliverable,
+    release,
 )
 from bot.settings import Settings
-from bot.timing import RateLimiter, in_quiet_hours
+from bot.timing import in_quiet_hours
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +50,9 @@ MAX_CLAIM = 1000
 IN_FLIGHT = 64  # sends in flight at once, per channel
 MAX_OPEN_CLAIMS = 100  # claims a drain keeps apart before settling them
 RECONCILE_SLACK = timedelta(minutes=5)  # provider clocks may differ from ours
-# A send this late (the event loop was busy) is made up by the next ones: a brief burst
-# of at most CATCH_UP_S x the rate (5 messages at 50/s) that keeps the average on target.
-CATCH_UP_S = 0.1
+# Send slots are taken from the shared rate limit this many seconds' worth at a time: one
+# short database transaction per batch, not per message.
+SLOT_BATCH_S = 0.05
 RECORD_EVERY_S = 0.05  # outcomes wait at most this long to be written (group commit)
 RECORD_RETRY_S = 1.0
 
@@ -100,9 +102,15 @@ class Notifier:
         self.lease = lease
         self.clock = clock
         self.in_flight = in_flight
+        # Shared with every other process sending as the same number or bot.
         self.limiters = {
-            "sms": RateLimiter(settings.sms_per_second, catch_up=CATCH_UP_S),
-            "telegram": RateLimiter(settings.telegram_per_second, catch_up=CATCH_UP_S),
+            channel: shared_limiter(
+                database,
+                settings,
+                sender,
+                batch=max(1, round(rate_of(settings, channel) * SLOT_BATCH_S)),
+            )
+            for channel, sender in senders.items()
         }
         self._chat_interval = 1.0 / settings.telegram_per_chat_per_second
         self._chat_next: dict[str, float] = {}
@@ -172,9 +180,11 @@ class Notifier:
             for i, item in enumerate(claim.items):
                 if i == claim_ahead_at:
                     next_claim = self._claim_ahead(channel, batch, mine)
-                delay = limiter.reserve()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                await limiter.wait()
+                if self.quiet():  # quiet hours began: give the rest back, unsent
+                    rest = [later.outbox_id for later in claim.items[i:]]
+                    await self._db(partial(release, outbox_ids=rest, token=claim.token))
+                    break
                 await slots.acquire()
                 task = asyncio.create_task(self._deliver(sender, item, report))
                 task.add_done_callback(lambda _: slots.release())
@@ -309,21 +319,3 @@ def _write(session: Session, outcomes: list[_Outcome], now: datetime) -> None:
                 opted_out=refused.opted_out,
                 unreachable=refused.unreachable,
             )
-
-
-def senders_for(settings: Settings) -> dict[str, Sender]:
-    """A Sender for each configured channel (a channel without settings is left out)."""
-    senders: dict[str, Sender] = {}
-    if (
-        settings.twilio_account_sid
-        and settings.twilio_auth_token
-        and (settings.twilio_from_number or settings.twilio_messaging_service_sid)
-    ):
-        from channels.twilio_sms import TwilioSmsSender
-
-        senders["sms"] = TwilioSmsSender(settings)
-    if settings.telegram_bot_token:
-        from channels.telegram import TelegramSender, make_bot
-
-        senders["telegram"] = TelegramSender(make_bot(settings, connections=IN_FLIGHT))
-    return senders

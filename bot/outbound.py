@@ -1,9 +1,41 @@
-"""What the notifier needs from a provider: send one message, and say how a send failed."""
+"""The one way messages leave: a Sender per provider behind one interface.
+
+Replies to residents (the inbox worker), check-ins (the scheduler) and updates (the
+notifier) all go through a `Sender` of `channels/`. `Outbound.deliver` is the path for
+Rasa's messages: it finds the address, remembers numbered options, waits for a slot of
+the identity's shared rate limit, refuses proactive sends in quiet hours, catches every
+transport error (nothing escapes into Rasa or the worker) and records each message.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from bot.db import Database, run_in_transaction
+from bot.models import Resident, utcnow
+from bot.phone import mask
+from bot.services.consent import opt_out
+from bot.services.delivery import Sent, offer_choices, record_sent
+from bot.services.identities import address_for, mark_unreachable
+from bot.services.residents import find_resident
+from bot.services.send_slots import reserve
+from bot.settings import Settings
+from bot.timing import SharedRateLimiter, in_quiet_hours
+
+logger = logging.getLogger(__name__)
+
+Button = dict[str, Any]
+Part = tuple[str, tuple[Button, ...]]  # one provider message: its text and buttons
+SEND_ATTEMPTS = 3  # a reply that hits 429 or 5xx is tried this often before it is recorded failed
+MAX_RETRY_WAIT_S = 10.0
 
 
 class RetryLater(Exception):
@@ -30,14 +62,20 @@ class Undeliverable(Exception):
 
 
 class Sender(Protocol):
-    """Sends notifications on one channel."""
+    """Sends messages on one channel, as one sending identity."""
 
     channel: str
+    # Whose rate limit a send counts against, e.g. "sms:+447700900000" or "telegram:123".
+    identity: str
     # True if `find_sent` can tell whether a send whose answer was lost went through.
     can_reconcile: bool
 
-    async def send(self, address: str, text: str) -> str:
-        """Send `text`; returns the provider's message id, or raises RetryLater/Undeliverable."""
+    def parts(self, text: str, buttons: Sequence[Button]) -> list[Part]:
+        """`text` and its buttons as the provider messages that carry them, in order."""
+        ...
+
+    async def send(self, address: str, text: str, buttons: Sequence[Button] = ()) -> str:
+        """Send one message; returns the provider's id, or raises RetryLater/Undeliverable."""
         ...
 
     async def find_sent(self, address: str, text: str, since: datetime) -> str | None:
@@ -47,3 +85,196 @@ class Sender(Protocol):
     async def close(self) -> None:
         """Release connections opened on the running event loop (a later send reopens)."""
         ...
+
+
+def senders_for(settings: Settings, telegram_connections: int = 1) -> dict[str, Sender]:
+    """A Sender for each configured channel (a channel without settings is left out)."""
+    senders: dict[str, Sender] = {}
+    if settings.sms_sending_enabled:
+        from channels.twilio_sms import SmsSender
+
+        senders["sms"] = SmsSender(settings)
+    if settings.telegram_bot_token:
+        from channels.telegram import TelegramSender, make_bot
+
+        senders["telegram"] = TelegramSender(make_bot(settings, telegram_connections))
+    return senders
+
+
+def rate_of(settings: Settings, channel: str) -> float:
+    """Messages per second allowed on `channel` (summed over every process)."""
+    return settings.sms_per_second if channel == "sms" else settings.telegram_per_second
+
+
+def shared_limiter(
+    database: Database, settings: Settings, sender: Sender, batch: int = 1
+) -> SharedRateLimiter:
+    """The rate limiter of `sender`'s identity, shared through the database."""
+    per_second = rate_of(settings, sender.channel)
+    interval = 1.0 / per_second
+
+    async def _reserve(count: int) -> float:
+        now = time.time()
+        return await run_in_transaction(
+            database, lambda s: reserve(s, sender.identity, count, interval, now)
+        )
+
+    return SharedRateLimiter(per_second, _reserve, batch=batch)
+
+
+@dataclass
+class Delivery:
+    """What became of a delivery."""
+
+    sent: int = 0
+    error: str | None = None  # the provider's code for the message that failed, if one did
+    quiet: bool = False  # stopped by quiet hours
+    no_address: bool = False  # the resident has no address on that channel
+
+    @property
+    def ok(self) -> bool:
+        """Every message left."""
+        return self.error is None and not self.quiet and not self.no_address
+
+
+@dataclass
+class _Pending:
+    records: list[Sent] = field(default_factory=list)
+    refused: Undeliverable | None = None
+
+
+class Outbound:
+    """Delivers Rasa's messages to one resident through the channel's Sender."""
+
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        senders: dict[str, Sender],
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.senders = senders
+        self.clock = clock
+        self.limiters = {c: shared_limiter(database, settings, s) for c, s in senders.items()}
+
+    async def close(self) -> None:
+        """Release the senders' connections (a later send reopens them)."""
+        await asyncio.gather(*(sender.close() for sender in self.senders.values()))
+
+    def quiet(self) -> bool:
+        """True in quiet hours (no proactive message is sent)."""
+        return in_quiet_hours(self.clock(), self.settings.quiet_hours, self.settings.timezone)
+
+    async def deliver(
+        self,
+        conversation_id: str,
+        channel: str,
+        messages: Sequence[dict[str, Any]],
+        *,
+        purpose: str = "reply",
+        proactive: bool = False,
+    ) -> Delivery:
+        """Send `messages` (Rasa's: text and buttons) in order; never raises for a provider."""
+        buttons = next((m["buttons"] for m in reversed(messages) if m.get("buttons")), [])
+        payloads = [str(b.get("payload", "")) for b in buttons]
+        resident_id, address = await run_in_transaction(
+            self.database, lambda s: _prepare(s, conversation_id, channel, payloads)
+        )
+        sender = self.senders.get(channel)
+        if sender is None:  # REST and the terminal chat: replies go back in the HTTP answer
+            return Delivery()
+        if address is None:
+            logger.warning("No %s address for a conversation; nothing sent.", channel)
+            return Delivery(no_address=True)
+        result, pending = Delivery(), _Pending()
+        try:
+            await self._send_all(
+                sender, address, messages, resident_id, purpose, proactive, result, pending
+            )
+        finally:
+            await run_in_transaction(
+                self.database, lambda s: _record(s, pending, channel, address, self.clock())
+            )
+        return result
+
+    async def _send_all(
+        self,
+        sender: Sender,
+        address: str,
+        messages: Sequence[dict[str, Any]],
+        resident_id: int | None,
+        purpose: str,
+        proactive: bool,
+        result: Delivery,
+        pending: _Pending,
+    ) -> None:
+        limiter = self.limiters[sender.channel]
+        for message in messages:
+            text, buttons = message.get("text") or "", message.get("buttons") or []
+            if not text.strip():
+                continue
+            for part, part_buttons in sender.parts(text, buttons):
+                if proactive and self.quiet():
+                    result.quiet = True
+                    return
+                await limiter.wait()
+                record = Sent(resident_id, sender.channel, purpose, None, "sent")
+                try:
+                    provider_id = await self._send(sender, address, part, part_buttons)
+                except (RetryLater, Undeliverable) as exc:
+                    result.error = exc.code
+                    if isinstance(exc, Undeliverable):
+                        pending.refused = exc
+                except Exception as exc:  # a transport or library error: recorded, not raised
+                    result.error = type(exc).__name__[:16]
+                else:
+                    result.sent += 1
+                    pending.records.append(replace(record, provider_id=provider_id))
+                    continue
+                logger.warning(
+                    "%s message to %s failed (%s).", sender.channel, mask(address), result.error
+                )
+                pending.records.append(
+                    Sent(resident_id, sender.channel, purpose, None, "failed", result.error)
+                )
+                return
+
+    async def _send(
+        self, sender: Sender, address: str, text: str, buttons: Sequence[Button]
+    ) -> str:
+        """Send one part, trying again after a 429 or 5xx (not after a timeout: in doubt)."""
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                return await sender.send(address, text, buttons)
+            except RetryLater as exc:
+                wait = exc.retry_after if exc.retry_after is not None else float(attempt)
+                if exc.in_doubt or attempt == SEND_ATTEMPTS or wait > MAX_RETRY_WAIT_S:
+                    raise
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
+
+
+def _prepare(
+    session: Session, conversation_id: str, channel: str, payloads: list[str]
+) -> tuple[int | None, str | None]:
+    """The resident's id and address on `channel`; remembers the options about to be offered."""
+    resident = find_resident(session, conversation_id)
+    if resident is None:
+        return None, None
+    offer_choices(session, resident, channel, payloads)
+    return resident.id, address_for(session, conversation_id, channel)
+
+
+def _record(session: Session, pending: _Pending, channel: str, address: str, now: datetime) -> None:
+    record_sent(session, pending.records, now)
+    refused = pending.refused
+    if refused is None:
+        return
+    if refused.unreachable:
+        mark_unreachable(session, channel, address)
+    if refused.opted_out and pending.records and pending.records[0].resident_id is not None:
+        resident = session.get(Resident, pending.records[0].resident_id)
+        if resident is not None:
+            opt_out(session, resident, channel=channel)

@@ -1,4 +1,4 @@
-"""`engage run`: the Rasa server and the action server together; one Ctrl-C stops both."""
+"""`engage run`: webhooks, Rasa, actions, workers and the console together; one Ctrl-C stops all."""
 
 from __future__ import annotations
 
@@ -32,45 +32,31 @@ def server_environment(settings: Settings, base: Mapping[str, str]) -> dict[str,
     return env
 
 
-CHANNEL_SETTINGS = {
-    "channels.twilio_sms.TwilioSmsInput": (
-        "sms_enabled",
-        "SMS (Twilio): set PUBLIC_BASE_URL, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
-        "TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID",
-    ),
-    "channels.telegram.TelegramInput": (
-        "telegram_enabled",
-        "Telegram: set TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET (and PUBLIC_BASE_URL "
-        "for set-webhook)",
-    ),
-}
-
-
-def active_credentials(settings: Settings, template: str) -> tuple[str, list[str]]:
-    """credentials.yml without the channels that are not configured, and why each is off.
-
-    The file is filtered as text, one top-level block per channel, so its ${VAR}s stay
-    for Rasa to substitute.
-    """
-    kept: list[str] = []
-    skipped: list[str] = []
-    keep = True
-    for line in template.splitlines():
-        if line and not line[0].isspace() and not line.startswith("#"):
-            name = line.split(":", 1)[0]
-            flag, reason = CHANNEL_SETTINGS.get(name, (None, ""))
-            keep = flag is None or bool(getattr(settings, flag))
-            if not keep:
-                skipped.append(reason)
-        if keep:
-            kept.append(line)
-    return "\n".join(kept) + "\n", skipped
+def channels_off(settings: Settings) -> list[str]:
+    """Why each provider channel that is not configured is off."""
+    off = []
+    if not settings.sms_enabled:
+        off.append(
+            "SMS (Twilio): set PUBLIC_BASE_URL, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
+            "TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID"
+        )
+    if not settings.telegram_enabled:
+        off.append(
+            "Telegram: set TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET (and PUBLIC_BASE_URL "
+            "for set-webhook)"
+        )
+    return off
 
 
 def latest_model(model_dir: Path) -> Path | None:
     """The newest trained model in `model_dir`, if any."""
     models = sorted(model_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
     return models[-1] if models else None
+
+
+def gateway_command() -> list[str]:
+    """The command line of the webhook gateway and inbox worker."""
+    return [sys.executable, "-m", "bot.cli", "gateway"]
 
 
 def scheduler_command() -> list[str]:
@@ -88,12 +74,12 @@ def console_command() -> list[str]:
     return [sys.executable, "-m", "bot.console"]
 
 
-def rasa_command(settings: Settings, model: Path, credentials: Path) -> list[str]:
-    """The command line of the Rasa server."""
+def rasa_command(settings: Settings, model: Path) -> list[str]:
+    """The command line of the Rasa server (private: only our workers talk to it)."""
     command = [
         sys.executable, "-m", "rasa", "run",
         "--model", str(model),
-        "--credentials", str(credentials),
+        "--credentials", str(PROJECT_ROOT / "credentials.yml"),
         "--endpoints", str(PROJECT_ROOT / "endpoints.yml"),
         "--interface", settings.rasa_host,
         "--port", str(settings.rasa_port),
@@ -140,12 +126,13 @@ def stop(processes: list[subprocess.Popen]) -> None:
 
 
 def running_banner(settings: Settings, base: str, skipped: list[str]) -> str:
-    """What to tell the person who ran `make run`."""
+    """What to tell the person who ran `make run` (`base`: the gateway's URL)."""
     public = settings.public_base_url or "(PUBLIC_BASE_URL not set)"
     lines = [
         "",
         "The assistant is running.",
         "  Chat in a terminal:  make chat   (or: .venv/bin/engage chat)",
+        f"  Webhooks:            {base} (the only port providers need)",
         f"  REST channel:        POST {base}/webhooks/rest/webhook",
         '                       {"sender": "me", "message": "hi"}',
     ]
@@ -155,6 +142,7 @@ def running_banner(settings: Settings, base: str, skipped: list[str]) -> str:
         lines.append(f"  Telegram:            {public}/webhooks/telegram/webhook")
     lines += [f"  Not started:         {reason}" for reason in skipped]
     lines += [
+        f"  Rasa (private):      {settings.rasa_url}",
         f"  Action server:       http://127.0.0.1:{settings.action_port}",
         f"  Officer console:     http://{settings.console_host}:{settings.console_port}",
         f"  Check-ins:           scheduler running (quiet hours {settings.quiet_hours})",
@@ -182,28 +170,25 @@ def run(settings: Settings) -> int:
         # The scheduler needs Rasa's API; it stays on this machine behind a fresh token.
         settings = replace(settings, rasa_api_token=secrets.token_urlsafe(32))
     env = server_environment(settings, os.environ)
-    credentials, skipped = active_credentials(
-        settings, (PROJECT_ROOT / "credentials.yml").read_text(encoding="utf-8")
-    )
-    credentials_file = settings.var_dir / "credentials.yml"
-    credentials_file.parent.mkdir(parents=True, exist_ok=True)
-    credentials_file.write_text(credentials, encoding="utf-8")
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
     processes = [
         subprocess.Popen(action_command(settings), cwd=PROJECT_ROOT, env=env),  # noqa: S603 - our own argv
-        subprocess.Popen(  # noqa: S603 - our own argv
-            rasa_command(settings, model, credentials_file), cwd=PROJECT_ROOT, env=env
-        ),
+        subprocess.Popen(rasa_command(settings, model), cwd=PROJECT_ROOT, env=env),  # noqa: S603 - our own argv
+        subprocess.Popen(gateway_command(), cwd=PROJECT_ROOT, env=env),  # noqa: S603 - our own argv
         subprocess.Popen(scheduler_command(), cwd=PROJECT_ROOT, env=env),  # noqa: S603 - our own argv
         subprocess.Popen(notifier_command(), cwd=PROJECT_ROOT, env=env),  # noqa: S603 - our own argv
         subprocess.Popen(console_command(), cwd=PROJECT_ROOT, env=env),  # noqa: S603 - our own argv
     ]
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        base = f"http://{settings.rasa_host}:{settings.rasa_port}"
-        if not wait_until_up(f"{base}/webhooks/rest/", processes, timeout=300):
+        base = f"http://{settings.gateway_host}:{settings.gateway_port}"
+        up = wait_until_up(f"{base}/healthz", processes, timeout=300) and wait_until_up(
+            f"{settings.rasa_url}/webhooks/inbox/", processes, timeout=300
+        )
+        if not up:
             print("The servers did not start; see the messages above.")
             return 1
-        print(running_banner(settings, base, skipped), flush=True)
+        print(running_banner(settings, base, channels_off(settings)), flush=True)
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
         print("A server stopped; stopping the others.")

@@ -120,6 +120,8 @@ class Settings:
     rasa_host: str
     rasa_port: int
     action_port: int
+    gateway_host: str
+    gateway_port: int
     rasa_api_token: str
     model_dir: Path
     encoder_dir: Path
@@ -142,16 +144,22 @@ class Settings:
     console_host: str = "127.0.0.1"
     console_port: int = 8000
     console_secret_key: str = ""
+    action_timeout_s: float = 10.0
+    rasa_url: str = ""  # where our workers reach Rasa's private inbox channel
+
+    @property
+    def sms_sending_enabled(self) -> bool:
+        """True when Twilio can be sent to (inbound SMS also needs PUBLIC_BASE_URL)."""
+        return bool(
+            self.twilio_account_sid
+            and self.twilio_auth_token
+            and (self.twilio_from_number or self.twilio_messaging_service_sid)
+        )
 
     @property
     def sms_enabled(self) -> bool:
         """True when Twilio is fully configured."""
-        return bool(
-            self.public_base_url
-            and self.twilio_account_sid
-            and self.twilio_auth_token
-            and (self.twilio_from_number or self.twilio_messaging_service_sid)
-        )
+        return bool(self.public_base_url and self.sms_sending_enabled)
 
     @property
     def telegram_enabled(self) -> bool:
@@ -164,6 +172,7 @@ class Settings:
         env = os.environ if env is None else env
         var_dir = _path(env.get("ENGAGE_VAR_DIR", "var"))
         database_url = env.get("DATABASE_URL", "").strip() or _sqlite_url(var_dir / "engage.db")
+        rasa_port = _int(env, "RASA_PORT", 5006)
         tracker_url = env.get("TRACKER_DATABASE_URL", "").strip()
         if not tracker_url:
             # SQLite allows one writer at a time: the tracker gets its own file so Rasa
@@ -182,8 +191,10 @@ class Settings:
             tracker_database_url=tracker_url,
             theme_confidence_threshold=_float(env, "THEME_CONFIDENCE_THRESHOLD", 0.5, 0.0, 1.0),
             rasa_host=env.get("RASA_HOST", "").strip() or "127.0.0.1",
-            rasa_port=_int(env, "RASA_PORT", 5005),
+            rasa_port=rasa_port,
             action_port=_int(env, "ACTION_PORT", 5055),
+            gateway_host=env.get("GATEWAY_HOST", "").strip() or "127.0.0.1",
+            gateway_port=_int(env, "GATEWAY_PORT", 5005),
             rasa_api_token=env.get("RASA_API_TOKEN", "").strip(),
             model_dir=_path(env.get("MODEL_DIR", "models")),
             encoder_dir=_path(env.get("ENCODER_DIR", "var/encoder/all-MiniLM-L6-v2")),
@@ -206,6 +217,8 @@ class Settings:
             console_host=env.get("CONSOLE_HOST", "").strip() or "127.0.0.1",
             console_port=_int(env, "CONSOLE_PORT", 8000),
             console_secret_key=env.get("CONSOLE_SECRET_KEY", "").strip(),
+            action_timeout_s=_float(env, "ACTION_TIMEOUT_S", 10.0, 1.0, 300.0),
+            rasa_url=_base_url(env, "RASA_URL") or f"http://127.0.0.1:{rasa_port}",
         )
 
 

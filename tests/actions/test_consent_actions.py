@@ -72,8 +72,23 @@ async def test_stop_confirms_once(database, settings, dispatcher, domain, consen
     assert responses(dispatcher) == ["utter_opted_out"]
     assert slots(events) == {"opted_out": True, "stage": None}
     again = type(dispatcher)()
-    await ActionOptOut(database, settings).run(again, tracker, domain)
+    later = make_tracker(intent="opt_out", text="STOP", slots={"consent": "given", **slots(events)})
+    await ActionOptOut(database, settings).run(again, later, domain)
     assert again.messages == []
+    with database.transaction() as s:
+        assert s.scalars(select(ConsentEvent.kind)).all() == ["given", "opted_out"]
+
+
+async def test_stop_already_recorded_by_the_gateway_is_still_confirmed_once(
+    database, settings, dispatcher, domain, consented
+):
+    """The gateway opts out at once (Rasa may be down); the conversation confirms it."""
+    with database.transaction() as s:
+        opt_out(s, find_resident(s, SENDER), channel="rest")
+    tracker = make_tracker(intent="opt_out", text="STOP", slots={"consent": "given"})
+    events = await ActionOptOut(database, settings).run(dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_opted_out"]
+    assert slots(events)["opted_out"] is True
     with database.transaction() as s:
         assert s.scalars(select(ConsentEvent.kind)).all() == ["given", "opted_out"]
 

@@ -104,8 +104,7 @@ async def _pending_view(database) -> int:
     ("tracker_args", "expected_theme"),
     [
         ({"entities": [{"entity": "theme", "value": "parks_green_spaces"}]}, "parks_green_spaces"),
-        ({"text": "2"}, "parks_green_spaces"),
-        ({"text": "4"}, None),
+        ({"entities": [{"entity": "theme", "value": "other"}]}, None),  # "Something else"
         ({"text": "something else"}, None),
         ({"text": "its the parks one", "theme": ("parks_green_spaces", 0.8)}, "parks_green_spaces"),
     ],

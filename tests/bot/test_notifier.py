@@ -13,7 +13,8 @@ from sqlalchemy.exc import OperationalError
 
 import bot.notifier
 from bot.models import ChannelIdentity, OutboxMessage, Resident
-from bot.notifier import Notifier, senders_for
+from bot.notifier import Notifier
+from bot.outbound import senders_for
 from bot.services.consent import opt_out, record_consent
 from bot.services.delivery import record_status
 from bot.services.identities import conversation_for, resident_at

@@ -1,11 +1,10 @@
-"""`engage run` starts only the channels whose settings are set, and says which it left out."""
+"""`engage run` says which channels are off and why, and where everything listens."""
 
 from __future__ import annotations
 
-from bot.runner import active_credentials, running_banner
+from bot.runner import channels_off, rasa_command, running_banner
 from bot.settings import PROJECT_ROOT, Settings
 
-TEMPLATE = (PROJECT_ROOT / "credentials.yml").read_text()
 SMS = {
     "PUBLIC_BASE_URL": "https://engage.example.org",
     "TWILIO_ACCOUNT_SID": "AC1",
@@ -15,23 +14,28 @@ SMS = {
 TELEGRAM = {"TELEGRAM_BOT_TOKEN": "1:x", "TELEGRAM_WEBHOOK_SECRET": "s" * 20}
 
 
-def test_no_credentials_only_rest():
-    credentials, skipped = active_credentials(Settings.from_env({}), TEMPLATE)
-    assert "channels.rest.RestChannel:" in credentials
-    assert "twilio" not in credentials and "TelegramInput" not in credentials
-    assert len(skipped) == 2 and "TWILIO_AUTH_TOKEN" in skipped[0]
+def test_nothing_configured_both_provider_channels_are_off():
+    off = channels_off(Settings.from_env({}))
+    assert len(off) == 2 and "TWILIO_AUTH_TOKEN" in off[0] and "TELEGRAM_BOT_TOKEN" in off[1]
 
 
-def test_configured_channels_keep_their_env_placeholders():
-    credentials, skipped = active_credentials(Settings.from_env({**SMS, **TELEGRAM}), TEMPLATE)
-    assert skipped == []
-    assert "auth_token: ${TWILIO_AUTH_TOKEN}" in credentials
-    assert "webhook_secret: ${TELEGRAM_WEBHOOK_SECRET}" in credentials
+def test_configured_channels_are_on():
+    assert channels_off(Settings.from_env({**SMS, **TELEGRAM})) == []
+
+
+def test_rasa_has_only_the_private_inbox_channel():
+    settings = Settings.from_env({})
+    command = rasa_command(settings, PROJECT_ROOT / "models" / "m.tar.gz")
+    credentials = command[command.index("--credentials") + 1]
+    text = (PROJECT_ROOT / "credentials.yml").read_text()
+    assert credentials == str(PROJECT_ROOT / "credentials.yml")
+    assert "channels.inbox.InboxInput:" in text and "Twilio" not in text.split("\n", 4)[-1]
+    assert command[command.index("--port") + 1] == "5006"
 
 
 def test_the_banner_gives_the_webhook_urls_and_what_is_off():
     settings = Settings.from_env(SMS)
-    _, skipped = active_credentials(settings, TEMPLATE)
-    banner = running_banner(settings, "http://127.0.0.1:5005", skipped)
+    banner = running_banner(settings, "http://127.0.0.1:5005", channels_off(settings))
     assert "https://engage.example.org/webhooks/sms/webhook" in banner
+    assert "POST http://127.0.0.1:5005/webhooks/rest/webhook" in banner
     assert "Not started:         Telegram" in banner

@@ -1,35 +1,69 @@
-"""Scheduler passes: quiet hours, one check-in per period even with two schedulers at once."""
+"""Scheduler passes: quiet hours, one check-in per period even with two schedulers at once,
+sent only when the provider took it, and tried again in the same period when it was not."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import select
 
-from bot.models import Checkin
+from bot.models import Checkin, OutboundMessage
+from bot.outbound import Outbound, senders_for
+from bot.rasa_client import RasaUnavailable
 from bot.scheduler import run_once
 from bot.services.consent import record_consent
 from bot.services.identities import conversation_for, resident_at
-from bot.settings import Settings
-from bot.timing import RateLimiter
+from tests.fakes.providers import FakeProviders
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
-SETTINGS = Settings.from_env({"CHECKIN_JITTER_MINUTES": "0"})
+QUESTION = "Hi from Leeds Listens. What's one thing about your area you'd change?"
 
 
-class RecordingRasa:
-    """Stands in for Rasa's trigger_intent (the e2e tests use the real one)."""
+class StandInRasa:
+    """Rasa's trigger as the scheduler sees it (the e2e tests use the real one).
+
+    It answers with the check-in question, or fails as Rasa does when it or its action
+    server is down.
+    """
 
     def __init__(self, ok: bool = True) -> None:
-        self.calls: list[tuple[str, str, str, dict]] = []
+        self.calls: list[tuple[str, str, dict]] = []
         self.ok = ok
         self._lock = threading.Lock()
 
-    def __call__(self, conversation_id, channel, intent, entities) -> bool:
+    async def trigger(self, conversation_id, intent, entities):
         with self._lock:
-            self.calls.append((conversation_id, channel, intent, entities))
-        return self.ok
+            self.calls.append((conversation_id, intent, entities))
+        if not self.ok:
+            raise RasaUnavailable("HTTP 503")
+        return [{"recipient_id": conversation_id, "text": QUESTION}]
+
+
+@pytest.fixture
+def fake():
+    providers = FakeProviders().start()
+    yield providers
+    providers.stop()
+
+
+@pytest.fixture
+def scheduler_settings(settings, fake):
+    return replace(
+        settings,
+        checkin_jitter_minutes=0,
+        twilio_account_sid="AC" + "0" * 32,
+        twilio_auth_token="token",
+        twilio_from_number="+447700900999",
+        twilio_api_base_url=fake.base_url,
+        telegram_bot_token="123:abc",
+        telegram_api_base_url=fake.base_url,
+        sms_per_second=1000.0,
+        telegram_per_second=1000.0,
+    )
 
 
 def residents(database, count: int) -> None:
@@ -43,38 +77,50 @@ def residents(database, count: int) -> None:
             record_consent(s, resident, given=True, wording="w", channel=channel)
 
 
-def no_wait() -> dict[str, RateLimiter]:
-    return {c: RateLimiter(1e6, sleep=lambda _: None) for c in ("sms", "telegram")}
+def one_pass(database, settings, now, rasa):
+    """One pass, as `engage scheduler --once` runs it (the outbound clock is the pass's)."""
+    outbound = Outbound(database, settings, senders_for(settings), clock=lambda: now)
+
+    async def _pass():
+        try:
+            return await run_once(database, settings, now, rasa, outbound)
+        finally:
+            await outbound.close()
+
+    return asyncio.run(_pass())
 
 
-def test_a_pass_opens_each_due_conversation_on_its_channel(database):
+def test_a_pass_opens_each_due_conversation_on_its_channel(database, scheduler_settings, fake):
     residents(database, 4)
-    rasa = RecordingRasa()
-    report = run_once(database, SETTINGS, T0 + timedelta(days=31), rasa, no_wait())
+    rasa = StandInRasa()
+    report = one_pass(database, scheduler_settings, T0 + timedelta(days=31), rasa)
     assert (report.due, report.sent, report.failed) == (4, 4, 0)
-    assert {c[1] for c in rasa.calls} == {"sms", "telegram"}
-    assert all(c[2] == "start_checkin" and c[3]["checkin_id"].isdigit() for c in rasa.calls)
+    assert all(c[1] == "start_checkin" and c[2]["checkin_id"].isdigit() for c in rasa.calls)
+    sent = sorted((c.provider, c.params.get("Body") or c.params.get("text")) for c in fake.calls)
+    assert sent == [("telegram", QUESTION)] * 2 + [("twilio", QUESTION)] * 2
+    with database.transaction() as s:
+        assert s.scalars(select(OutboundMessage.purpose)).all() == ["checkin"] * 4
     # The same pass again, or a restart: nothing more this period.
-    again = run_once(database, SETTINGS, T0 + timedelta(days=31, hours=1), rasa, no_wait())
-    assert again.sent == 0 and len(rasa.calls) == 4
+    again = one_pass(database, scheduler_settings, T0 + timedelta(days=31, hours=1), rasa)
+    assert again.sent == 0 and len(rasa.calls) == 4 and len(fake.calls) == 4
 
 
-def test_nothing_is_sent_in_quiet_hours(database):
+def test_nothing_is_sent_in_quiet_hours(database, scheduler_settings, fake):
     residents(database, 2)
-    rasa = RecordingRasa()
+    rasa = StandInRasa()
     night = datetime(2026, 4, 2, 22, 30, tzinfo=timezone.utc)  # 23:30 in London (BST)
-    assert run_once(database, SETTINGS, night, rasa, no_wait()).quiet
-    assert rasa.calls == []
+    assert one_pass(database, scheduler_settings, night, rasa).quiet
+    assert rasa.calls == [] and fake.calls == []
     morning = night.replace(hour=9)
-    assert run_once(database, SETTINGS, morning, rasa, no_wait()).sent == 2
+    assert one_pass(database, scheduler_settings, morning, rasa).sent == 2
 
 
-def test_two_schedulers_at_once_send_each_resident_one_checkin(database):
+def test_two_schedulers_at_once_send_each_resident_one_checkin(database, scheduler_settings, fake):
     residents(database, 20)
-    rasa = RecordingRasa()
+    rasa = StandInRasa()
     now = T0 + timedelta(days=31)
     passes = [
-        threading.Thread(target=run_once, args=(database, SETTINGS, now, rasa, no_wait()))
+        threading.Thread(target=one_pass, args=(database, scheduler_settings, now, rasa))
         for _ in range(2)
     ]
     for thread in passes:
@@ -83,15 +129,39 @@ def test_two_schedulers_at_once_send_each_resident_one_checkin(database):
         thread.join()
     conversations = [c[0] for c in rasa.calls]
     assert len(conversations) == 20 == len(set(conversations))
+    assert len(fake.calls) == 20
     with database.transaction() as s:
         assert len(s.scalars(select(Checkin)).all()) == 20
 
 
-def test_a_refused_trigger_is_not_retried_in_the_same_period(database):
+def test_a_failed_pass_is_made_up_on_the_next_one(database, scheduler_settings, fake):
+    """Rasa down for the pass at day 31: the resident still gets a check-in later."""
     residents(database, 1)
-    rasa = RecordingRasa(ok=False)
-    now = T0 + timedelta(days=31)
-    assert run_once(database, SETTINGS, now, rasa, no_wait()).failed == 1
-    assert run_once(database, SETTINGS, now, RecordingRasa(), no_wait()).sent == 0
+    day31 = T0 + timedelta(days=31)
+    assert one_pass(database, scheduler_settings, day31, StandInRasa(ok=False)).failed == 1
+    assert fake.calls == []
+    later = one_pass(database, scheduler_settings, T0 + timedelta(days=62), StandInRasa())
+    assert (later.due, later.sent, later.skipped) == (1, 1, 0)
     with database.transaction() as s:
-        assert s.scalars(select(Checkin.status)).all() == ["failed"]
+        checkin = s.scalars(select(Checkin)).one()  # the same period, claimed again
+        assert checkin.status == "sent" and checkin.sent_at == T0 + timedelta(days=62)
+    # The next one follows the check-in that went out, not the one that failed.
+    assert one_pass(database, scheduler_settings, T0 + timedelta(days=70), StandInRasa()).due == 0
+    assert one_pass(database, scheduler_settings, T0 + timedelta(days=93), StandInRasa()).sent == 1
+
+
+def test_a_trigger_that_sent_nothing_is_not_counted_as_sent(database, scheduler_settings, fake):
+    """Rasa answered, but its action failed or the provider refused: not sent, tried again."""
+    residents(database, 2)  # one on Telegram, one on SMS
+    fake.telegram_errors["900000"] = [500, 500, 500]
+    fake.twilio_errors["+447700900001"] = 30007
+    now = T0 + timedelta(days=31)
+    report = one_pass(database, scheduler_settings, now, StandInRasa())
+    assert (report.sent, report.failed) == (0, 2)
+    with database.transaction() as s:
+        assert sorted(s.scalars(select(Checkin.status)).all()) == ["failed", "failed"]
+        statuses = s.scalars(select(OutboundMessage.status)).all()
+        assert statuses == ["failed", "failed"]
+    fake.telegram_errors.clear()
+    fake.twilio_errors.clear()
+    assert one_pass(database, scheduler_settings, now + timedelta(hours=1), StandInRasa()).sent == 2

@@ -11,7 +11,9 @@ def test_defaults_need_no_environment():
     s = Settings.from_env({})
     assert s.database_url == f"sqlite:///{PROJECT_ROOT / 'var' / 'engage.db'}"
     assert s.tracker_database_url == f"sqlite:///{PROJECT_ROOT / 'var' / 'tracker.db'}"
-    assert (s.rasa_host, s.rasa_port, s.action_port) == ("127.0.0.1", 5005, 5055)
+    assert (s.rasa_host, s.rasa_port, s.action_port) == ("127.0.0.1", 5006, 5055)
+    assert (s.gateway_host, s.gateway_port) == ("127.0.0.1", 5005)
+    assert s.rasa_url == "http://127.0.0.1:5006" and s.action_timeout_s == 10.0
     assert s.theme_confidence_threshold == 0.5
     assert s.rasa_api_token == ""
 

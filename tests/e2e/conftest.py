@@ -1,4 +1,4 @@
-"""The real stack for end-to-end tests: `engage run` (Rasa server + action server) on free ports."""
+"""The real stack for end-to-end tests: `engage run` (every process) on free ports."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import pytest
 import requests
 
 from bot.db import Database
-from bot.settings import PROJECT_ROOT
+from bot.services.inbox import depth
+from bot.settings import PROJECT_ROOT, Settings
 from tests.fakes.providers import FakeProviders
 
 MODEL = PROJECT_ROOT / "models" / "engage.tar.gz"
@@ -40,7 +41,8 @@ class Stack:
     ) -> None:
         self.workdir = workdir
         self.rasa_port, self.action_port = free_port(), free_port()
-        self.webhook = f"http://127.0.0.1:{self.rasa_port}/webhooks/rest/webhook"
+        self.gateway_port = free_port()
+        self.webhook = f"http://127.0.0.1:{self.gateway_port}/webhooks/rest/webhook"
         self.database = Database(database_url)
         self.tracker_url = tracker_url
         self.log = workdir / "stack.log"
@@ -68,19 +70,7 @@ class Stack:
         """Start the stack and wait until both servers answer."""
         if not MODEL.exists():
             pytest.fail("no trained model: run `make train` (make test does) first")
-        env = dict(
-            os.environ,
-            DATABASE_URL=self.database.url,
-            TRACKER_DATABASE_URL=self.tracker_url,
-            RASA_PORT=str(self.rasa_port),
-            ACTION_PORT=str(self.action_port),
-            CONSOLE_PORT=str(free_port()),
-            ENGAGE_VAR_DIR=str(self.workdir),
-            ORG_NAME="Leeds Listens",
-            PRIVACY_URL="https://leeds.example/p",
-            RASA_API_TOKEN=RASA_API_TOKEN,
-        )
-        env.update(self.channel_env)
+        env = dict(os.environ, CONSOLE_PORT=str(free_port()), **self.env)
         self._log_offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self._process = subprocess.Popen(
@@ -116,8 +106,43 @@ class Stack:
                 self._process.kill()
         return code
 
+    @property
+    def env(self) -> dict[str, str]:
+        """The settings this stack runs with, as environment variables."""
+        return {
+            "DATABASE_URL": self.database.url,
+            "TRACKER_DATABASE_URL": self.tracker_url,
+            "RASA_PORT": str(self.rasa_port),
+            "ACTION_PORT": str(self.action_port),
+            "GATEWAY_PORT": str(self.gateway_port),
+            "ENGAGE_VAR_DIR": str(self.workdir),
+            "ORG_NAME": "Leeds Listens",
+            "PRIVACY_URL": "https://leeds.example/p",
+            "RASA_API_TOKEN": RASA_API_TOKEN,
+            **self.channel_env,
+        }
+
+    def settings(self) -> Settings:
+        """This stack's settings, as its processes read them."""
+        return Settings.from_env(self.env)
+
+    def settle(self, timeout: float = 90) -> None:
+        """Wait until the inbox worker has processed every message and sent its replies."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.database.transaction() as session:
+                if depth(session).open == 0:
+                    return
+            if time.monotonic() > deadline:
+                pytest.fail("the inbox did not empty: is Rasa or the action server stuck?")
+            time.sleep(0.05)
+
     def url(self, path: str) -> str:
-        """A URL on this stack's Rasa server."""
+        """A URL on this stack's gateway (where providers post)."""
+        return f"http://127.0.0.1:{self.gateway_port}{path}"
+
+    def rasa(self, path: str) -> str:
+        """A URL on this stack's private Rasa server."""
         return f"http://127.0.0.1:{self.rasa_port}{path}"
 
     def say(self, sender: str, message: str) -> list[dict]:

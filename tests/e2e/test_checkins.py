@@ -15,7 +15,6 @@ from bot.models import CheckinQuestion, View
 from bot.services.checkins import DEFAULT_WORDING
 from bot.services.identities import resident_at
 from bot.settings import PROJECT_ROOT
-from tests.e2e.conftest import RASA_API_TOKEN
 from tests.e2e.test_channels import new_chat, new_number, sms, telegram, telegram_update
 
 pytestmark = pytest.mark.e2e
@@ -29,14 +28,7 @@ def engage(stack, *args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", *args],
         cwd=PROJECT_ROOT,
-        env={
-            **os.environ,
-            "DATABASE_URL": stack.database.url,
-            "RASA_PORT": str(stack.rasa_port),
-            "RASA_API_TOKEN": RASA_API_TOKEN,
-            "ORG_NAME": "Leeds Listens",
-            **env,
-        },
+        env={**os.environ, **stack.env, **env},
         capture_output=True,
         text=True,
         timeout=120,

@@ -7,7 +7,8 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from bot.models import Resident, View
+from bot.models import View
+from bot.services.identities import resident_at
 from tests.e2e.conftest import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -33,7 +34,7 @@ def test_a_conversation_continues_after_a_restart(postgres_url, tmp_path):
     finally:
         assert stack.stop() == 0
     with stack.database.transaction() as s:
-        resident = s.scalars(select(Resident).where(Resident.conversation_id == sender)).one()
+        resident = resident_at(s, "rest", sender)
         [view] = s.scalars(select(View).where(View.resident_id == resident.id)).all()
         assert (view.theme_key, view.area) == ("housing", "M14")
     stack.database.dispose()

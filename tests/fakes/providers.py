@@ -47,7 +47,9 @@ class FakeProviders:
         self.twilio_errors: dict[str, int] = {}  # recipient number -> Twilio error code
         self.twilio_statuses: dict[str, list[int]] = {}  # number -> HTTP 429/5xx, in turn
         self.delay_s = 0.0  # answer every send this much later (a slow provider)
-        self.telegram_errors: dict[str, list[int]] = {}  # chat id -> HTTP codes, in turn
+        self.telegram_errors: dict[str, list[int]] = {}  # chat id -> 429/403/5xx, in turn
+        self.twilio_drop: set[str] = set()  # numbers whose sends lose the connection
+        self.dropped: list[dict[str, Any]] = []  # sends whose connection was dropped
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -109,6 +111,13 @@ class FakeProviders:
             params = json.loads(await request.text() or "{}")
         else:  # form-encoded or multipart
             params = dict(await request.post())
+        if params.get("To") in self.twilio_drop and TWILIO_MESSAGES.match(request.path):
+            # The network fails mid-request: the caller gets no answer at all.
+            with self._lock:
+                self.dropped.append(params)
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)
         status, body = await self.answer(request.path, params)
         return web.json_response(body, status=status)
 
@@ -212,6 +221,8 @@ class FakeProviders:
                 "error_code": 403,
                 "description": "Forbidden: bot was blocked by the user",
             }
+        if error is not None and error >= 500:
+            return error, {"ok": False, "error_code": error, "description": "Internal Server Error"}
         if method == "getMe":
             result: Any = {
                 "id": 1,

@@ -1,0 +1,141 @@
+"""The inbox worker: hands each resident's messages to Rasa, in order, until each is processed.
+
+It claims residents' oldest open messages (bot/services/inbox.py), gives each to Rasa's
+private inbox channel, keeps Rasa's replies with the message, sends them through the
+channel's Sender (bot/outbound.py) and only then closes the message. A message Rasa could
+not process (Rasa down, the action server down or hanging, the tracker store failing)
+stays open and is tried again with a growing delay; the resident's later messages wait
+behind it. The webhooks wake the worker when something arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.db import Database, run_in_transaction
+from bot.models import utcnow
+from bot.outbound import Outbound
+from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.services.inbox import Claimed, claim_next, mark_done, mark_processed, mark_retry
+
+logger = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=3)  # longer than any turn can take (RasaClient gives up at 2)
+POLL_S = 1.0  # how often to look for retries that have come due without a nudge
+CONCURRENCY = 8  # residents whose messages are processed at once
+KEEP_FINISHED = 1000
+REST = "rest"  # its replies go back in the HTTP answer, not through a Sender
+
+
+class InboxWorker:
+    """Processes the inbox: `run_forever`, or `run_once` in tests."""
+
+    def __init__(
+        self,
+        database: Database,
+        rasa: RasaClient,
+        outbound: Outbound,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        concurrency: int = CONCURRENCY,
+        lease: timedelta = LEASE,
+    ) -> None:
+        self.database = database
+        self.rasa = rasa
+        self.outbound = outbound
+        self.clock = clock
+        self.concurrency = concurrency
+        self.lease = lease
+        self._wake = asyncio.Event()
+        self._waiters: dict[int, asyncio.Future] = {}
+        # REST replies finished before anyone waited for them (kept briefly, newest last).
+        self._finished: OrderedDict[int, list[dict[str, Any]]] = OrderedDict()
+
+    def nudge(self) -> None:
+        """Something arrived: look at the inbox now."""
+        self._wake.set()
+
+    async def replies_to(self, inbox_id: int, timeout: float) -> list[dict[str, Any]] | None:
+        """Wait for the bot's replies to one message (REST); None if not processed in time."""
+        if inbox_id in self._finished:
+            return self._finished.pop(inbox_id)
+        future = self._waiters.setdefault(inbox_id, asyncio.get_running_loop().create_future())
+        self.nudge()
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except asyncio.TimeoutError:
+            return None
+        finally:
+            self._waiters.pop(inbox_id, None)
+
+    async def run_forever(self) -> None:
+        """Process the inbox until cancelled."""
+        while True:
+            try:
+                busy = await self.run_once()
+            except Exception as exc:  # the database is down: wait, then try again
+                logger.warning("Inbox pass failed (%s); trying again.", type(exc).__name__)
+                busy = 0
+            if not busy:
+                self._wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), POLL_S)
+
+    async def run_once(self) -> int:
+        """Claim and process one batch; returns how many messages it took."""
+        now = self.clock()
+        claimed = await run_in_transaction(
+            self.database, lambda s: claim_next(s, now, self.concurrency, self.lease)
+        )
+        await asyncio.gather(*(self._process(item) for item in claimed))
+        return len(claimed)
+
+    async def _process(self, item: Claimed) -> None:
+        replies = item.replies
+        if item.status == "pending":
+            try:
+                replies = await self.rasa.handle(
+                    item.conversation_id,
+                    item.text,
+                    item.inbox_id,
+                    item.channel,
+                    retry=item.attempts > 1,
+                )
+            except RasaUnavailable as exc:
+                await self._retry_later(item, str(exc))
+                return
+            kept = await run_in_transaction(
+                self.database, lambda s: mark_processed(s, item, replies, self.clock())
+            )
+            if not kept:
+                return  # another worker took it over after our lease ran out
+        await self.outbound.deliver(item.conversation_id, item.channel, replies)
+        await run_in_transaction(self.database, lambda s: mark_done(s, item))
+        if item.channel == REST:
+            self._hand_back(item.inbox_id, replies)
+
+    async def _retry_later(self, item: Claimed, error: str) -> None:
+        status = await run_in_transaction(
+            self.database, lambda s: mark_retry(s, item, error, self.clock())
+        )
+        if status == "failed":
+            logger.error("Gave up on inbox message %d: %s.", item.inbox_id, error)
+        else:
+            logger.info("Inbox message %d not processed yet (%s).", item.inbox_id, error)
+
+    def _hand_back(self, inbox_id: int, replies: list[dict[str, Any]]) -> None:
+        """Give a REST message's replies to whoever waits for them (or keep them briefly)."""
+        waiter = self._waiters.get(inbox_id)
+        if waiter is not None:
+            if not waiter.done():
+                waiter.set_result(replies)
+            return
+        self._finished[inbox_id] = replies
+        while len(self._finished) > KEEP_FINISHED:
+            self._finished.popitem(last=False)

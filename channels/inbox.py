@@ -1,0 +1,216 @@
+"""The private channel through which our inbox worker and scheduler talk to Rasa.
+
+`POST /webhooks/inbox/message` runs one resident message, `POST /webhooks/inbox/trigger`
+starts a conversation (a check-in); both answer the bot's messages as JSON and send
+nothing themselves: the caller sends them through the channel's Sender. Both need the
+Rasa API token (`Authorization: Bearer ...`) and are served on Rasa's private port.
+
+A turn here is all or nothing. Rasa normally logs a failed custom action and carries on
+without its events; here a failed action (the action server down, hanging past
+ACTION_TIMEOUT_S, or answering 5xx) aborts the turn before the tracker is saved, and the
+caller gets 503 and tries again later. A retried message whose turn did complete (its
+answer was lost) is recognised by its message id and answered from the tracker, so a
+message is processed once however often it is handed over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import ClientResponseError
+from rasa.core.agent import Agent
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.shared.core.events import BotUttered, UserUttered
+from rasa.utils.endpoints import EndpointConfig
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "inbox"
+LOCK_POLL_S = 0.05
+
+
+class ActionServerFailed(BaseException):
+    """A custom action could not run: the turn must not be saved.
+
+    A BaseException, so that it passes through Rasa's `except Exception` around actions.
+    """
+
+
+class _BadRequest(ValueError):
+    """The caller sent something we cannot run."""
+
+
+class StrictActionEndpoint(EndpointConfig):
+    """The action server's endpoint, raising ActionServerFailed instead of being skipped."""
+
+    timeout_s: float = 10.0
+
+    @classmethod
+    def wrapping(cls, endpoint: EndpointConfig, timeout_s: float) -> StrictActionEndpoint:
+        """A strict copy of `endpoint`."""
+        strict = cls(
+            url=endpoint.url,
+            params=endpoint.params,
+            headers=endpoint.headers,
+            basic_auth=endpoint.basic_auth,
+            token=endpoint.token,
+            token_name=endpoint.token_name,
+            cafile=endpoint.cafile,
+            **endpoint.kwargs,
+        )
+        strict.timeout_s = timeout_s
+        return strict
+
+    async def request(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the action server; ActionServerFailed unless it answered (400 is a rejection)."""
+        kwargs["timeout"] = aiohttp.ClientTimeout(total=self.timeout_s)
+        try:
+            return await super().request(*args, **kwargs)
+        except ClientResponseError as exc:
+            if exc.status == 400:  # the action rejected itself: Rasa's own business
+                raise
+            raise ActionServerFailed(f"action server answered {exc.status}") from None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise ActionServerFailed(f"action server: {type(exc).__name__}") from None
+
+
+def _strict(agent: Agent, timeout_s: float) -> None:
+    """Make the agent's processor abort a turn whose action fails (once per loaded model)."""
+    processor = agent.processor
+    endpoint = processor.action_endpoint if processor else None
+    if endpoint is not None and not isinstance(endpoint, StrictActionEndpoint):
+        processor.action_endpoint = StrictActionEndpoint.wrapping(endpoint, timeout_s)
+
+
+def message_id(inbox_id: int) -> str:
+    """The Rasa message id of an inbox message."""
+    return f"inbox-{inbox_id}"
+
+
+def _replies_after(events: list[Any], conversation_id: str, wanted: str) -> list[dict] | None:
+    """The bot's messages that answered message `wanted`, if the tracker has it."""
+    for index, event in enumerate(events):
+        if isinstance(event, UserUttered) and event.message_id == wanted:
+            replies = []
+            for later in events[index + 1 :]:
+                if isinstance(later, UserUttered):
+                    break
+                if isinstance(later, BotUttered):
+                    extra = {k: v for k, v in (later.data or {}).items() if v is not None}
+                    replies.append({"recipient_id": conversation_id, "text": later.text, **extra})
+            return replies
+    return None
+
+
+class InboxInput(InputChannel):
+    """Rasa's side of the inbox: messages and triggers from our own workers only."""
+
+    @classmethod
+    def name(cls) -> str:
+        """URL prefix /webhooks/inbox/."""
+        return CHANNEL
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InboxInput:
+        """Built from the settings: the Rasa API token and the action timeout."""
+        settings = get_settings()
+        return cls(settings.rasa_api_token, settings.action_timeout_s)
+
+    def __init__(self, token: str, action_timeout_s: float) -> None:
+        if not token:
+            raise ValueError("RASA_API_TOKEN must be set: the inbox channel is token-protected")
+        self.token = token
+        self.action_timeout_s = action_timeout_s
+
+    def _authorised(self, request: Request) -> bool:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        return hmac.compare_digest(given.encode(), self.token.encode())
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        """The two routes."""
+        inbox = Blueprint("inbox_webhook", __name__)
+
+        @inbox.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @inbox.route("/message", methods=["POST"])
+        async def message(request: Request) -> HTTPResponse:
+            return await self._turn(request, self._message)
+
+        @inbox.route("/trigger", methods=["POST"])
+        async def trigger(request: Request) -> HTTPResponse:
+            return await self._turn(request, self._trigger)
+
+        return inbox
+
+    async def _turn(
+        self,
+        request: Request,
+        run: Callable[[Agent, dict[str, Any], str], Awaitable[list[dict]]],
+    ) -> HTTPResponse:
+        if not self._authorised(request):
+            return response.json({"error": "unauthorised"}, status=403)
+        body = request.json if request.body else None
+        conversation_id = body.get("conversation_id") if isinstance(body, dict) else None
+        if not isinstance(conversation_id, str) or not conversation_id:
+            return response.json({"error": "conversation_id is required"}, status=400)
+        agent: Agent | None = getattr(request.app.ctx, "agent", None)
+        if agent is None or not agent.is_ready():
+            return response.json({"error": "no model loaded"}, status=503)
+        _strict(agent, self.action_timeout_s)
+        try:
+            async with agent.lock_store.lock(conversation_id, wait_time_in_seconds=LOCK_POLL_S):
+                messages = await run(agent, body, conversation_id)
+        except _BadRequest as exc:
+            return response.json({"error": str(exc)}, status=400)
+        except ActionServerFailed as exc:
+            logger.warning("A turn was not completed (%s); it will be tried again.", exc)
+            return response.json({"error": "action server unavailable"}, status=503)
+        except Exception as exc:  # the tracker store, the lock store...: the caller retries
+            logger.warning("A turn failed (%s); it will be tried again.", type(exc).__name__)
+            return response.json({"error": type(exc).__name__}, status=503)
+        return response.json({"messages": messages})
+
+    async def _message(self, agent: Agent, body: dict[str, Any], conversation_id: str) -> list:
+        inbox_id, text = body.get("inbox_id"), body.get("text")
+        if not isinstance(inbox_id, int) or not isinstance(text, str):
+            raise _BadRequest("inbox_id and text are required")
+        wanted = message_id(inbox_id)
+        if body.get("retry"):
+            tracker = await agent.tracker_store.retrieve(conversation_id)
+            if tracker is not None:
+                done = _replies_after(list(tracker.events), conversation_id, wanted)
+                if done is not None:
+                    return done
+        output = CollectingOutputChannel()
+        await agent.processor.handle_message(
+            UserMessage(
+                text,
+                output,
+                conversation_id,
+                input_channel=str(body.get("channel") or CHANNEL),
+                message_id=wanted,
+                metadata={"inbox_id": inbox_id},
+            )
+        )
+        return output.messages
+
+    async def _trigger(self, agent: Agent, body: dict[str, Any], conversation_id: str) -> list:
+        intent, entities = body.get("intent"), body.get("entities") or {}
+        if not isinstance(intent, str) or intent not in agent.domain.intents:
+            raise _BadRequest("unknown intent")
+        output = CollectingOutputChannel()
+        tracker = await agent.processor.fetch_tracker_and_update_session(conversation_id, output)
+        await agent.processor.trigger_external_user_uttered(intent, entities, tracker, output)
+        return output.messages
