@@ -56,9 +56,7 @@ def chat(
         if not typed.strip():
             continue
         try:
-            reply = requests.post(
-                url, json={"sender": sender, "message": typed}, timeout=timeout
-            )
+            reply = requests.post(url, json={"sender": sender, "message": typed}, timeout=timeout)
         except requests.ConnectionError:
             write(f"The bot is not answering at {url}. Start it with `make run`, then try again.")
             return 1
