@@ -14,7 +14,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 ENCODER := var/encoder/all-MiniLM-L6-v2
 MODEL   := models/engage.tar.gz
-TRAIN_INPUTS := config.yml domain.yml $(shell find data -name '*.yml') $(wildcard bot/nlu/*.py) bot/themes.py
+TRAIN_INPUTS := config.yml domain.yml $(shell find data -name '*.yml') $(wildcard bot/nlu/*.py) bot/themes.py bot/services/safeguarding.py
 
 # Python 3.10 is required by Rasa 3.6: use python3.10 if it works, else pyenv's.
 PYTHON310 ?= $(shell for p in python3.10 $$(ls -d $$HOME/.pyenv/versions/3.10.*/bin/python3.10 2>/dev/null | sort -V | tail -1) /usr/bin/python3.10; do \

@@ -63,6 +63,14 @@ def latest_theme(tracker: Tracker) -> tuple[str | None, float]:
     return theme.get("name"), float(theme.get("confidence") or 0.0)
 
 
+def latest_themes(tracker: Tracker) -> list[tuple[str | None, float]]:
+    """Every theme the NLU found in the latest message (a view about two things), first first."""
+    found = tracker.latest_message.get("themes") or []
+    if not found:
+        return [latest_theme(tracker)]
+    return [(t.get("name"), float(t.get("confidence") or 0.0)) for t in found]
+
+
 def theme_ranking(tracker: Tracker) -> list[dict[str, Any]]:
     """The NLU's themes for the latest message, most likely first."""
     return list(tracker.latest_message.get("theme_ranking") or [])

@@ -13,6 +13,13 @@ from actions.dialogue import lead_back, with_slots
 from bot.services.consent import opt_in, opt_out
 from bot.services.residents import get_or_create_resident
 
+# Back in, or still in: each said in the resident's own rhythm.
+IN_THEIR_RHYTHM = {
+    "monthly": ("utter_opted_in_monthly", "utter_still_subscribed_monthly"),
+    "fortnightly": ("utter_opted_in_fortnightly", "utter_still_subscribed_fortnightly"),
+    "updates_only": ("utter_opted_in_updates_only", "utter_still_subscribed_updates_only"),
+}
+
 
 class ActionOptOut(EngageAction):
     """Record the opt-out and confirm it once; later STOPs get no reply.
@@ -50,15 +57,17 @@ class ActionOptIn(EngageAction):
     ) -> list[EventType]:
         channel = channel_of(tracker)
 
-        def _opt_in(session) -> bool:  # type: ignore[no-untyped-def]
+        def _opt_in(session) -> tuple[bool, str]:  # type: ignore[no-untyped-def]
             resident = get_or_create_resident(session, tracker.sender_id, channel)
-            return opt_in(session, resident, channel=channel)
+            return opt_in(session, resident, channel=channel), resident.rhythm
 
+        changed, rhythm = await self.in_transaction(_opt_in)
         # The gateway has usually recorded START already: the slot says if they were out.
-        resumed = await self.in_transaction(_opt_in) or bool(tracker.get_slot("opted_out"))
+        resumed = changed or bool(tracker.get_slot("opted_out"))
         events: list[EventType] = [SlotSet("opted_out", False)]
         if tracker.get_slot("consent") != "given":
             # They never agreed to us keeping their views: ask, as for anyone new.
             return events + lead_back(dispatcher, with_slots(tracker, opted_out=False))
-        dispatcher.utter_message(response="utter_opted_in" if resumed else "utter_still_subscribed")
+        welcome, still = IN_THEIR_RHYTHM.get(rhythm, IN_THEIR_RHYTHM["monthly"])
+        dispatcher.utter_message(response=welcome if resumed else still)
         return events

@@ -8,7 +8,14 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import EngageAction, channel_of, inbox_id_of, latest_theme, theme_ranking
+from actions.base import (
+    EngageAction,
+    channel_of,
+    inbox_id_of,
+    latest_theme,
+    latest_themes,
+    theme_ranking,
+)
 from actions.dialogue import (
     AREA,
     MORE,
@@ -21,6 +28,7 @@ from actions.dialogue import (
     top_themes,
     with_slots,
 )
+from bot.faults import is_fault_report
 from bot.postcodes import outward_code
 from bot.services.residents import find_resident
 from bot.services.views import NotAllowed, set_area, set_view_theme, store_view
@@ -43,6 +51,9 @@ class ActionStoreView(EngageAction):
         if tracker.get_slot("consent") != "given" or text.startswith("/"):
             return lead_back(dispatcher, tracker)  # a typed "/share_view" is not a view
         theme, confidence = latest_theme(tracker)
+        sure = is_theme(theme) and confidence >= self.settings.theme_confidence_threshold
+        # A view about two things is kept under both (only when the first is clear).
+        also = [(key, p) for key, p in latest_themes(tracker)[1:] if is_theme(key)] if sure else []
         channel = channel_of(tracker)
 
         def _store(session) -> int | None:  # type: ignore[no-untyped-def]
@@ -57,6 +68,7 @@ class ActionStoreView(EngageAction):
                 confidence=confidence,
                 channel=channel,
                 inbox_id=inbox_id_of(tracker),
+                also=also,
             )
             return view.id
 
@@ -68,8 +80,22 @@ class ActionStoreView(EngageAction):
             # The database disagrees with the slots (e.g. opted out elsewhere): ask again.
             return lead_back(dispatcher, with_slots(tracker, consent=None))
         events: list[EventType] = [SlotSet("pending_view_id", view_id)]
-        if is_theme(theme) and confidence >= self.settings.theme_confidence_threshold:
-            dispatcher.utter_message(response="utter_view_noted", theme_label=label(theme))
+        if sure:
+            report_url = self.settings.report_url(theme) if is_fault_report(text) else ""
+            if also:
+                dispatcher.utter_message(
+                    response="utter_view_noted_two",
+                    theme_label=label(theme),
+                    second_label=label(also[0][0]),
+                )
+            elif report_url:  # a view is not a service request: say where to report it
+                dispatcher.utter_message(
+                    response="utter_view_noted_report",
+                    theme_label=label(theme),
+                    report_url=report_url,
+                )
+            else:
+                dispatcher.utter_message(response="utter_view_noted", theme_label=label(theme))
             return [*events, SlotSet("stage", MORE)]
         return events + ask_theme(dispatcher, top_themes(theme_ranking(tracker)))
 

@@ -323,7 +323,7 @@ def cmd_updates(args: argparse.Namespace) -> int:
     except ValueError:
         print("--since must look like 2026-11-01.", file=sys.stderr)
         return 2
-    message = update_message(args.you_said, args.we_did)
+    message = update_message(args.you_said, args.we_did, coming=args.coming)
     encoding, count = segments(message)
     print(f"Residents will read ({len(message)} characters, {count} SMS, {encoding}):")
     print(f"  {message}")
@@ -339,6 +339,7 @@ def cmd_updates(args: argparse.Namespace) -> int:
                 areas=args.area,
                 since=since,
                 created_by=cli_actor(),
+                coming=args.coming,
             )
             counts = preview(session, update)
             by_channel = ", ".join(f"{n} by {c}" for c, n in counts.items() if c != "total")
@@ -387,14 +388,22 @@ def cmd_users(args: argparse.Namespace) -> int:
     """Officer console accounts: create, list, disable (each change is audited)."""
     from bot.db import default_database
     from bot.services.audit import cli_actor
-    from bot.services.users import InvalidUser, create_user, disable_user, list_users, user_by_email
+    from bot.services.users import (
+        InvalidUser,
+        create_user,
+        disable_user,
+        list_users,
+        set_safeguarding,
+        user_by_email,
+    )
 
     database = default_database()
     if args.action == "list":
         with database.transaction() as session:
             for user in list_users(session):
                 state = f"disabled {user.disabled_at:%Y-%m-%d}" if user.disabled_at else "active"
-                print(f"{user.email:40s} {user.role:8s} {state:20s} {user.name}")
+                sees = "safeguarding" if user.safeguarding else ""
+                print(f"{user.email:40s} {user.role:8s} {state:20s} {sees:13s} {user.name}")
         return 0
     try:
         with database.transaction() as session:
@@ -405,6 +414,14 @@ def cmd_users(args: argparse.Namespace) -> int:
                 disable_user(session, user.id, actor=cli_actor())
                 print(f"Disabled {user.email}: they can no longer sign in.")
                 return 0
+            if args.action == "safeguarding":
+                user = user_by_email(session, args.email)
+                if user is None:
+                    raise InvalidUser(f"there is no account {args.email}")
+                set_safeguarding(session, user.id, args.allow, actor=cli_actor())
+                verb = "may now see" if args.allow else "can no longer see"
+                print(f"{user.email} {verb} safeguarding messages.")
+                return 0
             password = _new_password(args.password_stdin)
             if password is None:
                 return 2
@@ -412,6 +429,8 @@ def cmd_users(args: argparse.Namespace) -> int:
                 session, email=args.email, name=args.name, role=args.role,
                 password=password, actor=cli_actor(),
             )  # fmt: skip
+            if args.safeguarding:
+                set_safeguarding(session, user.id, True, actor=cli_actor())
             print(f"Created {user.role} account {user.email}.")
     except InvalidUser as exc:
         print(f"Not done: {exc}.", file=sys.stderr)
@@ -487,6 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
         action.add_argument("--theme", action="append", default=[], help="a theme key (repeat)")
         action.add_argument("--area", action="append", default=[], help="a district (repeat)")
         action.add_argument("--since", help="only views from this date (YYYY-MM-DD)")
+        action.add_argument(
+            "--coming", action="store_true", help="the change is still to happen: ask nothing"
+        )
         action.add_argument("--yes", action="store_true", help="publish without asking")
     updates.set_defaults(func=cmd_updates)
 
@@ -509,7 +531,17 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from one line of stdin"
     )
+    create.add_argument(
+        "--safeguarding", action="store_true", help="may see residents' safeguarding messages"
+    )
     user_actions.add_parser("list", help="every account, its role and state")
+    guard = user_actions.add_parser(
+        "safeguarding", help="allow or stop an account seeing safeguarding messages"
+    )
+    guard.add_argument("--email", required=True)
+    allow = guard.add_mutually_exclusive_group(required=True)
+    allow.add_argument("--allow", dest="allow", action="store_true")
+    allow.add_argument("--deny", dest="allow", action="store_false")
     disable = user_actions.add_parser("disable", help="stop an account from signing in")
     disable.add_argument("--email", required=True)
     users.set_defaults(func=cmd_users)

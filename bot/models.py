@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
 )
 from sqlalchemy.orm import declarative_base, relationship
 from sqlalchemy.types import TypeDecorator
@@ -158,6 +159,29 @@ class View(Base):
     resident = relationship("Resident", back_populates="views")
 
 
+class SafeguardingAlert(Base):
+    """A message that may mean someone is in danger: never a view; for officers to act on.
+
+    kind: "danger_now", "self_harm", "crime_report" or "abuse". The text is kept (it is
+    what an officer needs to act); it appears only on the console's safeguarding page.
+    """
+
+    __tablename__ = "safeguarding_alerts"
+
+    id = Column(Integer, primary_key=True)
+    resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False, index=True)
+    kind = Column(String(16), nullable=False)
+    text = Column(Text, nullable=False)
+    channel = Column(String(32), nullable=False)
+    confidence = Column(Float, nullable=True)
+    # The inbox message it came from: a turn run twice records one alert.
+    inbox_id = Column(ForeignKey("inbox.id", ondelete="SET NULL"), nullable=True, unique=True)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow, index=True)
+    notified_at = Column(UTCDateTime, nullable=True)  # the duty inbox was emailed
+    handled_at = Column(UTCDateTime, nullable=True)
+    handled_by = Column(String(254), nullable=True)  # the officer's email
+
+
 class InboundMessage(Base):
     """A provider message or update we have accepted: replays and retries are dropped."""
 
@@ -170,6 +194,22 @@ class InboundMessage(Base):
     channel = Column(String(32), nullable=False)
     provider_id = Column(String(64), nullable=False)  # Twilio MessageSid, Telegram update_id
     received_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class ViewTheme(Base):
+    """One theme of a view: a view about two things is counted and targeted under both.
+
+    The primary theme (rank 0) is also `View.theme_key`; "something else" has no rows.
+    """
+
+    __tablename__ = "view_themes"
+    __table_args__ = (UniqueConstraint("view_id", "theme_key", name="uq_view_themes_view_id"),)
+
+    id = Column(Integer, primary_key=True)
+    view_id = Column(ForeignKey("views.id", ondelete="CASCADE"), nullable=False, index=True)
+    theme_key = Column(String(32), nullable=False, index=True)
+    confidence = Column(Float, nullable=True)
+    rank = Column(Integer, nullable=False, default=0)  # 0: the primary theme
 
 
 class InboxMessage(Base):
@@ -303,6 +343,8 @@ class Update(Base):
     areas = Column(Text, nullable=False, default="[]")  # JSON list of postcode districts
     since = Column(UTCDateTime, nullable=True)  # views from this time on
     until = Column(UTCDateTime, nullable=True)  # ... up to this time
+    # "done": it has happened (residents are asked if it helped); "coming": still to happen.
+    stage = Column(String(8), nullable=False, default="done", server_default="done")
     created_by = Column(String(120), nullable=False)
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
     published_at = Column(UTCDateTime, nullable=True)
@@ -378,6 +420,8 @@ class ConsoleUser(Base):
     # Sessions started before this are over: signing out ends every session of the account
     # (a copied cookie included), not only the browser's.
     signed_out_at = Column(UTCDateTime, nullable=True)
+    # May see safeguarding alerts (residents' messages about danger), whatever the role.
+    safeguarding = Column(Boolean, nullable=False, default=False, server_default=false())
 
 
 class LoginFailure(Base):

@@ -28,6 +28,7 @@ from math import ceil
 from sqlalchemy.orm import Session
 
 from bot.db import Database, run_in_transaction
+from bot.duty_mail import notify_duty_inbox
 from bot.outbound import RetryLater, Sender, Undeliverable, rate_of, shared_limiter
 from bot.phone import mask
 from bot.services.outbox import (
@@ -55,6 +56,7 @@ RECONCILE_SLACK = timedelta(minutes=5)  # provider clocks may differ from ours
 SLOT_BATCH_S = 0.05
 RECORD_EVERY_S = 0.05  # outcomes wait at most this long to be written (group commit)
 RECORD_RETRY_S = 1.0
+DUTY_EVERY_S = 5.0  # how often new safeguarding alerts are looked for (and emailed)
 
 
 @dataclass
@@ -145,7 +147,17 @@ class Notifier:
         return report
 
     async def run_forever(self, idle_s: float = 2.0) -> None:
-        """Drain, wait a moment, drain again: until cancelled."""
+        """Drain, wait a moment, drain again: until cancelled.
+
+        Beside it, the duty inbox is told of new safeguarding alerts (if configured).
+        """
+        duty = asyncio.create_task(tell_duty_inbox(self.database, self.settings))
+        try:
+            await self._drain_forever(idle_s)
+        finally:
+            duty.cancel()
+
+    async def _drain_forever(self, idle_s: float) -> None:
         while True:
             try:
                 report = await self.drain()
@@ -296,6 +308,18 @@ class Notifier:
     async def _db(self, work):  # type: ignore[no-untyped-def]
         async with self._db_lane:
             return await run_in_transaction(self.database, work)
+
+
+async def tell_duty_inbox(database: Database, settings: Settings) -> None:
+    """Email the duty inbox about new safeguarding alerts, every few seconds, until cancelled."""
+    while True:
+        try:
+            told = await asyncio.to_thread(notify_duty_inbox, database, settings)
+            if told:
+                logger.info("Told the duty inbox about %d safeguarding message(s).", told)
+        except Exception as exc:  # the database is down: try again later
+            logger.warning("Duty inbox pass failed (%s).", type(exc).__name__)
+        await asyncio.sleep(DUTY_EVERY_S)
 
 
 def _write(session: Session, outcomes: list[_Outcome], now: datetime) -> None:

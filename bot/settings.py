@@ -13,6 +13,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Longest values that keep every message within two SMS (tests/test_domain.py checks).
 MAX_ORG_NAME = 30
 MAX_PRIVACY_URL = 40
+MAX_PHONE = 20  # a phone number in a signposting reply
+MAX_SIGNPOST = 40  # a link or short service name in a signposting reply
+MAX_CONTACT = 60  # the council's own safeguarding route
 
 
 class SettingsError(ValueError):
@@ -60,6 +63,24 @@ def _short_text(env: Mapping[str, str], name: str, default: str, max_chars: int)
             f"{name} must be at most {max_chars} plain characters (GSM-7), got {value!r}"
         )
     return value
+
+
+def _optional_text(env: Mapping[str, str], name: str, max_chars: int) -> str:
+    """A short, SMS-safe text that may be left unset."""
+    return _short_text(env, name, "", max_chars) if env.get(name, "").strip() else ""
+
+
+def _report_urls(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """REPORT_URL (any theme) and REPORT_URL_<THEME KEY> (one theme), for fault reports."""
+    from bot.themes import theme_keys
+
+    found = []
+    for key in ("", *theme_keys()):
+        name = f"REPORT_URL_{key.upper()}" if key else "REPORT_URL"
+        value = _optional_text(env, name, MAX_SIGNPOST)
+        if value:
+            found.append((key, value))
+    return tuple(found)
 
 
 def _base_url(env: Mapping[str, str], name: str) -> str:
@@ -146,6 +167,29 @@ class Settings:
     console_secret_key: str = ""
     action_timeout_s: float = 10.0
     rasa_url: str = ""  # where our workers reach Rasa's private inbox channel
+    # Signposting (UK defaults; a council elsewhere changes them) and the council's own route.
+    emergency_number: str = "999"
+    samaritans_number: str = "116 123"
+    nhs_mental_health: str = "NHS 111, option 2"
+    police_non_emergency: str = "101"
+    police_report_url: str = "police.uk"
+    abuse_helpline: str = "0808 2000 247"
+    safeguarding_contact: str = ""
+    safeguarding_notify_email: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = ""
+    smtp_starttls: bool = False
+    console_url: str = ""  # how officers reach the console (for the duty inbox's email)
+    # Where residents report a fault (a pothole, a missed bin), by theme key; "" for any.
+    report_urls: tuple[tuple[str, str], ...] = ()
+
+    def report_url(self, theme_key: str | None) -> str:
+        """The council's reporting link for a theme's faults, or the general one, or ""."""
+        urls = dict(self.report_urls)
+        return urls.get(theme_key or "", "") or urls.get("", "")
 
     @property
     def sms_sending_enabled(self) -> bool:
@@ -219,6 +263,24 @@ class Settings:
             console_secret_key=env.get("CONSOLE_SECRET_KEY", "").strip(),
             action_timeout_s=_float(env, "ACTION_TIMEOUT_S", 10.0, 1.0, 300.0),
             rasa_url=_base_url(env, "RASA_URL") or f"http://127.0.0.1:{rasa_port}",
+            emergency_number=_short_text(env, "EMERGENCY_NUMBER", "999", MAX_PHONE),
+            samaritans_number=_short_text(env, "SAMARITANS_NUMBER", "116 123", MAX_PHONE),
+            nhs_mental_health=_short_text(
+                env, "NHS_MENTAL_HEALTH", "NHS 111, option 2", MAX_SIGNPOST
+            ),
+            police_non_emergency=_short_text(env, "POLICE_NON_EMERGENCY", "101", MAX_PHONE),
+            police_report_url=_short_text(env, "POLICE_REPORT_URL", "police.uk", MAX_SIGNPOST),
+            abuse_helpline=_short_text(env, "ABUSE_HELPLINE", "0808 2000 247", MAX_PHONE),
+            safeguarding_contact=_optional_text(env, "SAFEGUARDING_CONTACT", MAX_CONTACT),
+            safeguarding_notify_email=env.get("SAFEGUARDING_NOTIFY_EMAIL", "").strip(),
+            smtp_host=env.get("SMTP_HOST", "").strip(),
+            smtp_port=_int(env, "SMTP_PORT", 25),
+            smtp_user=env.get("SMTP_USER", "").strip(),
+            smtp_password=env.get("SMTP_PASSWORD", ""),
+            smtp_from=env.get("SMTP_FROM", "").strip(),
+            smtp_starttls=env.get("SMTP_STARTTLS", "").strip().lower() in ("1", "true", "yes"),
+            console_url=_base_url(env, "CONSOLE_URL"),
+            report_urls=_report_urls(env),
         )
 
 

@@ -10,7 +10,14 @@ import yaml
 
 from actions.my_data import MAX_THEMES_LISTED
 from bot.services.checkins import MAX_QUESTION_CHARS
-from bot.settings import MAX_ORG_NAME, MAX_PRIVACY_URL, PROJECT_ROOT
+from bot.settings import (
+    MAX_CONTACT,
+    MAX_ORG_NAME,
+    MAX_PHONE,
+    MAX_PRIVACY_URL,
+    MAX_SIGNPOST,
+    PROJECT_ROOT,
+)
 from bot.sms import MAX_SEGMENTS, gsm7_length, is_gsm7, segments
 from bot.themes import catalogue
 
@@ -23,6 +30,8 @@ WORST_CASE = {
     "org_name": "W" * MAX_ORG_NAME,
     "privacy_url": "https://" + "w" * (MAX_PRIVACY_URL - len("https://")),
     "theme_label": LONGEST_LABEL,
+    "second_label": LONGEST_LABEL,
+    "when": "30 Sep 2026",
     "area": "SW1A",
     "count": "999",
     "more": "9",
@@ -30,11 +39,22 @@ WORST_CASE = {
     "question": "Q" * MAX_QUESTION_CHARS,
     "until": "30 Sep 2026",
     "breakdown": ", ".join(f"{label} (999)" for label in LONGEST_LABELS[:MAX_THEMES_LISTED]),
+    "emergency_number": "9" * MAX_PHONE,
+    "samaritans_number": "1" * MAX_PHONE,
+    "nhs_mental_health": "N" * MAX_SIGNPOST,
+    "police_non_emergency": "1" * MAX_PHONE,
+    "police_report_url": "p" * MAX_SIGNPOST,
+    "abuse_helpline": "0" * MAX_PHONE,
+    "safeguarding_contact": "C" * MAX_CONTACT,
+    "report_url": "r" * MAX_SIGNPOST,
 }
 
 
 # Filled with officers' text, whose length is checked when it is written.
-CHECKED_WHEN_WRITTEN = {"utter_update"}  # bot.services.updates.draft_update
+# utter_news_item carries an update's "we did", which is shorter than utter_update by its
+# own wording: fits whenever utter_update does.
+# Checked by bot.services.updates.draft_update when an officer writes them.
+CHECKED_WHEN_WRITTEN = {"utter_update", "utter_update_coming", "utter_news_item"}
 
 
 def all_texts():

@@ -36,6 +36,7 @@ def _sms_rules() -> dict[str, str]:
     """What the live preview script needs to count exactly as bot/sms.py does."""
     return {
         "template": update_message("{you_said}", "{we_did}"),
+        "template_coming": update_message("{you_said}", "{we_did}", coming=True),
         "gsm7": "".join(sorted(GSM7_BASIC)),
         "gsm7_ext": "".join(sorted(GSM7_EXTENDED)),
         "max_segments": str(MAX_SEGMENTS),
@@ -79,6 +80,7 @@ def _draft_fields(form: dict) -> dict:
         "since": _midnight(day(form.get("since"), "From")),
         "until": _midnight(day(form.get("until"), "To"), days=1),  # the whole last day
         "view_ids": numbers(form.get("view_ids"), "Views"),
+        "coming": form.get("stage") == "coming",
     }
 
 
@@ -145,6 +147,7 @@ def edit(update_id: int):  # type: ignore[no-untyped-def]
         "since": update.since.date().isoformat() if update.since else "",
         "until": (update.until - timedelta(days=1)).date().isoformat() if update.until else "",
         "view_ids": ", ".join(str(i) for i in picked),
+        "stage": update.stage,
     }
     return _compose(form, update_id=update_id)
 
@@ -193,7 +196,7 @@ def show(update_id: int):  # type: ignore[no-untyped-def]
         counts = preview(s, update) if update.published_at is None else None
         sent = queries.delivery(s, update_id) if update.published_at else None
         reacted = queries.reactions(s, update_id) if update.published_at else None
-    message = update_message(update.you_said, update.we_did)
+    message = update_message(update.you_said, update.we_did, coming=update.stage == "coming")
     encoding, parts = segments(message)
     return render_template(
         "update.html",

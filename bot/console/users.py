@@ -16,6 +16,7 @@ from bot.services.users import (
     enable_user,
     list_users,
     set_role,
+    set_safeguarding,
 )
 
 blueprint = Blueprint("users", __name__)
@@ -59,10 +60,10 @@ def create():  # type: ignore[no-untyped-def]
     return redirect(url_for("users.index"))
 
 
-@blueprint.post("/users/<int:user_id>/<any(disable, enable, role):change>")
+@blueprint.post("/users/<int:user_id>/<any(disable, enable, role, safeguarding):change>")
 @login_required("admin")
 def change(user_id: int, change: str):  # type: ignore[no-untyped-def]
-    """Disable or enable an account, or change its role."""
+    """Disable or enable an account, change its role or its safeguarding permission."""
     who = {"actor": g.user.email, "remote_addr": request.remote_addr}
     try:
         with database().transaction() as s:
@@ -72,6 +73,9 @@ def change(user_id: int, change: str):  # type: ignore[no-untyped-def]
                 account = disable_user(s, user_id, **who)
             elif change == "enable":
                 account = enable_user(s, user_id, **who)
+            elif change == "safeguarding":
+                allowed = request.form.get("allowed") == "yes"
+                account = set_safeguarding(s, user_id, allowed, **who)
             else:
                 account = set_role(s, user_id, request.form.get("role", ""), **who)
             email = account.email

@@ -24,7 +24,13 @@ class TextModelComponent(GraphComponent):
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         """Defaults; `encoder_dir` empty means the ENCODER_DIR setting."""
-        return {"encoder_dir": "", "C": 10.0, "embedding_weight": 1.0, "random_seed": 1}
+        return {
+            "encoder_dir": "",
+            "C": 10.0,
+            "embedding_weight": 1.0,
+            "random_seed": 1,
+            "class_weight": None,
+        }
 
     def __init__(
         self,
@@ -75,6 +81,7 @@ class TextModelComponent(GraphComponent):
             c=float(self._config["C"]),
             embedding_weight=float(self._config["embedding_weight"]),
             seed=int(self._config["random_seed"]),
+            class_weight=self._config.get("class_weight"),
         )
         with self._model_storage.write_to(self._resource) as directory:
             self._model.save(directory)

@@ -149,13 +149,16 @@ def train_text_model(
     c: float = 10.0,
     seed: int = 1,
     embedding_weight: float = EMBEDDING_WEIGHT,
+    class_weight: str | None = None,
 ) -> TextModel:
-    """Fit a model on labelled texts."""
+    """Fit a model on labelled texts ("balanced" class weights favour rare labels)."""
     encoder = shared_encoder(encoder_dir)
     word = _vectorizer(WORD_NGRAMS).fit(texts)
     char = _vectorizer(CHAR_NGRAMS).fit(texts)
     features = combined_features(encoder, word, char, texts, embedding_weight)
-    classifier = LogisticRegression(C=c, max_iter=5000, random_state=seed)
+    classifier = LogisticRegression(
+        C=c, max_iter=5000, random_state=seed, class_weight=class_weight
+    )
     classifier.fit(features, list(labels))
     return TextModel(
         encoder=encoder,

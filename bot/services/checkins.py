@@ -14,7 +14,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.models import Checkin, CheckinQuestion, Resident, View
+from bot.models import Checkin, CheckinQuestion, Resident, View, ViewTheme
 from bot.services.identities import chunks, reachable_channels
 from bot.services.preferences import INTERVALS, pause, resume
 from bot.services.targeting import checked_targets
@@ -122,7 +122,10 @@ def questions_for(
         ):
             asked[resident_id].add(question_id)
         for resident_id, theme_key in session.execute(
-            select(View.resident_id, View.theme_key).where(View.resident_id.in_(chunk)).distinct()
+            select(View.resident_id, ViewTheme.theme_key)
+            .join(ViewTheme, ViewTheme.view_id == View.id)
+            .where(View.resident_id.in_(chunk))
+            .distinct()
         ):
             spoken_about[resident_id].add(theme_key)
     targets = [(q, json.loads(q.themes), json.loads(q.areas)) for q in running]

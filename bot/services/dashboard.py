@@ -18,8 +18,10 @@ from bot.models import (
     UpdateReaction,
     UpdateView,
     View,
+    ViewTheme,
     utcnow,
 )
+from bot.services.views import with_theme
 
 NO_THEME = "none"  # the filter value for views under "something else"
 DELIVERY_STATUSES = ("queued", "sending", "sent", "delivered", "failed", "opted_out", "skipped")
@@ -58,11 +60,21 @@ def views_per_week(session: Session, weeks: int = 12, now: datetime | None = Non
         *[(View.created_at >= start, i) for i, start in reversed(list(enumerate(starts)))],
         else_=0,
     ).label("week")
-    rows = session.execute(
-        select(View.theme_key, week, func.count())
-        .where(View.created_at >= starts[0])
-        .group_by(View.theme_key, week)
-    ).all()
+    recent = View.created_at >= starts[0]
+    # A view about two things counts under each; "something else" under None.
+    rows = (
+        session.execute(
+            select(ViewTheme.theme_key, week, func.count())
+            .join(View, View.id == ViewTheme.view_id)
+            .where(recent)
+            .group_by(ViewTheme.theme_key, week)
+        ).all()
+        + session.execute(
+            select(View.theme_key, week, func.count())
+            .where(recent, View.theme_key.is_(None))
+            .group_by(View.theme_key, week)
+        ).all()
+    )
     by_theme: dict[str | None, list[int]] = {}
     for theme_key, index, count in rows:
         by_theme.setdefault(theme_key, [0] * weeks)[index] += count
@@ -118,7 +130,7 @@ def _filtered(query, wanted: ViewFilter):  # type: ignore[no-untyped-def]
     if wanted.theme == NO_THEME:
         query = query.where(View.theme_key.is_(None))
     elif wanted.theme:
-        query = query.where(View.theme_key == wanted.theme)
+        query = query.where(with_theme([wanted.theme]))
     if wanted.area:
         query = query.where(View.area == wanted.area.strip().upper())
     if wanted.channel:

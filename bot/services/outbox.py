@@ -130,7 +130,9 @@ def claim_due(
             continue
         if row.update_id not in messages:
             update_row = session.get(Update, row.update_id)
-            messages[row.update_id] = update_message(update_row.you_said, update_row.we_did)
+            messages[row.update_id] = update_message(
+                update_row.you_said, update_row.we_did, coming=update_row.stage == "coming"
+            )
         claimed.append(
             Claimed(
                 outbox_id=row.id,

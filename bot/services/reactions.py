@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.models import OutboxMessage, UpdateReaction
+from bot.models import OutboxMessage, Update, UpdateReaction
 from bot.services.residents import find_resident
 from bot.services.views import store_view
 
@@ -37,6 +37,8 @@ def update_awaiting_reply(
     ).first()
     if row is None or (last_activity is not None and row.sent_at <= last_activity):
         return None
+    if session.get(Update, row.update_id).stage == "coming":
+        return None  # it asked nothing: what they say next is ordinary conversation
     return row.id
 
 

@@ -15,6 +15,8 @@ from bot.models import OutboxMessage, Resident, Update, UpdateView, View, utcnow
 from bot.services import audit
 from bot.services.identities import chunks, reachable_channels
 from bot.services.targeting import checked_targets
+from bot.services.views import with_theme
+from bot.settings import get_settings
 from bot.sms import MAX_SEGMENTS, gsm7_length, is_gsm7, segments
 from bot.wording import render
 
@@ -25,9 +27,16 @@ class InvalidUpdate(ValueError):
     """An update that cannot be published as written."""
 
 
-def update_message(you_said: str, we_did: str) -> str:
-    """The message residents receive (wording from domain.yml's utter_update)."""
-    return render("utter_update", you_said=you_said.strip().rstrip("."), we_did=we_did.strip())
+def update_message(
+    you_said: str, we_did: str, *, coming: bool = False, org_name: str | None = None
+) -> str:
+    """The message residents receive (wording from domain.yml's utter_update[_coming])."""
+    return render(
+        "utter_update_coming" if coming else "utter_update",
+        org_name=org_name or get_settings().org_name,
+        you_said=you_said.strip().rstrip("."),
+        we_did=we_did.strip(),
+    )
 
 
 def _checked(
@@ -39,6 +48,7 @@ def _checked(
     since: datetime | None,
     until: datetime | None,
     view_ids: list[int] | None,
+    coming: bool = False,
 ) -> dict:
     """A draft's columns, tidied; raises InvalidUpdate with a short reason."""
     title, you_said, we_did = title.strip(), " ".join(you_said.split()), " ".join(we_did.split())
@@ -46,7 +56,7 @@ def _checked(
         raise InvalidUpdate("a title, what residents said and what changed are all needed")
     if len(title) > MAX_TITLE_CHARS:
         raise InvalidUpdate(f"the title must be at most {MAX_TITLE_CHARS} characters")
-    message = update_message(you_said, we_did)
+    message = update_message(you_said, we_did, coming=coming)
     encoding, count = segments(message)
     if not is_gsm7(message) or count > MAX_SEGMENTS:
         raise InvalidUpdate(
@@ -69,6 +79,7 @@ def _checked(
         "areas": json.dumps(districts),
         "since": since,
         "until": until,
+        "stage": "coming" if coming else "done",
     }
 
 
@@ -92,9 +103,10 @@ def draft_update(
     since: datetime | None = None,
     until: datetime | None = None,
     view_ids: list[int] | None = None,
+    coming: bool = False,
 ) -> Update:
-    """Write a draft; raises InvalidUpdate with a short reason."""
-    fields = _checked(title, you_said, we_did, themes, areas, since, until, view_ids)
+    """Write a draft (`coming`: the change is still to happen); raises InvalidUpdate."""
+    fields = _checked(title, you_said, we_did, themes, areas, since, until, view_ids, coming)
     update = Update(created_by=created_by, **fields)
     session.add(update)
     session.flush()
@@ -127,12 +139,13 @@ def revise_draft(
     since: datetime | None = None,
     until: datetime | None = None,
     view_ids: list[int] | None = None,
+    coming: bool = False,
     remote_addr: str | None = None,
 ) -> Update:
     """Change a draft that is not yet published (audited); raises InvalidUpdate if wrong."""
     update = _locked_draft(session, update_id)
     for column, value in _checked(
-        title, you_said, we_did, themes, areas, since, until, view_ids
+        title, you_said, we_did, themes, areas, since, until, view_ids, coming
     ).items():
         setattr(update, column, value)
     session.execute(delete(UpdateView).where(UpdateView.update_id == update_id))
@@ -170,26 +183,32 @@ class Recipient:
     channel: str
 
 
-def recipients(session: Session, update: Update) -> list[Recipient]:
-    """Residents with a matching (or hand-picked) view, who may be contacted and reached."""
+def _concerned(update: Update, resident_id: int | None = None):  # type: ignore[no-untyped-def]
+    """SELECT of the residents whose views the update answers (matching or hand-picked)."""
     themes, areas = json.loads(update.themes), json.loads(update.areas)
-    matching = select(View.resident_id)
+    base = select(View.resident_id)
+    if resident_id is not None:
+        base = base.where(View.resident_id == resident_id)
+    picked = base.join(UpdateView, UpdateView.view_id == View.id).where(
+        UpdateView.update_id == update.id
+    )
+    if not (themes or areas):
+        return picked
+    matching = base
     if themes:
-        matching = matching.where(View.theme_key.in_(themes))
+        matching = matching.where(with_theme(themes))
     if areas:
         matching = matching.where(View.area.in_(areas))
     if update.since:
         matching = matching.where(View.created_at >= update.since)
     if update.until:
         matching = matching.where(View.created_at < update.until)
-    resident_ids = set(session.scalars(matching).all()) if (themes or areas) else set()
-    resident_ids |= set(
-        session.scalars(
-            select(View.resident_id)
-            .join(UpdateView, UpdateView.view_id == View.id)
-            .where(UpdateView.update_id == update.id)
-        ).all()
-    )
+    return matching.union(picked)
+
+
+def recipients(session: Session, update: Update) -> list[Recipient]:
+    """Residents with a matching (or hand-picked) view, who may be contacted and reached."""
+    resident_ids = set(session.scalars(_concerned(update)).all())
     contactable: list[int] = []
     for chunk in chunks(sorted(resident_ids)):
         contactable += session.scalars(
@@ -202,6 +221,36 @@ def recipients(session: Session, update: Update) -> list[Recipient]:
         ).all()
     channels = reachable_channels(session, contactable)
     return [Recipient(i, channels[i]) for i in sorted(contactable) if i in channels]
+
+
+NEWS_LOOKBACK = 20  # published updates looked at for "any news?"
+
+
+def news_for(session: Session, conversation_id: str, limit: int = 2) -> list[Update]:
+    """The newest published updates that answered this resident's views (told or not)."""
+    resident = session.scalars(
+        select(Resident).where(Resident.conversation_id == conversation_id)
+    ).one_or_none()
+    if resident is None:
+        return []
+    told = set(
+        session.scalars(
+            select(OutboxMessage.update_id).where(OutboxMessage.resident_id == resident.id)
+        )
+    )
+    latest = session.scalars(
+        select(Update)
+        .where(Update.published_at.is_not(None))
+        .order_by(Update.published_at.desc(), Update.id.desc())
+        .limit(NEWS_LOOKBACK)
+    ).all()
+    found = []
+    for update in latest:
+        if update.id in told or session.execute(_concerned(update, resident.id)).first():
+            found.append(update)
+        if len(found) == limit:
+            break
+    return found
 
 
 def preview(session: Session, update: Update) -> dict[str, int]:

@@ -179,6 +179,25 @@ def set_role(
     return user
 
 
+def set_safeguarding(
+    session: Session, user_id: int, allowed: bool, *, actor: str, remote_addr: str | None = None
+) -> ConsoleUser:
+    """Give or take the permission to see safeguarding alerts (audited)."""
+    user = _get(session, user_id)
+    if user.safeguarding == allowed:
+        return user
+    user.safeguarding = allowed
+    audit.record(
+        session,
+        actor=actor,
+        action="user.safeguarding",
+        target=f"user:{user.id}",
+        detail={"allowed": allowed},
+        remote_addr=remote_addr,
+    )
+    return user
+
+
 def sign_out(
     session: Session, user_id: int, *, remote_addr: str | None = None, now: datetime | None = None
 ) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.models import Resident, View
+from bot.models import Resident, View, ViewTheme
 from bot.themes import is_theme
 
 
@@ -36,8 +36,9 @@ def store_view(
     question_id: int | None = None,
     rating: int | None = None,
     inbox_id: int | None = None,
+    also: Sequence[tuple[str, float | None]] = (),
 ) -> View:
-    """Store a view under a theme; raises NotAllowed without consent or after opt-out.
+    """Store a view under a theme (and `also` under others); NotAllowed without consent.
 
     `inbox_id`, the message it came from, makes storing it again return the same view (a
     turn that Rasa runs a second time after a failure stores nothing twice).
@@ -48,8 +49,10 @@ def store_view(
             return existing
     if resident.consent != "given" or resident.opted_out_at is not None:
         raise NotAllowed
-    if theme_key is not None and not is_theme(theme_key):
-        raise ValueError(f"unknown theme {theme_key!r}")
+    themes = [(theme_key, confidence)] if theme_key is not None else []
+    themes += [(key, p) for key, p in also if key != theme_key and theme_key is not None]
+    if any(not is_theme(key) for key, _ in themes):
+        raise ValueError(f"unknown theme in {[key for key, _ in themes]!r}")
     if rating is not None and not 1 <= rating <= 5:
         raise ValueError("a rating is 1 to 5")
     text = text.strip()
@@ -73,7 +76,32 @@ def store_view(
             session.add(view)
     except IntegrityError:  # the same message, stored at this moment by another turn
         return session.scalars(select(View).where(View.inbox_id == inbox_id)).one()
+    _set_themes(session, view.id, themes)
     return view
+
+
+def _set_themes(session: Session, view_id: int, themes: Sequence[tuple[str, float | None]]) -> None:
+    """Replace a view's themes (the first is its primary theme)."""
+    session.execute(delete(ViewTheme).where(ViewTheme.view_id == view_id))
+    session.add_all(
+        ViewTheme(view_id=view_id, theme_key=key, confidence=p, rank=rank)
+        for rank, (key, p) in enumerate(themes)
+    )
+    session.flush()
+
+
+def themes_of(session: Session, view_id: int) -> list[str]:
+    """A view's theme keys, the primary first."""
+    return list(
+        session.scalars(
+            select(ViewTheme.theme_key).where(ViewTheme.view_id == view_id).order_by(ViewTheme.rank)
+        )
+    )
+
+
+def with_theme(theme_keys: Sequence[str]):  # type: ignore[no-untyped-def]
+    """A condition on View: the view is under any of `theme_keys` (primary or not)."""
+    return View.id.in_(select(ViewTheme.view_id).where(ViewTheme.theme_key.in_(theme_keys)))
 
 
 def set_view_theme(
@@ -87,7 +115,7 @@ def set_view_theme(
         return None
     view.theme_key = theme_key
     view.theme_source = "resident"
-    session.flush()
+    _set_themes(session, view.id, [(theme_key, None)] if theme_key is not None else [])
     return view
 
 
@@ -104,8 +132,19 @@ def set_area(session: Session, resident: Resident, area: str) -> None:
 
 
 def summarise_views(session: Session, resident: Resident) -> ViewSummary:
-    """Count the resident's stored views by theme."""
-    themes = session.scalars(select(View.theme_key).where(View.resident_id == resident.id)).all()
-    counts = Counter(themes)
+    """Count the resident's stored views by theme (a view about two things under both)."""
+    mine = View.resident_id == resident.id
+    total = session.scalar(select(func.count(View.id)).where(mine)) or 0
+    counts: dict[str | None, int] = dict(
+        session.execute(
+            select(ViewTheme.theme_key, func.count())
+            .join(View, View.id == ViewTheme.view_id)
+            .where(mine)
+            .group_by(ViewTheme.theme_key)
+        ).all()
+    )
+    unthemed = session.scalar(select(func.count(View.id)).where(mine, View.theme_key.is_(None)))
+    if unthemed:
+        counts[None] = unthemed
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0] or "~"))
-    return ViewSummary(total=len(themes), by_theme=tuple(ordered))
+    return ViewSummary(total=total, by_theme=tuple(ordered))

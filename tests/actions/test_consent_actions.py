@@ -105,14 +105,14 @@ async def test_start_after_stop(database, settings, dispatcher, domain, consente
         opt_out(s, find_resident(s, SENDER), channel="rest")
     tracker = make_tracker(intent="opt_in", slots={"consent": "given", "opted_out": True})
     events = await ActionOptIn(database, settings).run(dispatcher, tracker, domain)
-    assert responses(dispatcher) == ["utter_opted_in"]
+    assert responses(dispatcher) == ["utter_opted_in_monthly"]
     assert slots(events) == {"opted_out": False}
 
 
 async def test_start_when_not_stopped(database, settings, dispatcher, domain, consented):
     tracker = make_tracker(intent="opt_in", slots={"consent": "given"})
     await ActionOptIn(database, settings).run(dispatcher, tracker, domain)
-    assert responses(dispatcher) == ["utter_still_subscribed"]
+    assert responses(dispatcher) == ["utter_still_subscribed_monthly"]
 
 
 async def test_start_without_consent_asks_for_it(database, settings, dispatcher, domain):

@@ -8,7 +8,7 @@
   var weDid = document.getElementById("we_did");
   var out = document.getElementById("sms-text");
   var count = document.getElementById("sms-count");
-  var template = box.dataset.template;
+  var stages = document.querySelectorAll("input[name=stage]");
   var basic = new Set(Array.from(box.dataset.gsm7));
   var extended = new Set(Array.from(box.dataset.gsm7Ext));
   var maxSegments = parseInt(box.dataset.maxSegments, 10);
@@ -18,6 +18,8 @@
   function message() {
     var said = tidy(youSaid.value).replace(/\.+$/, "");
     var did = tidy(weDid.value);
+    var coming = document.querySelector("input[name=stage]:checked");
+    var template = coming && coming.value === "coming" ? box.dataset.templateComing : box.dataset.template;
     return template.replace("{you_said}", function () { return said; })
                    .replace("{we_did}", function () { return did; });
   }
@@ -59,5 +61,6 @@
 
   youSaid.addEventListener("input", update);
   weDid.addEventListener("input", update);
+  stages.forEach(function (input) { input.addEventListener("change", update); });
   update();
 })();

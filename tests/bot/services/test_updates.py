@@ -11,7 +11,14 @@ from sqlalchemy import select
 from bot.models import OutboxMessage, Update, View
 from bot.services.consent import opt_out, record_consent
 from bot.services.identities import conversation_for, mark_unreachable, resident_at
-from bot.services.updates import InvalidUpdate, draft_update, preview, publish, update_message
+from bot.services.updates import (
+    InvalidUpdate,
+    draft_update,
+    news_for,
+    preview,
+    publish,
+    update_message,
+)
 from bot.services.views import set_area, store_view
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -41,10 +48,60 @@ def draft(s, **kwargs) -> Update:
 
 
 def test_the_message_residents_read():
-    assert update_message("buses stop too early.", "From 3 March the 42 runs until 11pm.") == (
-        "You told us buses stop too early. From 3 March the 42 runs until 11pm. "
-        "Did this help? Reply YES, NO or tell us more."
+    """It names who sends it, reads true for every recipient and says how to stop."""
+    said, did = "buses stop too early.", "From 3 March the 42 runs until 11pm."
+    assert update_message(said, did, org_name="Leeds Listens") == (
+        "Leeds Listens: you and others told us buses stop too early. From 3 March the 42 "
+        "runs until 11pm. Did this help? Reply YES or NO. Reply STOP to stop."
     )
+    coming = update_message(said, did, coming=True, org_name="Leeds Listens")
+    assert coming == (
+        "Leeds Listens: you and others told us buses stop too early. Coming soon: From 3 March "
+        "the 42 runs until 11pm. We'll tell you when it's done. Reply STOP to stop."
+    )
+    assert "Did this help" not in coming  # nothing has happened yet to help
+
+
+def test_a_coming_change_is_checked_with_its_own_wording(database):
+    with database.transaction() as s:
+        update = draft(s, coming=True)
+        assert update.stage == "coming"
+        assert draft(s).stage == "done"
+        said = "buses stop too early"
+        longest = 306 - len(update_message(said, ""))  # "we did" that just fits, as done
+        draft(s, you_said=said, we_did="x" * longest)
+        with pytest.raises(InvalidUpdate):  # but not with the "coming soon" wording
+            draft(s, you_said=said, we_did="x" * longest, coming=True)
+
+
+def test_a_view_about_two_things_is_reached_by_an_update_on_either(database):
+    with database.transaction() as s:
+        person = resident(s, "+447700900011", theme="roads_transport")
+        store_view(
+            s, person, text="trams late and dog mess everywhere", theme_key="roads_transport",
+            confidence=0.8, channel="sms", also=[("waste_recycling", 0.7)],
+        )  # fmt: skip
+        bins = draft(s, themes=["waste_recycling"], title="Cleaner streets")
+        assert preview(s, bins)["total"] == 1
+        housing = draft(s, themes=["housing"], title="Repairs")
+        assert preview(s, housing)["total"] == 0
+
+
+def test_news_is_the_latest_updates_that_answered_the_resident(database):
+    with database.transaction() as s:
+        person = resident(s, "+447700900021", area="LS6")
+        conversation = person.conversation_id
+        assert news_for(s, conversation) == []
+        other = draft(s, themes=["housing"], title="Repairs")
+        publish(s, other.id)
+        first = draft(s, title="First")
+        publish(s, first.id, now=T0 + timedelta(days=20))
+        later = resident(s, "+447700900022", area="LS6")  # joined after: would have been told
+        second = draft(s, title="Second", we_did="The 42 now runs every 10 minutes.")
+        publish(s, second.id, now=T0 + timedelta(days=30))
+        assert [u.title for u in news_for(s, conversation)] == ["Second", "First"]
+        assert [u.title for u in news_for(s, later.conversation_id)] == ["Second", "First"]
+        assert news_for(s, "nobody") == []
 
 
 def test_recipients_are_exactly_the_residents_concerned(database):

@@ -1,0 +1,68 @@
+"""Safeguarding alerts: residents' messages about danger, self-harm, abuse or a crime.
+
+Only accounts with the safeguarding permission see this page, whatever their role;
+marking an alert handled is audited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+
+from bot.console import database
+from bot.console.forms import page_number
+from bot.console.security import login_required
+from bot.services.safeguarding import LABELS, NotAnAlert, counts, list_alerts, mark_handled
+
+blueprint = Blueprint("safeguarding", __name__)
+PAGE = 50
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def safeguarding_required(view: F) -> F:
+    """Only signed-in accounts with the safeguarding permission (403 otherwise)."""
+
+    @login_required("analyst")
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not g.user.safeguarding:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@blueprint.get("/safeguarding")
+@safeguarding_required
+def index():  # type: ignore[no-untyped-def]
+    """Open alerts first, newest first (handled ones too with ?all=1)."""
+    page = page_number(request.args.get("page"))
+    show_all = request.args.get("all") == "1"
+    with database().transaction() as s:
+        alerts = list_alerts(s, include_handled=show_all, limit=PAGE + 1, offset=(page - 1) * PAGE)
+        totals = counts(s)
+    return render_template(
+        "safeguarding.html",
+        alerts=alerts[:PAGE],
+        more=len(alerts) > PAGE,
+        page=page,
+        show_all=show_all,
+        totals=totals,
+        labels=LABELS,
+    )
+
+
+@blueprint.post("/safeguarding/<int:alert_id>/handled")
+@safeguarding_required
+def handled(alert_id: int):  # type: ignore[no-untyped-def]
+    """Mark one alert handled."""
+    try:
+        with database().transaction() as s:
+            mark_handled(s, alert_id, actor=g.user.email, remote_addr=request.remote_addr)
+    except NotAnAlert:
+        abort(404)
+    flash("Marked as handled.")
+    return redirect(url_for("safeguarding.index"))

@@ -1,0 +1,127 @@
+"""Rasa NLU component: a message that may mean someone is in danger wins over everything else.
+
+Four kinds, each with its own signposting in the dialogue: `danger_now` (call 999),
+`self_harm` (Samaritans, NHS 111 option 2), `abuse` (the domestic abuse helpline) and
+`crime_report` (101). A classifier trained on those intents against every other example
+(hard negatives such as "the fire station is closing" included) flags a message when
+the probability that it is one of them reaches `threshold`, set low for recall: a
+missed disclosure is far worse than a signposting reply that was not needed. A short
+list of unambiguous phrases for self-harm and danger backs the classifier up. When it
+fires, it sets the intent (so the dialogue's safeguarding rules answer, in any state)
+and `safeguarding` ({kind, confidence}) in the parse data.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.shared.nlu.constants import (
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlu.component_base import TextModelComponent
+from bot.services.safeguarding import KINDS
+
+NONE = "none"
+SAFEGUARDING = "safeguarding"
+
+_ME = r"(?:my ?self|meself|myslf|mysel)"
+_LOTS = r"(?:a load of|loads of|all (?:my|the)|a whole (?:box|packet) of)"
+_LEXICON: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (kind, re.compile(pattern, re.IGNORECASE))
+    for kind, pattern in (
+        ("self_harm", r"\bsuicid"),
+        ("self_harm", r"\bself[- ]?harm"),
+        ("self_harm", rf"\b(?:kill|hang|hurt|harm|cut|cutting|hurting|killing|harming) {_ME}\b"),
+        ("self_harm", r"\b(?:end|ending|take|taking) (?:it all|my (?:own )?life)\b"),
+        ("self_harm", r"\bthinking (?:of|about) ending it\b"),
+        ("self_harm", r"\b(?:want|wanna|going|gonna|planning|plan) to die\b"),
+        ("self_harm", r"\bbetter off (?:dead|without me)\b"),
+        ("self_harm", r"\b(?:don'?t|do not|dont) want to (?:be alive|live|wake up|be here)\b"),
+        ("self_harm", r"\bno (?:point|reason) (?:in )?(?:living|going on|to live|being alive)\b"),
+        ("self_harm", r"\bcan'?t go on\b"),
+        ("self_harm", r"\boverdos"),
+        ("self_harm", rf"\b(?:took|taken|swallowed) {_LOTS} (?:pills|tablets|meds)\b"),
+        ("danger_now", r"\bnot breathing\b"),
+        ("danger_now", r"\bsmell(?:s|ing)? (?:of )?gas\b"),
+        ("danger_now", r"\b(?:house|flat|kitchen|building) (?:is )?on fire\b"),
+        ("danger_now", r"\bsmoke (?:is )?(?:pouring|billowing|coming out)\b"),
+    )
+)
+
+
+def lexicon_kind(text: str) -> str | None:
+    """The kind an unambiguous phrase in `text` signals, if any."""
+    for kind, pattern in _LEXICON:
+        if pattern.search(text):
+            return kind
+    return None
+
+
+def safeguarding_examples(training_data: TrainingData) -> tuple[list[str], list[str]]:
+    """Every intent example: its safeguarding kind, or "none"."""
+    texts, labels = [], []
+    for message in training_data.intent_examples:
+        texts.append(message.get(TEXT))
+        intent = message.get(INTENT)
+        labels.append(intent if intent in KINDS else NONE)
+    return texts, labels
+
+
+def assess(
+    ranking: list[tuple[str, float]], text: str, threshold: float
+) -> tuple[str, float] | None:
+    """(kind, confidence) if the message is a safeguarding one, else None."""
+    probabilities = dict(ranking)
+    risk = 1.0 - probabilities.get(NONE, 0.0)
+    likeliest = max(KINDS, key=lambda kind: probabilities.get(kind, 0.0))
+    phrase = lexicon_kind(text)
+    if phrase is not None:
+        return phrase, max(risk, 0.99)
+    if risk >= threshold:
+        return likeliest, risk
+    return None
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
+class SafeguardingDetector(TextModelComponent):
+    """Overrides the intent of messages about danger, self-harm, abuse or a crime to report."""
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        """The shared defaults, balanced classes and a recall-first threshold."""
+        return {
+            **TextModelComponent.get_default_config(),
+            "class_weight": "balanced",
+            "threshold": 0.35,
+        }
+
+    def examples(self, training_data: TrainingData) -> tuple[list[str], list[str]]:
+        """The safeguarding intents against everything else."""
+        return safeguarding_examples(training_data)
+
+    def annotate(self, message: Message, ranking: list[tuple[str, float]]) -> None:
+        """Set the safeguarding intent when the message is one."""
+        found = assess(ranking, message.get(TEXT) or "", float(self._config["threshold"]))
+        if found is None:
+            return
+        kind, confidence = found
+        top = {INTENT_NAME_KEY: kind, PREDICTED_CONFIDENCE_KEY: round(confidence, 4)}
+        others = [
+            item
+            for item in message.get(INTENT_RANKING_KEY) or []
+            if item.get(INTENT_NAME_KEY) != kind
+        ]
+        message.set(INTENT, top, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, [top, *others], add_to_output=True)
+        message.set(
+            SAFEGUARDING, {"kind": kind, "confidence": round(confidence, 4)}, add_to_output=True
+        )

@@ -1,0 +1,156 @@
+"""Safeguarding: messages that may mean someone is in danger, kept apart from views.
+
+A resident who writes about danger now, self-harm, abuse or a crime to report is
+signposted at once (the dialogue's job); the message is recorded here as an alert, never
+as a view, so it appears in no view list, count or export. Officers with the
+safeguarding permission see the alerts on their own console page and mark them handled
+(audited); the duty inbox can be emailed that one arrived, without its text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.models import Resident, SafeguardingAlert, utcnow
+from bot.services import audit
+from bot.services.residents import get_or_create_resident
+
+KINDS = ("danger_now", "self_harm", "abuse", "crime_report")
+LABELS = {
+    "danger_now": "Danger now",
+    "self_harm": "Risk to life (self-harm, suicide)",
+    "abuse": "Abuse or domestic abuse",
+    "crime_report": "Crime to report",
+}
+
+
+class NotAnAlert(LookupError):
+    """No such alert."""
+
+
+@dataclass(frozen=True)
+class AlertCounts:
+    """How many alerts are waiting for an officer, and in all."""
+
+    open: int
+    total: int
+
+
+def record_alert(
+    session: Session,
+    conversation_id: str,
+    *,
+    kind: str,
+    text: str,
+    channel: str,
+    confidence: float | None = None,
+    inbox_id: int | None = None,
+) -> SafeguardingAlert:
+    """Record a safeguarding message (with or without consent: a duty of care); idempotent."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown safeguarding kind {kind!r}")
+    if inbox_id is not None:
+        existing = session.scalars(
+            select(SafeguardingAlert).where(SafeguardingAlert.inbox_id == inbox_id)
+        ).first()
+        if existing is not None:
+            return existing
+    resident = get_or_create_resident(session, conversation_id, channel)
+    alert = SafeguardingAlert(
+        resident_id=resident.id,
+        kind=kind,
+        text=text.strip()[:2000],
+        channel=channel,
+        confidence=confidence,
+        inbox_id=inbox_id,
+    )
+    try:
+        with session.begin_nested():
+            session.add(alert)
+    except IntegrityError:  # the same message, recorded at this moment by another turn
+        return session.scalars(
+            select(SafeguardingAlert).where(SafeguardingAlert.inbox_id == inbox_id)
+        ).one()
+    return alert
+
+
+def list_alerts(
+    session: Session, *, include_handled: bool, limit: int = 50, offset: int = 0
+) -> list[SafeguardingAlert]:
+    """Alerts, open ones first, newest first."""
+    query = select(SafeguardingAlert)
+    if not include_handled:
+        query = query.where(SafeguardingAlert.handled_at.is_(None))
+    return list(
+        session.scalars(
+            query.order_by(
+                SafeguardingAlert.handled_at.is_not(None),
+                SafeguardingAlert.created_at.desc(),
+                SafeguardingAlert.id.desc(),
+            )
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+
+
+def counts(session: Session) -> AlertCounts:
+    """Open and total alerts."""
+    total = session.scalar(select(func.count(SafeguardingAlert.id))) or 0
+    waiting = (
+        session.scalar(
+            select(func.count(SafeguardingAlert.id)).where(SafeguardingAlert.handled_at.is_(None))
+        )
+        or 0
+    )
+    return AlertCounts(open=waiting, total=total)
+
+
+def mark_handled(
+    session: Session, alert_id: int, *, actor: str, remote_addr: str | None = None
+) -> SafeguardingAlert:
+    """An officer has dealt with it (audited); handling twice changes nothing."""
+    alert = session.get(SafeguardingAlert, alert_id)
+    if alert is None:
+        raise NotAnAlert(alert_id)
+    if alert.handled_at is None:
+        alert.handled_at = utcnow()
+        alert.handled_by = actor
+        audit.record(
+            session,
+            actor=actor,
+            action="safeguarding.handled",
+            target=f"alert:{alert.id}",
+            detail={"kind": alert.kind},
+            remote_addr=remote_addr,
+        )
+    return alert
+
+
+def to_notify(session: Session) -> list[int]:
+    """Alerts the duty inbox has not been told about yet."""
+    return list(
+        session.scalars(
+            select(SafeguardingAlert.id)
+            .where(SafeguardingAlert.notified_at.is_(None))
+            .order_by(SafeguardingAlert.id)
+        )
+    )
+
+
+def mark_notified(session: Session, alert_ids: list[int], now: datetime) -> None:
+    """The duty inbox was told about these alerts."""
+    for alert_id in alert_ids:
+        alert = session.get(SafeguardingAlert, alert_id)
+        if alert is not None and alert.notified_at is None:
+            alert.notified_at = now
+
+
+def resident_of(session: Session, alert: SafeguardingAlert) -> Resident | None:
+    """The resident who wrote it."""
+    return session.get(Resident, alert.resident_id)
