@@ -62,6 +62,9 @@ class RateLimiter:
             self._sleep(delay)
 
 
+STALE_S = 0.1
+
+
 class SharedRateLimiter:
     """At most `per_second` sends per second summed over every process sending as one identity.
 
@@ -85,8 +88,15 @@ class SharedRateLimiter:
         self._lock = asyncio.Lock()
 
     async def slot(self) -> float:
-        """The time of this process's next slot (epoch seconds), reserving more if needed."""
+        """The time of this process's next slot (epoch seconds), reserving more if needed.
+
+        A slot up to STALE_S late is still used (the caller was busy a moment: the average
+        rate holds); older ones, of a batch that went by unused, are dropped, not burst.
+        """
         async with self._lock:
+            now = self._clock()
+            while self._slots and self._slots[0] < now - max(self.interval, STALE_S):
+                self._slots.popleft()
             if not self._slots:
                 start = await self._reserve(self._batch)
                 self._slots.extend(start + i * self.interval for i in range(self._batch))

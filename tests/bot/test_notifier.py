@@ -233,7 +233,9 @@ def test_sends_are_spaced_by_the_rate_limit(database, channel_settings, fake):
     drain(database, replace(channel_settings, sms_per_second=20.0), Clock(MORNING))
     times = [c.at for c in fake.accepted_sms()]
     assert len(times) == 8
-    assert times[-1] - times[0] >= 7 / 20 * 0.95  # 8 sends at 20/s span at least 0.35 s
+    # 8 sends at 20/s span 7 intervals from the first slot; the first send itself waits for
+    # its slot's round trip to the database, so allow it up to one interval of that.
+    assert times[-1] - times[0] >= 6 / 20
 
 
 def test_telegram_sends_at_most_one_per_chat_per_second(database, channel_settings, fake):

@@ -7,15 +7,18 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from bot.models import ChannelIdentity, Checkin, PreferenceEvent, Resident
+from bot.models import ChannelIdentity, Checkin, InboxMessage, PreferenceEvent, Resident, View
 from bot.services.checkins import (
+    CLAIM_LEASE,
     DEFAULT_WORDING,
     InvalidQuestion,
     add_question,
+    answer_checkin,
     claim,
     current_question,
     due_checkins,
     jitter,
+    mark_failed,
     mark_sent,
     resident_wrote,
 )
@@ -27,8 +30,8 @@ from bot.services.views import store_view
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)  # a Monday morning
 
 
-def at(days: float) -> datetime:
-    return T0 + timedelta(days=days)
+def at(days: float, **extra: float) -> datetime:
+    return T0 + timedelta(days=days, **extra)
 
 
 def join(s, address="+447700900123", channel="sms") -> Resident:
@@ -45,7 +48,7 @@ def due_ids(s, now) -> list[int]:
 
 def send(s, now):
     for item in due_checkins(s, now, jitter_minutes=0):
-        checkin_id = claim(s, item)
+        checkin_id = claim(s, item, now)
         if checkin_id is not None:
             mark_sent(s, checkin_id, now)
 
@@ -137,8 +140,8 @@ def test_a_period_is_claimed_once_whoever_asks(database):
     with database.transaction() as s:
         join(s)
         [item] = due_checkins(s, at(30), 0)
-        assert claim(s, item) is not None
-        assert claim(s, item) is None  # a restart, or a second scheduler
+        assert claim(s, item, at(30)) is not None
+        assert claim(s, item, at(30)) is None  # a restart, or a second scheduler
         assert len(s.scalars(select(Checkin)).all()) == 1
 
 
@@ -158,6 +161,96 @@ def test_questions_target_themes_areas_and_windows(database):
                       status="sent", question_id=housing.id))  # fmt: skip
         s.flush()
         assert current_question(s, resident, at(30)).wording == DEFAULT_WORDING
+
+
+def test_a_failed_checkin_is_claimed_again_in_its_period_and_a_sent_one_is_not(database):
+    with database.transaction() as s:
+        join(s)
+        [item] = due_checkins(s, at(30), 0)
+        first = claim(s, item, at(30))
+        mark_failed(s, first)
+        assert claim(s, item, at(30, minutes=1)) == first  # the same row, claimed again
+        checkin = s.get(Checkin, first)
+        assert (checkin.status, checkin.claimed_at) == ("claimed", at(30, minutes=1))
+        mark_sent(s, first, at(30, minutes=1))
+        assert claim(s, item, at(30, minutes=2)) is None
+        assert claim(s, item, at(300)) is None  # however late
+        assert len(s.scalars(select(Checkin)).all()) == 1
+
+
+def test_a_claim_left_open_is_taken_again_only_after_its_lease(database):
+    with database.transaction() as s:
+        join(s)
+        [item] = due_checkins(s, at(30), 0)
+        first = claim(s, item, at(30))  # this pass dies before sending
+        lease = CLAIM_LEASE.total_seconds()
+        assert claim(s, item, at(30, seconds=lease - 1)) is None  # perhaps still sending
+        assert claim(s, item, at(30, seconds=lease)) is None
+        assert claim(s, item, at(30, seconds=lease + 1)) == first
+        assert claim(s, item, at(30, seconds=lease + 2)) is None  # the new claim holds
+        assert len(s.scalars(select(Checkin)).all()) == 1
+
+
+def pass_at(database, now, ok: bool) -> list[int]:
+    """One scheduler pass: what it claimed, then sent (`ok`) or failed."""
+    with database.transaction() as s:
+        due = due_checkins(s, now, jitter_minutes=0)
+    claimed = []
+    for item in due:
+        with database.transaction() as s:
+            checkin_id = claim(s, item, now)
+        if checkin_id is None:
+            continue
+        claimed.append(checkin_id)
+        with database.transaction() as s:
+            mark_sent(s, checkin_id, now) if ok else mark_failed(s, checkin_id)
+    return claimed
+
+
+def test_a_failed_pass_is_made_good_later_and_the_next_is_due_after_the_send(database):
+    with database.transaction() as s:
+        resident_id = join(s).id
+    [failed] = pass_at(database, at(31), ok=False)  # Rasa or the provider was down
+    with database.transaction() as s:
+        assert due_ids(s, at(62)) == [resident_id]  # still owed
+    assert pass_at(database, at(62), ok=True) == [failed]  # the same period's row
+    with database.transaction() as s:
+        checkin = s.get(Checkin, failed)
+        assert (checkin.status, checkin.sent_at, checkin.period) == (
+            "sent", at(62), at(30).date().isoformat(),
+        )  # fmt: skip
+        assert due_ids(s, at(91.9)) == []  # a month after the send, not after day 30
+        assert due_ids(s, at(92)) == [resident_id]
+    assert pass_at(database, at(63), ok=True) == []
+    [later] = pass_at(database, at(92), ok=True)
+    assert later != failed
+
+
+def test_answering_a_checkin_twice_from_one_message_stores_one_view(database):
+    with database.transaction() as s:
+        resident = join(s)
+        [item] = due_checkins(s, at(30), 0)
+        checkin_id = claim(s, item, at(30))
+        mark_sent(s, checkin_id, at(30))
+        inbox_id = inbox_row(s, resident)
+    for _ in range(2):  # the turn is run again after a failure
+        with database.transaction() as s:
+            question = answer_checkin(
+                s, checkin_id, resident.conversation_id, text="more buses",
+                theme_key="roads_transport", confidence=0.9, channel="sms", inbox_id=inbox_id,
+            )  # fmt: skip
+            assert question is not None and question.id == item.question_id
+    with database.transaction() as s:
+        [view] = s.scalars(select(View)).all()
+        assert (view.inbox_id, view.question_id) == (inbox_id, item.question_id)
+
+
+def inbox_row(s, resident) -> int:
+    row = InboxMessage(resident_id=resident.id, channel="sms", text="more buses",
+                       status="pending", attempts=0, received_at=T0)  # fmt: skip
+    s.add(row)
+    s.flush()
+    return row.id
 
 
 @pytest.mark.parametrize(

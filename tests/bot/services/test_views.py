@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import select
+import threading
 
-from bot.models import ChannelIdentity, Resident, View
+import pytest
+from sqlalchemy import event, select
+
+from bot.models import ChannelIdentity, Resident, View, utcnow
 from bot.services.consent import opt_out, record_consent
+from bot.services.inbound import Incoming, accept
 from bot.services.residents import find_resident, get_or_create_resident
 from bot.services.views import NotAllowed, set_area, set_view_theme, store_view, summarise_views
 
@@ -112,3 +115,66 @@ def test_a_channel_address_belongs_to_one_resident(database):
         s.flush()
         s.add(ChannelIdentity(resident_id=other.id, channel="rest", address="conv-1"))
         s.flush()
+
+
+def _inbox_message(database, conversation_id="conv-1") -> int:
+    with database.transaction() as s:
+        return accept(s, Incoming("rest", conversation_id, "buses stop at 6"), utcnow()).inbox_id
+
+
+def _store_once(database, inbox_id: int | None) -> int:
+    with database.transaction() as s:
+        resident = find_resident(s, "conv-1")
+        return store_view(s, resident, text="buses stop at 6", theme_key="roads_transport",
+                          confidence=0.9, channel="rest", inbox_id=inbox_id).id  # fmt: skip
+
+
+def test_a_view_from_one_message_is_stored_once(database):
+    with database.transaction() as s:
+        _consented(s)
+    inbox_id = _inbox_message(database)
+    first = _store_once(database, inbox_id)
+    assert _store_once(database, inbox_id) == first  # the turn run again after a failure
+    with database.transaction() as s:
+        assert [(v.id, v.inbox_id) for v in s.scalars(select(View))] == [(first, inbox_id)]
+    other = _store_once(database, _inbox_message(database))  # another message: another view
+    assert _store_once(database, None) not in (first, other)  # no message id: always stored
+    with database.transaction() as s:
+        assert len(s.scalars(select(View)).all()) == 3
+
+
+def test_a_view_from_one_message_stored_twice_at_once_is_kept_once(database):
+    with database.transaction() as s:
+        _consented(s)
+    inbox_id = _inbox_message(database)
+    barrier = threading.Barrier(2, timeout=20)
+    held: set[int] = set()
+
+    def hold(conn, cursor, sql, params, context, executemany) -> None:
+        if sql.lstrip().upper().startswith("INSERT INTO VIEWS") and (
+            threading.get_ident() not in held
+        ):
+            held.add(threading.get_ident())
+            barrier.wait()  # both looked for the view and found none
+
+    results: list[int | BaseException] = []
+
+    def store() -> None:
+        try:
+            results.append(_store_once(database, inbox_id))
+        except BaseException as exc:  # reported by the test
+            results.append(exc)
+
+    event.listen(database.engine, "before_cursor_execute", hold)
+    try:
+        threads = [threading.Thread(target=store) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", hold)
+    assert len(results) == 2 and all(isinstance(r, int) for r in results), results
+    assert results[0] == results[1]
+    with database.transaction() as s:
+        assert len(s.scalars(select(View)).all()) == 1
