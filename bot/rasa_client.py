@@ -27,9 +27,13 @@ class RasaClient:
     def _http(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._session is None or self._loop is not loop or self._session.closed:
+            # A connection per turn (cheap on a private network): Rasa's server (Sanic)
+            # closes only idle connections when asked to stop, so kept-alive ones would
+            # keep it serving long after SIGTERM.
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout_s),
                 headers={"Authorization": f"Bearer {self.token}"},
+                connector=aiohttp.TCPConnector(force_close=True),
             )
             self._loop = loop
         return self._session

@@ -16,6 +16,7 @@ message is processed once however often it is handed over.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import ClientResponseError
+from rasa.core.actions.action import RemoteAction
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from rasa.shared.core.events import BotUttered, UserUttered
@@ -84,8 +86,31 @@ class StrictActionEndpoint(EndpointConfig):
             raise ActionServerFailed(f"action server: {type(exc).__name__}") from None
 
 
+@functools.lru_cache(maxsize=1)
+def _action_result_validator() -> Any:
+    """The validator of the action server's answers, built once (its schema is fixed)."""
+    from jsonschema import validators
+
+    schema = RemoteAction.action_response_format_spec()
+    validator = validators.validator_for(schema)
+    validator.check_schema(schema)
+    return validator(schema)
+
+
+def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
+    """Rasa's check of an action's answer, without re-checking the schema itself each time.
+
+    Rasa 3.6 calls `jsonschema.validate` on every custom-action call, which first checks
+    the (constant) schema against its metaschema: 55 ms of a turn's CPU per action call,
+    more than the rest of the turn (docs/BENCHMARKS.md). Same answers accepted and refused.
+    """
+    _action_result_validator().validate(result)
+    return True
+
+
 def _strict(agent: Agent, timeout_s: float) -> None:
     """Make the agent's processor abort a turn whose action fails (once per loaded model)."""
+    RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
     processor = agent.processor
     endpoint = processor.action_endpoint if processor else None
     if endpoint is not None and not isinstance(endpoint, StrictActionEndpoint):
