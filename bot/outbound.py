@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -114,9 +113,8 @@ def shared_limiter(
     interval = 1.0 / per_second
 
     async def _reserve(count: int) -> float:
-        now = time.time()
         return await run_in_transaction(
-            database, lambda s: reserve(s, sender.identity, count, interval, now)
+            database, lambda s: reserve(s, sender.identity, count, interval)
         )
 
     return SharedRateLimiter(per_second, _reserve, batch=batch)

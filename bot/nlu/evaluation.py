@@ -145,3 +145,87 @@ def report(name: str, scores: Scores) -> str:
         cells = " ".join(f"{n:3d}" for n in scores.confusion[i])
         lines.append(f"{label:<{width}}  {cells}")
     return "\n".join(lines)
+
+
+# Understanding what a message is: safeguarding, off-topic, views about two things -------
+
+
+def load_items(path: Path, required: str) -> list[dict]:
+    """A YAML list of dicts, each with a text and `required`; ValueError if malformed."""
+    items = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(items, list) or not all(
+        isinstance(i, dict) and isinstance(i.get("text"), str) and required in i for i in items
+    ):
+        raise ValueError(f"{path}: expected a YAML list of {{text, {required}}} items")
+    return items
+
+
+@dataclass(frozen=True)
+class Understanding:
+    """How the pipeline read held-out messages of one kind."""
+
+    total: int
+    right: int
+    wrong: tuple[str, ...]  # the texts it got wrong
+
+    @property
+    def rate(self) -> float:
+        """Right / total."""
+        return self.right / self.total if self.total else 1.0
+
+
+def _judge(pairs: list[tuple[str, bool]]) -> Understanding:
+    wrong = tuple(text for text, ok in pairs if not ok)
+    return Understanding(len(pairs), len(pairs) - len(wrong), wrong)
+
+
+def parse_all(parser: ThemeParser, texts: Sequence[str]) -> list[dict]:
+    """The full NLU parse of each text."""
+
+    async def _all() -> list[dict]:
+        return [await parser.parse(text) for text in texts]
+
+    return asyncio.run(_all())
+
+
+def safeguarding_results(parser: ThemeParser, items: list[dict]) -> dict[str, Understanding]:
+    """Per kind (and "none"): how many were routed right. For "none", right = not flagged."""
+    parsed = parse_all(parser, [i["text"] for i in items])
+    by_kind: dict[str, list[tuple[str, bool]]] = {}
+    for item, result in zip(items, parsed, strict=True):
+        flagged = (result.get("safeguarding") or {}).get("kind")
+        wanted = item["kind"]
+        ok = flagged is None if wanted == "none" else flagged is not None
+        by_kind.setdefault(wanted, []).append((item["text"], ok))
+    return {kind: _judge(pairs) for kind, pairs in sorted(by_kind.items())}
+
+
+def offtopic_results(parser: ThemeParser, items: list[dict]) -> Understanding:
+    """Off-topic messages: right = not taken for a view (nor a safeguarding message)."""
+    parsed = parse_all(parser, [i["text"] for i in items])
+    return _judge(
+        [
+            (item["text"], (result.get("intent") or {}).get("name") != "share_view")
+            for item, result in zip(items, parsed, strict=True)
+        ]
+    )
+
+
+def multitheme_results(
+    parser: ThemeParser, items: list[dict], single: Sequence[str]
+) -> tuple[Understanding, Understanding]:
+    """(views about two things: both themes found; single-theme views: no second theme)."""
+    parsed = parse_all(parser, [i["text"] for i in items])
+    both = _judge(
+        [
+            (item["text"], set(item["themes"]) <= {t["name"] for t in result.get("themes") or []})
+            for item, result in zip(items, parsed, strict=True)
+        ]
+    )
+    alone = _judge(
+        [
+            (text, len(result.get("themes") or []) < 2)
+            for text, result in zip(single, parse_all(parser, single), strict=True)
+        ]
+    )
+    return both, alone

@@ -4,8 +4,9 @@ Four kinds, each with its own signposting in the dialogue: `danger_now` (call 99
 `self_harm` (Samaritans, NHS 111 option 2), `abuse` (the domestic abuse helpline) and
 `crime_report` (101). A classifier trained on those intents against every other example
 (hard negatives such as "the fire station is closing" included) flags a message when
-the probability that it is one of them reaches `threshold`, set low for recall: a
-missed disclosure is far worse than a signposting reply that was not needed. A short
+the probability that it is danger now or self-harm reaches `critical_threshold`, set
+low for recall (a missed disclosure is far worse than a signposting reply that was not
+needed), or abuse or a crime to report reaches `other_threshold`. A short
 list of unambiguous phrases for self-harm and danger backs the classifier up. When it
 fires, it sets the intent (so the dialogue's safeguarding rules answer, in any state)
 and `safeguarding` ({kind, confidence}) in the parse data.
@@ -35,11 +36,16 @@ SAFEGUARDING = "safeguarding"
 
 _ME = r"(?:my ?self|meself|myslf|mysel)"
 _LOTS = r"(?:a load of|loads of|all (?:my|the)|a whole (?:box|packet) of)"
+_PLACE = r"(?:house|flat|kitchen|building|car|room|block|shop|garage|home)"
+_I = r"(?:i|im|i'm|i am|ive|i've|me|my|been)"
 _LEXICON: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (kind, re.compile(pattern, re.IGNORECASE))
     for kind, pattern in (
-        ("self_harm", r"\bsuicid"),
-        ("self_harm", r"\bself[- ]?harm"),
+        # About the writer, not a service ("its suicidal cycling there" stays a view).
+        ("self_harm", rf"\b{_I}\b[^.!?]{{0,25}}\bsuicid"),
+        ("self_harm", r"\bsuicidal (?:thoughts|again|tonight|today|feelings)\b"),
+        ("self_harm", r"\bfeel(?:ing|s)? (?:really |so )?suicidal\b"),
+        ("self_harm", rf"\b{_I}\b[^.!?]{{0,20}}\bself[- ]?harm"),
         ("self_harm", rf"\b(?:kill|hang|hurt|harm|cut|cutting|hurting|killing|harming) {_ME}\b"),
         ("self_harm", r"\b(?:end|ending|take|taking) (?:it all|my (?:own )?life)\b"),
         ("self_harm", r"\bthinking (?:of|about) ending it\b"),
@@ -48,11 +54,17 @@ _LEXICON: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("self_harm", r"\b(?:don'?t|do not|dont) want to (?:be alive|live|wake up|be here)\b"),
         ("self_harm", r"\bno (?:point|reason) (?:in )?(?:living|going on|to live|being alive)\b"),
         ("self_harm", r"\bcan'?t go on\b"),
-        ("self_harm", r"\boverdos"),
+        ("self_harm", rf"\b{_I}\b[^.!?]{{0,20}}\boverdos"),
         ("self_harm", rf"\b(?:took|taken|swallowed) {_LOTS} (?:pills|tablets|meds)\b"),
+        ("self_harm", r"\b(?:about|of) (?:just )?not (?:being|be) (?:here|around)\b"),
         ("danger_now", r"\bnot breathing\b"),
-        ("danger_now", r"\bsmell(?:s|ing)? (?:of )?gas\b"),
-        ("danger_now", r"\b(?:house|flat|kitchen|building) (?:is )?on fire\b"),
+        ("danger_now", r"\b(?:smell|smells|smelling|stink|stinks|reeks?) (?:of )?gas\b"),
+        ("danger_now", r"\bgas leak\b"),
+        (
+            "danger_now",
+            rf"\b{_PLACE}\b[^.!?]{{0,15}}\b(?:is|are|s) (?:on fire|in flames)\b",
+        ),
+        ("danger_now", r"\bfull of (?:flames|smoke)\b"),
         ("danger_now", r"\bsmoke (?:is )?(?:pouring|billowing|coming out)\b"),
     )
 )
@@ -76,19 +88,27 @@ def safeguarding_examples(training_data: TrainingData) -> tuple[list[str], list[
     return texts, labels
 
 
+CRITICAL = ("danger_now", "self_harm")  # a miss could cost a life: the lower threshold
+
+
 def assess(
-    ranking: list[tuple[str, float]], text: str, threshold: float
+    ranking: list[tuple[str, float]], text: str, critical: float, other: float
 ) -> tuple[str, float] | None:
-    """(kind, confidence) if the message is a safeguarding one, else None."""
-    probabilities = dict(ranking)
-    risk = 1.0 - probabilities.get(NONE, 0.0)
-    likeliest = max(KINDS, key=lambda kind: probabilities.get(kind, 0.0))
+    """(kind, confidence) if the message is a safeguarding one, else None.
+
+    Danger now and self-harm are flagged from `critical` summed probability; abuse and a
+    crime to report, whose words are common in ordinary views, from `other`.
+    """
     phrase = lexicon_kind(text)
     if phrase is not None:
-        return phrase, max(risk, 0.99)
-    if risk >= threshold:
-        return likeliest, risk
-    return None
+        return phrase, 0.99
+    probabilities = dict(ranking)
+    risk = sum(probabilities.get(kind, 0.0) for kind in CRITICAL)
+    rest = sum(probabilities.get(kind, 0.0) for kind in KINDS if kind not in CRITICAL)
+    if risk < critical and rest < other:
+        return None
+    likeliest = max(KINDS, key=lambda kind: probabilities.get(kind, 0.0))
+    return likeliest, risk + rest
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
@@ -97,11 +117,12 @@ class SafeguardingDetector(TextModelComponent):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        """The shared defaults, balanced classes and a recall-first threshold."""
+        """The shared defaults, balanced classes and recall-first thresholds."""
         return {
             **TextModelComponent.get_default_config(),
             "class_weight": "balanced",
-            "threshold": 0.35,
+            "critical_threshold": 0.16,
+            "other_threshold": 0.5,
         }
 
     def examples(self, training_data: TrainingData) -> tuple[list[str], list[str]]:
@@ -110,7 +131,12 @@ class SafeguardingDetector(TextModelComponent):
 
     def annotate(self, message: Message, ranking: list[tuple[str, float]]) -> None:
         """Set the safeguarding intent when the message is one."""
-        found = assess(ranking, message.get(TEXT) or "", float(self._config["threshold"]))
+        found = assess(
+            ranking,
+            message.get(TEXT) or "",
+            float(self._config["critical_threshold"]),
+            float(self._config["other_threshold"]),
+        )
         if found is None:
             return
         kind, confidence = found

@@ -7,32 +7,46 @@ together never send faster than the identity's rate, however many processes ther
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.models import SendSlot
 
 
-def reserve(session: Session, identity: str, count: int, interval: float, now: float) -> float:
-    """Take `count` slots `interval` seconds apart; returns when the first is (epoch seconds)."""
+def _ensure_row(session: Session, identity: str) -> None:
+    """The identity's row, made if it is the first use (two processes may both try)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(
+        insert(SendSlot).values(identity=identity, next_at=0.0).on_conflict_do_nothing()
+    )
+
+
+def reserve(
+    session: Session, identity: str, count: int, interval: float, now: float | None = None
+) -> float:
+    """Take `count` slots `interval` seconds apart; returns when the first is (epoch seconds).
+
+    `now` defaults to the time once the lock is held: a reservation that waited for the
+    lock must not hand out slots that went by while it waited (they would all be sent at
+    once).
+    """
+    _ensure_row(session, identity)
     # SQLite ignores FOR UPDATE: this write takes its one write lock first (and the row's
     # lock on PostgreSQL), so no other process reads next_at until this one has committed.
     session.execute(
         update(SendSlot).where(SendSlot.identity == identity).values(next_at=SendSlot.next_at)
     )
+    if now is None:
+        now = time.time()
     row = session.scalars(
         select(SendSlot).where(SendSlot.identity == identity).with_for_update()
-    ).one_or_none()
-    if row is None:
-        try:
-            with session.begin_nested():
-                row = SendSlot(identity=identity, next_at=now)
-                session.add(row)
-        except IntegrityError:  # another process made it first
-            row = session.scalars(
-                select(SendSlot).where(SendSlot.identity == identity).with_for_update()
-            ).one()
+    ).one()
     start = max(row.next_at, now)
     row.next_at = start + count * interval
     return start

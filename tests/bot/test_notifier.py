@@ -21,7 +21,6 @@ from bot.services.identities import conversation_for, resident_at
 from bot.services.outbox import MAX_ATTEMPTS, claim_due
 from bot.services.updates import draft_update, publish, update_message
 from bot.services.views import store_view
-from tests.fakes.providers import FakeProviders
 
 # 10:00 in London (winter): not in the default quiet hours (21:00-08:00).
 MORNING = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)
@@ -37,29 +36,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-def fake():
-    providers = FakeProviders().start()
-    yield providers
-    providers.stop()
-
-
-@pytest.fixture
-def channel_settings(settings, fake):
-    return replace(
-        settings,
-        twilio_account_sid="AC" + "0" * 32,
-        twilio_auth_token="token",
-        twilio_from_number="+447700900999",
-        twilio_api_base_url=fake.base_url,
-        telegram_bot_token="123:abc",
-        telegram_api_base_url=fake.base_url,
-        sms_per_second=200.0,
-        telegram_per_second=200.0,
-        telegram_per_chat_per_second=30.0,
-    )
 
 
 def resident(s, address: str, channel: str = "sms") -> Resident:

@@ -17,7 +17,6 @@ from bot.rasa_client import RasaUnavailable
 from bot.scheduler import run_once
 from bot.services.consent import record_consent
 from bot.services.identities import conversation_for, resident_at
-from tests.fakes.providers import FakeProviders
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
 QUESTION = "Hi from Leeds Listens. What's one thing about your area you'd change?"
@@ -44,26 +43,8 @@ class StandInRasa:
 
 
 @pytest.fixture
-def fake():
-    providers = FakeProviders().start()
-    yield providers
-    providers.stop()
-
-
-@pytest.fixture
-def scheduler_settings(settings, fake):
-    return replace(
-        settings,
-        checkin_jitter_minutes=0,
-        twilio_account_sid="AC" + "0" * 32,
-        twilio_auth_token="token",
-        twilio_from_number="+447700900999",
-        twilio_api_base_url=fake.base_url,
-        telegram_bot_token="123:abc",
-        telegram_api_base_url=fake.base_url,
-        sms_per_second=1000.0,
-        telegram_per_second=1000.0,
-    )
+def scheduler_settings(channel_settings):
+    return replace(channel_settings, checkin_jitter_minutes=0)
 
 
 def residents(database, count: int) -> None:

@@ -1,0 +1,63 @@
+"""The safeguarding detector's decision: phrases that always count, and the two thresholds."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.nlu.safeguarding import assess, lexicon_kind
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("i want to kill myself", "self_harm"),
+        ("thinking of ending it", "self_harm"),
+        ("Im going to end it all tonight", "self_harm"),
+        ("i feel suicidal again", "self_harm"),
+        ("been self harming since march", "self_harm"),
+        ("no point going on", "self_harm"),
+        ("everyone would be better off without me", "self_harm"),
+        ("took a load of pills", "self_harm"),
+        ("ive thought about just not being here", "self_harm"),
+        ("my neighbour collapsed and hes not breathing", "danger_now"),
+        ("it smells of gas on the whole landing", "danger_now"),
+        ("the flat below is on fire", "danger_now"),
+        ("kitchen is full of smoke", "danger_now"),
+    ],
+)
+def test_unambiguous_phrases_always_count(text, kind):
+    assert lexicon_kind(text) == kind
+    assert assess([("none", 1.0)], text, critical=0.16, other=0.5) == (kind, 0.99)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the cycle lane ends in a bus stop, its suicidal cycling there",
+        "the self harm support group for teenagers closed",
+        "the fire station is closing",
+        "kill the speed bumps",
+        "this pothole will be the death of me",
+        "the safety of the crossing is killing me",
+        "my gas bill nearly gave me a heart attack",
+        "the park was on fire last summer, plant new trees",
+    ],
+)
+def test_figures_of_speech_and_services_are_not_phrases_of_danger(text):
+    assert lexicon_kind(text) is None
+
+
+def test_danger_and_self_harm_are_flagged_from_a_lower_probability_than_the_rest():
+    low_risk = [("none", 0.8), ("self_harm", 0.12), ("danger_now", 0.08)]
+    assert assess(low_risk, "im just so tired of it all", critical=0.16, other=0.5) == (
+        "self_harm",
+        pytest.approx(0.2),
+    )
+    crime = [("none", 0.6), ("crime_report", 0.3), ("abuse", 0.1)]
+    assert assess(crime, "someone scratched my car", critical=0.16, other=0.5) is None
+    sure = [("crime_report", 0.7), ("none", 0.3)]
+    assert assess(sure, "my shed was broken into last night", critical=0.16, other=0.5) == (
+        "crime_report",
+        pytest.approx(0.7),
+    )
+    assert assess([("none", 0.97), ("abuse", 0.03)], "the bins", critical=0.16, other=0.5) is None

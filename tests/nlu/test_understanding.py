@@ -1,0 +1,65 @@
+"""The trained pipeline understands what a message is, on held-out splits never trained on.
+
+The goal that is met is held exactly: no danger or self-harm message missed. The others
+(false alarms on ordinary views, off-topic messages taken for views, views about two
+things) are guarded at what the model achieves today; docs/BENCHMARKS.md gives them
+against their goals. A change that makes any of them worse fails here.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.nlu.evaluation import (
+    ThemeParser,
+    load_items,
+    load_labelled,
+    multitheme_results,
+    offtopic_results,
+    safeguarding_results,
+)
+from bot.settings import PROJECT_ROOT
+
+MODEL = PROJECT_ROOT / "models" / "engage.tar.gz"
+SPLITS = PROJECT_ROOT / "tests" / "nlu"
+
+
+@pytest.fixture(scope="module")
+def parser() -> ThemeParser:
+    if not MODEL.exists():
+        pytest.fail("no trained model: run `make train` first")
+    return ThemeParser(MODEL)
+
+
+@pytest.fixture(scope="module")
+def ordinary_views() -> list[str]:
+    texts, _ = load_labelled(SPLITS / "themes_test.yml")
+    return texts
+
+
+def test_no_danger_or_self_harm_message_is_missed(parser):
+    results = safeguarding_results(parser, load_items(SPLITS / "safeguarding_test.yml", "kind"))
+    for kind in ("danger_now", "self_harm"):
+        assert results[kind].wrong == (), f"{kind} missed: {results[kind].wrong}"
+    for kind in ("abuse", "crime_report"):
+        assert results[kind].rate >= 0.9, results[kind].wrong
+    assert results["none"].rate >= 0.9, results["none"].wrong  # hard negatives
+
+
+def test_few_ordinary_views_are_taken_for_danger(parser, ordinary_views):
+    items = [{"text": text, "kind": "none"} for text in ordinary_views]
+    flagged = safeguarding_results(parser, items)["none"]
+    assert flagged.rate >= 0.95, flagged.wrong  # goal 0.98: see docs/BENCHMARKS.md
+
+
+def test_off_topic_messages_are_not_taken_for_views(parser):
+    result = offtopic_results(parser, load_items(SPLITS / "offtopic_test.yml", "intent"))
+    assert len(result.wrong) <= 3, result.wrong  # goal 0 of 97: see docs/BENCHMARKS.md
+
+
+def test_views_about_two_things(parser, ordinary_views):
+    both, alone = multitheme_results(
+        parser, load_items(SPLITS / "multitheme_test.yml", "themes"), ordinary_views
+    )
+    assert both.rate >= 0.55, both.wrong  # goal 0.80: see docs/BENCHMARKS.md
+    assert alone.rate >= 0.84, alone.wrong  # goal 0.95
