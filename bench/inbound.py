@@ -51,12 +51,7 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from bot.models import ChannelIdentity, InboxMessage, OutboundMessage  # noqa: E402
 from bot.services.inbox import depth  # noqa: E402
 from tests.databases import drop_postgres_database, fresh_postgres_database  # noqa: E402
-from tests.e2e.conftest import (  # noqa: E402
-    MODEL,
-    PUBLIC_BASE_URL,
-    TELEGRAM_WEBHOOK_SECRET,
-    TWILIO_AUTH_TOKEN,
-)
+from tests.e2e.conftest import MODEL, channel_env  # noqa: E402
 from tests.e2e.services import Services  # noqa: E402
 from tests.e2e.test_channels import (  # noqa: E402
     post_telegram_raw,
@@ -384,14 +379,7 @@ def environment(fake: FakeProviders, url: str, tracker: str) -> dict[str, str]:
         "TELEGRAM_PER_SECOND": "1000",
         "ORG_NAME": "Leeds Listens",
         "PRIVACY_URL": "https://leeds.example/p",
-        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
-        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-        "TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
-        "TWILIO_FROM_NUMBER": "+447700900000",
-        "TWILIO_API_BASE_URL": fake.base_url,
-        "TELEGRAM_BOT_TOKEN": "123456:E2E-token",
-        "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_WEBHOOK_SECRET,
-        "TELEGRAM_API_BASE_URL": fake.base_url,
+        **channel_env(fake.base_url),
     }
 
 

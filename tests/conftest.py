@@ -12,6 +12,7 @@ from bot.migrate import upgrade
 from bot.models import metadata
 from bot.settings import Settings
 from tests.databases import drop_postgres_database, fresh_postgres_database
+from tests.fakes.providers import FakeProviders
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 
@@ -43,6 +44,14 @@ def database(request, tmp_path) -> Iterator[Database]:
         for table in reversed(metadata.sorted_tables):
             conn.execute(table.delete())
     db.dispose()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeProviders]:
+    """A fake Twilio and Telegram on 127.0.0.1 for one test (e2e: one per package)."""
+    providers = FakeProviders().start()
+    yield providers
+    providers.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta, timezone
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy.orm import Session
 
-from bot.console import database
+from bot.console import database, settings
 from bot.console.forms import BadInput, day, numbers, words
 from bot.console.security import login_required
 from bot.models import Update
@@ -34,9 +34,10 @@ def _midnight(value, days: int = 0) -> datetime | None:  # type: ignore[no-untyp
 
 def _sms_rules() -> dict[str, str]:
     """What the live preview script needs to count exactly as bot/sms.py does."""
+    org_name = settings().org_name
     return {
-        "template": update_message("{you_said}", "{we_did}"),
-        "template_coming": update_message("{you_said}", "{we_did}", coming=True),
+        "template": update_message("{you_said}", "{we_did}", org_name=org_name),
+        "template_coming": update_message("{you_said}", "{we_did}", coming=True, org_name=org_name),
         "gsm7": "".join(sorted(GSM7_BASIC)),
         "gsm7_ext": "".join(sorted(GSM7_EXTENDED)),
         "max_segments": str(MAX_SEGMENTS),
@@ -196,7 +197,12 @@ def show(update_id: int):  # type: ignore[no-untyped-def]
         counts = preview(s, update) if update.published_at is None else None
         sent = queries.delivery(s, update_id) if update.published_at else None
         reacted = queries.reactions(s, update_id) if update.published_at else None
-    message = update_message(update.you_said, update.we_did, coming=update.stage == "coming")
+    message = update_message(
+        update.you_said,
+        update.we_did,
+        coming=update.stage == "coming",
+        org_name=settings().org_name,
+    )
     encoding, parts = segments(message)
     return render_template(
         "update.html",

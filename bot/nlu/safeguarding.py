@@ -20,15 +20,12 @@ from typing import Any
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.shared.nlu.constants import (
     INTENT,
-    INTENT_NAME_KEY,
-    INTENT_RANKING_KEY,
-    PREDICTED_CONFIDENCE_KEY,
     TEXT,
 )
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.component_base import TextModelComponent
+from bot.nlu.component_base import TextModelComponent, override_intent
 from bot.services.safeguarding import KINDS
 
 NONE = "none"
@@ -140,14 +137,7 @@ class SafeguardingDetector(TextModelComponent):
         if found is None:
             return
         kind, confidence = found
-        top = {INTENT_NAME_KEY: kind, PREDICTED_CONFIDENCE_KEY: round(confidence, 4)}
-        others = [
-            item
-            for item in message.get(INTENT_RANKING_KEY) or []
-            if item.get(INTENT_NAME_KEY) != kind
-        ]
-        message.set(INTENT, top, add_to_output=True)
-        message.set(INTENT_RANKING_KEY, [top, *others], add_to_output=True)
+        override_intent(message, kind, confidence)
         message.set(
             SAFEGUARDING, {"kind": kind, "confidence": round(confidence, 4)}, add_to_output=True
         )

@@ -1,22 +1,12 @@
-"""Fixtures for the core's tests: the fake providers and settings that send to them."""
+"""Fixtures for the core's tests: settings that send to the fake providers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 
 from bot.settings import Settings
-from tests.fakes.providers import FakeProviders
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeProviders]:
-    """A fake Twilio and Telegram on 127.0.0.1 for one test."""
-    providers = FakeProviders().start()
-    yield providers
-    providers.stop()
 
 
 @pytest.fixture

@@ -117,13 +117,6 @@ async def serving(
 
 
 @pytest.fixture
-def fake():
-    providers = FakeProviders().start()
-    yield providers
-    providers.stop()
-
-
-@pytest.fixture
 async def gw(database, fake, tmp_path) -> AsyncIterator[Running]:
     """The gateway with SMS and Telegram configured."""
     async with serving(database, fake, channel_env(fake.base_url), tmp_path) as running:

@@ -37,7 +37,9 @@ def cli_database(database, monkeypatch):
 def test_preview_shows_the_message_and_counts_and_keeps_nothing(cli_database, capsys):
     assert cli.main(["updates", "preview", *ARGS]) == 0
     out = capsys.readouterr().out
-    assert "You told us buses stop too early. From 3 March the 42 runs until 11pm." in out
+    assert "you and others told us buses stop too early. From 3 March the 42 runs until 11pm." in (
+        out
+    )
     assert "1 SMS, GSM-7" in out and "Recipients: 2 (1 by sms, 1 by telegram)" in out
     with cli_database.transaction() as s:
         assert s.scalars(select(Update)).all() == []

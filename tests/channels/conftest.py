@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.settings import Settings
-from tests.fakes.providers import FakeProviders
 
 PAYLOADS = Path(__file__).resolve().parent / "payloads"
 AUTH_TOKEN = "test-auth-token-0123456789"
@@ -42,13 +40,6 @@ def channel_env(fake_base_url: str) -> dict[str, str]:
         "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "TELEGRAM_API_BASE_URL": fake_base_url,
     }
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeProviders]:
-    providers = FakeProviders().start()
-    yield providers
-    providers.stop()
 
 
 @pytest.fixture

@@ -33,6 +33,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def channel_env(fake_base_url: str) -> dict[str, str]:
+    """SMS and Telegram settings (as environment variables) against the fake providers."""
+    return {
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
+        "TWILIO_FROM_NUMBER": "+447700900000",
+        "TWILIO_API_BASE_URL": fake_base_url,
+        "TELEGRAM_BOT_TOKEN": "123456:E2E-token",
+        "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_WEBHOOK_SECRET,
+        "TELEGRAM_API_BASE_URL": fake_base_url,
+    }
+
+
 class Stack:
     """`engage run` in a subprocess, with its own ports and databases."""
 
@@ -53,18 +67,7 @@ class Stack:
     @property
     def channel_env(self) -> dict[str, str]:
         """SMS and Telegram settings against the fake providers (none without a fake)."""
-        if not self.fake_base_url:
-            return {}
-        return {
-            "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
-            "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-            "TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
-            "TWILIO_FROM_NUMBER": "+447700900000",
-            "TWILIO_API_BASE_URL": self.fake_base_url,
-            "TELEGRAM_BOT_TOKEN": "123456:E2E-token",
-            "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_WEBHOOK_SECRET,
-            "TELEGRAM_API_BASE_URL": self.fake_base_url,
-        }
+        return channel_env(self.fake_base_url) if self.fake_base_url else {}
 
     def start(self, timeout: float = 240) -> None:
         """Start the stack and wait until both servers answer."""

@@ -33,8 +33,8 @@ CHROMIUM_ARGS = [
 EMAIL, PASSWORD = "officer@council.example", "correct horse battery"
 NUMBER, CHAT = "+447700900101", "2002"
 MESSAGE = (
-    "You told us buses stop too early. From 3 March the 42 runs until 11pm. "
-    "Did this help? Reply YES, NO or tell us more."
+    "Leeds Listens: you and others told us buses stop too early. From 3 March the 42 runs "
+    "until 11pm. Did this help? Reply YES or NO. Reply STOP to stop."
 )
 
 pytestmark = [
@@ -138,7 +138,7 @@ def test_officer_publishes_an_update_and_sees_it_sent(console, fake):
         page.get_by_label("You said").fill("buses stop too early")
         page.get_by_label("We did").fill("From 3 March the 42 runs until 11pm.")
         expect(page.locator("#sms-text")).to_have_text(MESSAGE)
-        expect(page.locator("#sms-count")).to_have_text("116 characters, 1 SMS, GSM-7.")
+        expect(page.locator("#sms-count")).to_have_text("148 characters, 1 SMS, GSM-7.")
         page.get_by_label("We did").type(" \u2019")  # a curly quote is not plain SMS
         expect(page.locator("#sms-count")).to_contain_text("UCS-2")
         page.get_by_label("We did").fill("From 3 March the 42 runs until 10pm.")

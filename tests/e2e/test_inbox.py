@@ -19,7 +19,7 @@ from bot.services.updates import draft_update, publish
 from bot.settings import PROJECT_ROOT
 from tests.conftest import POSTGRES_URL
 from tests.databases import drop_postgres_database, fresh_postgres_database
-from tests.e2e.conftest import PUBLIC_BASE_URL, TELEGRAM_WEBHOOK_SECRET, TWILIO_AUTH_TOKEN
+from tests.e2e.conftest import channel_env
 from tests.e2e.services import Services
 from tests.e2e.test_channels import (
     new_chat,
@@ -58,14 +58,7 @@ def services(request, tmp_path_factory, fake) -> Iterator[Services]:
             "QUIET_HOURS": "off",
             "ORG_NAME": "Leeds Listens",
             "PRIVACY_URL": "https://leeds.example/p",
-            "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
-            "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-            "TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
-            "TWILIO_FROM_NUMBER": "+447700900000",
-            "TWILIO_API_BASE_URL": fake.base_url,
-            "TELEGRAM_BOT_TOKEN": "123456:E2E-token",
-            "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_WEBHOOK_SECRET,
-            "TELEGRAM_API_BASE_URL": fake.base_url,
+            **channel_env(fake.base_url),
         },
     ).start()
     yield running

@@ -37,7 +37,14 @@ def _count(database, model, *where) -> int:
 
 def test_the_compose_page_carries_what_the_live_preview_needs(signed_in, seeded):
     page = signed_in("officer").get(f"/updates/new?view={seeded['bins']}").get_data(as_text=True)
-    assert 'data-template="You told us {you_said}. {we_did} Did this help?' in page
+    assert (
+        'data-template="Leeds Listens: you and others told us {you_said}. {we_did} Did this help?'
+        in page
+    )
+    assert (
+        'data-template-coming="Leeds Listens: you and others told us {you_said}. Coming soon:'
+        in (page)
+    )
     assert 'data-max-segments="2"' in page and "sms-preview.js" in page
     assert f'value="{seeded["bins"]}"' in page and "bins not emptied" in page  # picked view
     plain = signed_in("officer").get("/updates/new").get_data(as_text=True)
@@ -49,10 +56,10 @@ def test_preview_shows_the_exact_message_and_recipients_by_channel(signed_in, se
     update_id = _draft(client)
     page = client.get(f"/updates/{update_id}").get_data(as_text=True)
     assert (
-        "You told us buses stop too early. From 3 March the 42 runs until 11pm. "
-        "Did this help? Reply YES, NO or tell us more." in page
+        "Leeds Listens: you and others told us buses stop too early. From 3 March the 42 runs "
+        "until 11pm. Did this help? Reply YES or NO. Reply STOP to stop." in page
     )
-    assert "116 characters, 1 SMS, GSM-7" in page
+    assert "148 characters, 1 SMS, GSM-7" in page
     with database.transaction() as s:
         counts = preview(s, s.get(Update, update_id))
     assert counts == {"sms": 1, "telegram": 1, "total": 2}
