@@ -4,7 +4,7 @@ For each rate limit it makes a fresh database (SQLite under a temp dir, or a new
 on the PostgreSQL server of --database-url, dropped afterwards), seeds N consented SMS
 residents with a matching view, publishes one update, starts the fake Twilio in a
 separate process (so it does not share the notifier's GIL) and drains the outbox in
-process with the real Notifier and TwilioSmsSender. The achieved rate is taken from the
+process with the real Notifier and SmsSender. The achieved rate is taken from the
 fake's own receive times: (accepted - 1) / (last - first).
 
 Usage: .venv/bin/python bench/fanout.py [--residents N] [--limits 500,2000]

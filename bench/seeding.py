@@ -7,7 +7,14 @@ import uuid
 from sqlalchemy import text
 
 from bot.db import Database
-from bot.models import ChannelIdentity, ConsentEvent, ConsentWording, Resident, View
+from bot.models import (
+    ChannelIdentity,
+    ConsentEvent,
+    ConsentWording,
+    Resident,
+    View,
+    ViewTheme,
+)
 
 
 def numbers(n: int) -> list[str]:
@@ -57,8 +64,19 @@ def seed_residents(database: Database, count: int, theme: str) -> None:
             for i, c in enumerate(conversations, start=1)
         )
         s.flush()
+        s.add_all(
+            ViewTheme(id=i, view_id=i, theme_key=theme, confidence=0.9, rank=0)
+            for i in range(1, count + 1)
+        )
+        s.flush()
         if s.get_bind().dialect.name == "postgresql":  # ids were given: move the sequences on
-            for table in ("residents", "channel_identities", "consent_events", "views"):
+            for table in (
+                "residents",
+                "channel_identities",
+                "consent_events",
+                "views",
+                "view_themes",
+            ):
                 s.execute(
                     text(
                         f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "

@@ -52,8 +52,9 @@ IN_FLIGHT = 64  # sends in flight at once, per channel
 MAX_OPEN_CLAIMS = 100  # claims a drain keeps apart before settling them
 RECONCILE_SLACK = timedelta(minutes=5)  # provider clocks may differ from ours
 # Send slots are taken from the shared rate limit this many seconds' worth at a time: one
-# short database transaction per batch, not per message.
-SLOT_BATCH_S = 0.05
+# short locked transaction per batch, not per message (0.05 s cost 7% of the fan-out rate
+# at 500/s on SQLite, 0.2 s about 3%: docs/BENCHMARKS.md).
+SLOT_BATCH_S = 0.2
 RECORD_EVERY_S = 0.05  # outcomes wait at most this long to be written (group commit)
 RECORD_RETRY_S = 1.0
 DUTY_EVERY_S = 5.0  # how often new safeguarding alerts are looked for (and emailed)
