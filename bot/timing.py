@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -23,43 +22,6 @@ def in_quiet_hours(now: datetime, quiet_hours: str, timezone: str) -> bool:
     if start <= end:
         return start <= local < end
     return local >= start or local < end  # crosses midnight
-
-
-class RateLimiter:
-    """At most `per_second` sends per second, spaced evenly (a simple leaky bucket).
-
-    With `catch_up`, a send that comes up to that many seconds late (the caller was busy)
-    keeps its place in the schedule, so the sends after it come sooner and the average
-    rate holds; later than that, the schedule starts again from now.
-    """
-
-    def __init__(
-        self,
-        per_second: float,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        catch_up: float = 0.0,
-    ) -> None:
-        self.interval = 1.0 / per_second
-        self._clock = clock
-        self._sleep = sleep
-        self._catch_up = catch_up
-        self._next = float("-inf")
-        self._lock = threading.Lock()
-
-    def reserve(self) -> float:
-        """Take the next send slot; returns how many seconds to wait for it."""
-        with self._lock:
-            now = self._clock()
-            slot = self._next if now - self._next <= self._catch_up else now
-            self._next = slot + self.interval
-        return max(0.0, slot - now)
-
-    def wait(self) -> None:
-        """Block until the next send is allowed."""
-        delay = self.reserve()
-        if delay > 0:
-            self._sleep(delay)
 
 
 STALE_S = 0.1

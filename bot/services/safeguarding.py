@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.models import Resident, SafeguardingAlert, utcnow
+from bot.models import SafeguardingAlert, utcnow
 from bot.services import audit
 from bot.services.residents import get_or_create_resident
 
@@ -149,8 +149,3 @@ def mark_notified(session: Session, alert_ids: list[int], now: datetime) -> None
         alert = session.get(SafeguardingAlert, alert_id)
         if alert is not None and alert.notified_at is None:
             alert.notified_at = now
-
-
-def resident_of(session: Session, alert: SafeguardingAlert) -> Resident | None:
-    """The resident who wrote it."""
-    return session.get(Resident, alert.resident_id)
