@@ -1,0 +1,44 @@
+"""Personal details taken out of residents' free text before it leaves the system.
+
+One function, `redact`, shared by every export and the console's views list (issue 10):
+phone numbers, email addresses, web addresses, full postcodes (cut to their district) and
+house numbers with a street name become visible tokens, never silently dropped. What it
+cannot catch (names, descriptions of people, unusual spellings) is listed in docs/DATA.md.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.postcodes import redact_full_postcodes
+
+PHONE, EMAIL, URL, ADDRESS = "[phone]", "[email]", "[url]", "[address]"
+
+_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+_URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
+# UK numbers in their common spellings: +44 / 0044 / 0, then 9-10 digits, with spaces,
+# dashes, dots or brackets between groups ("07700 900 123", "(0113) 496-0000").
+_PHONE = re.compile(
+    r"(?<![\w+])(?:\+\s?44\s?(?:\(0\)\s?)?|0044\s?|\(?0)"  # the prefix
+    r"(?:[\s\-.()]*\d){9,10}"  # the rest, grouped any way
+    r"(?!\d)"
+)
+_STREET_WORDS = (
+    "street|st|road|rd|avenue|ave|lane|ln|close|drive|dr|way|grove|crescent|terrace|"
+    "place|court|gardens|walk|hill|row|square|mews|view|rise|parade|green|vale"
+)
+# "12 Fern Street", "flat 3, 14a Mill Lane": a number (with an optional letter) before
+# one to three words ending in a street word.
+_ADDRESS = re.compile(
+    rf"\b(?:flat\s+\d+[a-z]?,?\s+)?\d{{1,4}}[a-z]?,?\s+(?:[a-z'-]+\s+){{1,3}}(?:{_STREET_WORDS})\b",
+    re.IGNORECASE,
+)
+
+
+def redact(text: str) -> str:
+    """`text` with phone numbers, emails, URLs, addresses and full postcodes taken out."""
+    text = _EMAIL.sub(EMAIL, text)
+    text = _URL.sub(URL, text)
+    text = _PHONE.sub(PHONE, text)
+    text = redact_full_postcodes(text)
+    return _ADDRESS.sub(ADDRESS, text)
