@@ -438,6 +438,35 @@ def cmd_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export residents' views for analysts: pseudonymised, redacted, audited."""
+    from bot.db import default_database
+    from bot.exports import ExportError, ExportFilter, export_views, format_of
+    from bot.pseudonyms import NoPseudonymKey
+    from bot.services.audit import cli_actor
+
+    try:
+        since, until = _date(args.date_from), _date(args.date_to)
+    except ValueError:
+        print("Not exported: dates look like 2026-11-01.", file=sys.stderr)
+        return 2
+    path = Path(args.output)
+    try:
+        wanted = ExportFilter.checked(
+            since=since, until=until, themes=args.theme, areas=args.area,
+            channel=args.channel, question_id=args.question, update_id=args.update,
+        )  # fmt: skip
+        fmt = format_of(path, args.format)
+        with default_database().transaction() as session:
+            key = get_settings().export_pseudonym_key
+            count = export_views(session, path, fmt, wanted, key, cli_actor())
+    except (ExportError, NoPseudonymKey) as exc:
+        print(f"Not exported: {exc}.", file=sys.stderr)
+        return 2
+    print(f"Exported {count} views to {path} ({fmt}).")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for `engage`."""
     parser = argparse.ArgumentParser(prog="engage", description=__doc__)
@@ -521,6 +550,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds after which a send claimed by a stopped worker is taken over (60)",
     )
     notifier.set_defaults(func=cmd_notifier)
+
+    export = commands.add_parser("export", help="data for analysts (pseudonymised, redacted)")
+    export_kinds = export.add_subparsers(dest="kind", required=True)
+    views = export_kinds.add_parser("views", help="one row per view, with its themes")
+    views.add_argument("-o", "--output", required=True, help="the file to write")
+    views.add_argument("--format", choices=["csv", "jsonl"], help="default: the file's ending")
+    views.add_argument("--from", dest="date_from", help="views from this day (YYYY-MM-DD)")
+    views.add_argument("--to", dest="date_to", help="views before this day (YYYY-MM-DD)")
+    views.add_argument("--theme", action="append", default=[], help="a theme key (repeat)")
+    views.add_argument("--area", action="append", default=[], help="a district (repeat)")
+    views.add_argument("--channel", choices=["sms", "telegram"])
+    views.add_argument("--question", type=int, help="answers to this check-in question")
+    views.add_argument("--update", type=int, help="comments on this update")
+    views.set_defaults(func=cmd_export)
 
     users = commands.add_parser("users", help="officer console accounts")
     user_actions = users.add_subparsers(dest="action", required=True)

@@ -183,6 +183,7 @@ class Settings:
     smtp_from: str = ""
     smtp_starttls: bool = False
     console_url: str = ""  # how officers reach the console (for the duty inbox's email)
+    export_pseudonym_key: str = ""  # keyed pseudonyms in exports; kept outside the database
     # Where residents report a fault (a pothole, a missed bin), by theme key; "" for any.
     report_urls: tuple[tuple[str, str], ...] = ()
 
@@ -281,6 +282,7 @@ class Settings:
             smtp_starttls=env.get("SMTP_STARTTLS", "").strip().lower() in ("1", "true", "yes"),
             console_url=_base_url(env, "CONSOLE_URL"),
             report_urls=_report_urls(env),
+            export_pseudonym_key=env.get("EXPORT_PSEUDONYM_KEY", "").strip(),
         )
 
 

@@ -1,0 +1,185 @@
+"""Exporting views: pseudonymised, redacted, Excel-safe CSV and typed JSON Lines, filtered,
+all or nothing, audited; bad input gets one line and no file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import select
+
+from bot.exports import ExportError, ExportFilter, export_views, format_of, view_rows
+from bot.models import AuditEvent
+from bot.pseudonyms import NoPseudonymKey, pseudonym
+from bot.services.consent import record_consent
+from bot.services.identities import resident_for
+from bot.services.views import set_area, store_view
+
+KEY = "test-pseudonym-key"
+DAY = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def views(database):
+    """Three views: one about two things with personal details, one formula-like, one Welsh."""
+    with database.transaction() as s:
+        jo = resident_for(s, "sms", "+447700900123")
+        record_consent(s, jo, given=True, wording="w", channel="sms")
+        set_area(s, jo, "LS6")
+        first = store_view(
+            s, jo, text="call me on 07700 900123, trams late and dog mess at 12 Fern Street",
+            theme_key="roads_transport", confidence=0.8, channel="sms",
+            also=[("waste_recycling", 0.7)],
+        )  # fmt: skip
+        first.created_at = DAY
+        ann = resident_for(s, "telegram", "4242")
+        record_consent(s, ann, given=True, wording="w", channel="telegram")
+        second = store_view(
+            s, ann, text="=HYPERLINK(\"http://evil\") more bins", theme_key="waste_recycling",
+            confidence=0.9, channel="telegram",
+        )  # fmt: skip
+        second.created_at = DAY.replace(day=3)
+        third = store_view(
+            s, ann, text="mae angen mwy o fysiau ŵ ŷ 🙂", theme_key=None, confidence=0.2,
+            channel="telegram",
+        )  # fmt: skip
+        third.created_at = DAY.replace(day=20)
+        return {"jo": jo.id, "ann": ann.id}
+
+
+def _export(database, tmp_path, fmt="csv", **filters):
+    path = tmp_path / f"views.{fmt}"
+    with database.transaction() as s:
+        count = export_views(s, path, fmt, ExportFilter.checked(**filters), KEY, "cli:test")
+    return path, count
+
+
+def test_csv_for_excel(database, views, tmp_path):
+    path, count = _export(database, tmp_path)
+    raw = path.read_bytes()
+    assert count == 3 and raw.startswith(b"\xef\xbb\xbf")  # UTF-8 with a BOM
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert [r["resident"] for r in rows] == [
+        pseudonym(views["jo"], KEY), pseudonym(views["ann"], KEY), pseudonym(views["ann"], KEY)
+    ]  # fmt: skip
+    first, second, third = rows
+    assert first["text"] == "call me on [phone], trams late and dog mess at [address]"
+    assert first["themes"] == "roads_transport;waste_recycling"
+    assert (first["theme_label"], first["area"], first["created_at"]) == (
+        "Roads & transport", "LS6", "2026-11-02T10:00:00+00:00"
+    )  # fmt: skip
+    assert second["text"].startswith("'=HYPERLINK")  # never run as a formula
+    assert (
+        third["text"] == "mae angen mwy o fysiau ŵ ŷ 🙂"
+        and third["theme_label"] == "Something else"
+    )
+    assert "+447700900123" not in raw.decode("utf-8-sig") and "4242" not in raw.decode("utf-8-sig")
+    assert raw.count(b"\r\n") == 4  # RFC 4180 line ends
+
+
+def test_jsonl_keeps_types_and_unicode(database, views, tmp_path):
+    path, _ = _export(database, tmp_path, fmt="jsonl")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert rows[0]["confidence"] == pytest.approx(0.8) and rows[0]["rating"] is None
+    assert rows[2]["text"] == "mae angen mwy o fysiau ŵ ŷ 🙂"
+
+
+def test_filters(database, views, tmp_path):
+    assert _export(database, tmp_path, themes=["waste_recycling"])[1] == 2  # either theme
+    assert _export(database, tmp_path, areas=["ls6"])[1] == 1
+    assert _export(database, tmp_path, channel="telegram")[1] == 2
+    later = _export(database, tmp_path, since=DAY.replace(day=3), until=DAY.replace(day=4))
+    assert later[1] == 1
+
+
+def test_the_export_is_audited_without_personal_data(database, views, tmp_path):
+    _export(database, tmp_path, themes=["housing"])
+    with database.transaction() as s:
+        [event] = s.scalars(select(AuditEvent).where(AuditEvent.action == "export.views")).all()
+        detail = json.loads(event.detail)
+        assert detail == {"format": "csv", "filters": {"themes": ["housing"]}, "rows": 0}
+        assert event.actor == "cli:test"
+
+
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        ({"themes": ["aliens"]}, "unknown themes: aliens"),
+        ({"areas": ["nowhere"]}, "is not a postcode district"),
+        ({"since": DAY, "until": DAY.replace(day=1)}, "wrong way round"),
+        ({"channel": "fax"}, "sms or telegram"),
+    ],
+)
+def test_bad_filters_are_refused_in_one_line(filters, message):
+    with pytest.raises(ExportError, match=message):
+        ExportFilter.checked(**filters)
+
+
+def test_no_key_no_file_and_no_partial_file(database, views, tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    path = folder / "views.csv"
+    with database.transaction() as s, pytest.raises(NoPseudonymKey):
+        export_views(s, path, "csv", ExportFilter(), "", "cli:test")
+    assert list(folder.iterdir()) == []  # no file, and no half-written one beside it
+    with pytest.raises(ExportError, match="cannot write"), database.transaction() as s:
+        export_views(s, tmp_path / "no" / "such" / "x.csv", "csv", ExportFilter(), KEY, "t")
+    with pytest.raises(ExportError, match="unknown format"):
+        format_of(tmp_path / "views.pdf", None)
+    assert format_of(tmp_path / "views.JSONL", None) == "jsonl"
+
+
+def test_rows_stream_in_batches(database, views, monkeypatch):
+    import bot.exports
+
+    monkeypatch.setattr(bot.exports, "BATCH", 2)
+    with database.transaction() as s:
+        assert len(list(view_rows(s, ExportFilter(), KEY))) == 3
+
+
+def test_the_cli(database, views, tmp_path, monkeypatch, capsys):
+    from bot import cli
+    from bot.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", database.url)
+    monkeypatch.setenv("EXPORT_PSEUDONYM_KEY", KEY)
+    get_settings.cache_clear()
+    monkeypatch.setattr("bot.db._default", database)
+    try:
+        out = tmp_path / "v.csv"
+        assert cli.main(["export", "views", "-o", str(out), "--theme", "waste_recycling"]) == 0
+        assert "Exported 2 views" in capsys.readouterr().out
+        assert (
+            cli.main(["export", "views", "-o", str(tmp_path / "x.csv"), "--from", "2026-13-01"])
+            == 2
+        )
+        assert "dates look like" in capsys.readouterr().err
+        monkeypatch.setenv("EXPORT_PSEUDONYM_KEY", "")
+        get_settings.cache_clear()
+        assert cli.main(["export", "views", "-o", str(tmp_path / "y.csv")]) == 2
+        assert "EXPORT_PSEUDONYM_KEY" in capsys.readouterr().err
+        assert not (tmp_path / "y.csv").exists()
+    finally:
+        get_settings.cache_clear()
+
+
+def test_a_failure_half_way_leaves_no_file(database, views, tmp_path, monkeypatch):
+    import bot.exports
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    calls = []
+
+    def failing(text: str) -> str:
+        calls.append(text)
+        if len(calls) == 2:
+            raise RuntimeError("disk gone")
+        return text
+
+    monkeypatch.setattr(bot.exports, "redact", failing)
+    with database.transaction() as s, pytest.raises(RuntimeError):
+        export_views(s, folder / "views.csv", "csv", ExportFilter(), KEY, "cli:test")
+    assert list(folder.iterdir()) == []
