@@ -556,8 +556,10 @@ def build_parser() -> argparse.ArgumentParser:
     views = export_kinds.add_parser("views", help="one row per view, with its themes")
     views.add_argument("-o", "--output", required=True, help="the file to write")
     views.add_argument("--format", choices=["csv", "jsonl"], help="default: the file's ending")
-    views.add_argument("--from", dest="date_from", help="views from this day (YYYY-MM-DD)")
-    views.add_argument("--to", dest="date_to", help="views before this day (YYYY-MM-DD)")
+    views.add_argument(
+        "--from", dest="date_from", metavar="DATE", help="from this day (YYYY-MM-DD)"
+    )
+    views.add_argument("--to", dest="date_to", metavar="DATE", help="before this day (YYYY-MM-DD)")
     views.add_argument("--theme", action="append", default=[], help="a theme key (repeat)")
     views.add_argument("--area", action="append", default=[], help="a district (repeat)")
     views.add_argument("--channel", choices=["sms", "telegram"])
