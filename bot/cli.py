@@ -440,16 +440,19 @@ def cmd_users(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export residents' views for analysts: pseudonymised, redacted, audited."""
+    from datetime import timedelta
+
     from bot.db import default_database
     from bot.exports import ExportError, ExportFilter, export_views, format_of
     from bot.pseudonyms import NoPseudonymKey
     from bot.services.audit import cli_actor
 
     try:
-        since, until = _date(args.date_from), _date(args.date_to)
+        since, last = _date(args.date_from), _date(args.date_to)
     except ValueError:
         print("Not exported: dates look like 2026-11-01.", file=sys.stderr)
         return 2
+    until = last + timedelta(days=1) if last else None  # the last day is included
     path = Path(args.output)
     try:
         wanted = ExportFilter.checked(
@@ -463,7 +466,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     except (ExportError, NoPseudonymKey) as exc:
         print(f"Not exported: {exc}.", file=sys.stderr)
         return 2
-    print(f"Exported {count} views to {path} ({fmt}).")
+    print(f"Exported {count} view{'' if count == 1 else 's'} to {path} ({fmt}).")
     return 0
 
 
@@ -559,7 +562,9 @@ def build_parser() -> argparse.ArgumentParser:
     views.add_argument(
         "--from", dest="date_from", metavar="DATE", help="from this day (YYYY-MM-DD)"
     )
-    views.add_argument("--to", dest="date_to", metavar="DATE", help="before this day (YYYY-MM-DD)")
+    views.add_argument(
+        "--to", dest="date_to", metavar="DATE", help="to this day, included (YYYY-MM-DD)"
+    )
     views.add_argument("--theme", action="append", default=[], help="a theme key (repeat)")
     views.add_argument("--area", action="append", default=[], help="a district (repeat)")
     views.add_argument("--channel", choices=["sms", "telegram"])

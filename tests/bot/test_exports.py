@@ -152,6 +152,9 @@ def test_the_cli(database, views, tmp_path, monkeypatch, capsys):
         out = tmp_path / "v.csv"
         assert cli.main(["export", "views", "-o", str(out), "--theme", "waste_recycling"]) == 0
         assert "Exported 2 views" in capsys.readouterr().out
+        one_day = ["--from", "2026-11-03", "--to", "2026-11-03"]  # the last day is included
+        assert cli.main(["export", "views", "-o", str(out), *one_day]) == 0
+        assert "Exported 1 view to" in capsys.readouterr().out
         assert (
             cli.main(["export", "views", "-o", str(tmp_path / "x.csv"), "--from", "2026-13-01"])
             == 2
