@@ -31,6 +31,7 @@ from bot.db import Database, run_in_transaction
 from bot.duty_mail import notify_duty_inbox
 from bot.outbound import RetryLater, Sender, Undeliverable, rate_of, shared_limiter
 from bot.phone import mask
+from bot.services.delivery import Sent
 from bot.services.outbox import (
     Claim,
     Claimed,
@@ -75,10 +76,15 @@ class Report:
 
 @dataclass(frozen=True)
 class _Outcome:
-    outbox_id: int
+    item: Claimed
     provider_id: str | None = None
     retry: RetryLater | None = None
     refused: Undeliverable | None = None
+
+    @property
+    def outbox_id(self) -> int:
+        """The outbox row it settles."""
+        return self.item.outbox_id
 
 
 def utc_now() -> datetime:
@@ -231,7 +237,7 @@ class Notifier:
             outcome = await self._send(sender, item, report)
         except Exception as exc:  # never lose the row: record it as a retry
             logger.warning("Sending an update failed unexpectedly: %s", type(exc).__name__)
-            outcome = _Outcome(item.outbox_id, retry=RetryLater("error", in_doubt=True))
+            outcome = _Outcome(item, retry=RetryLater("error", in_doubt=True))
         self._count(outcome, sender.channel, item, report)
         self._outcomes.append(outcome)
         self._record_soon()
@@ -243,18 +249,18 @@ class Notifier:
                 found = await sender.find_sent(item.address, item.text, since)
                 if found is not None:
                     report.reconciled += 1
-                    return _Outcome(item.outbox_id, provider_id=found)
+                    return _Outcome(item, provider_id=found)
             elif item.in_doubt:
                 report.resent_in_doubt += 1
                 logger.warning(
                     "Resending an update to %s whose earlier send may have gone through.",
                     mask(item.address),
                 )
-            return _Outcome(item.outbox_id, provider_id=await sender.send(item.address, item.text))
+            return _Outcome(item, provider_id=await sender.send(item.address, item.text))
         except RetryLater as exc:
-            return _Outcome(item.outbox_id, retry=exc)
+            return _Outcome(item, retry=exc)
         except Undeliverable as exc:
-            return _Outcome(item.outbox_id, refused=exc)
+            return _Outcome(item, refused=exc)
 
     def _count(self, outcome: _Outcome, channel: str, item: Claimed, report: Report) -> None:
         if outcome.provider_id is not None:
@@ -325,9 +331,19 @@ async def tell_duty_inbox(database: Database, settings: Settings) -> None:
 
 def _write(session: Session, outcomes: list[_Outcome], now: datetime) -> None:
     """Record a batch of outcomes."""
-    mark_all_sent(
-        session, [(o.outbox_id, o.provider_id) for o in outcomes if o.provider_id is not None], now
-    )
+    sent = [
+        Sent(
+            o.item.resident_id,
+            o.item.channel,
+            "update",
+            o.provider_id,
+            "sent",
+            outbox_id=o.outbox_id,
+        )
+        for o in outcomes
+        if o.provider_id is not None
+    ]
+    mark_all_sent(session, sent, now)
     for outcome in outcomes:
         if outcome.provider_id is not None:
             continue

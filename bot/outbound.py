@@ -19,11 +19,10 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from bot.db import Database, run_in_transaction
-from bot.models import Resident, utcnow
+from bot.models import utcnow
 from bot.phone import mask
-from bot.services.consent import opt_out
-from bot.services.delivery import Sent, offer_choices, record_sent
-from bot.services.identities import address_for, mark_unreachable
+from bot.services.delivery import Sent, offer_choices, recipient_refused, record_sent
+from bot.services.identities import address_for
 from bot.services.residents import find_resident
 from bot.services.send_slots import reserve
 from bot.settings import Settings
@@ -193,7 +192,8 @@ class Outbound:
             )
         finally:
             await run_in_transaction(
-                self.database, lambda s: _record(s, pending, channel, address, self.clock())
+                self.database,
+                lambda s: _record(s, pending, resident_id, channel, address, self.clock()),
             )
         return result
 
@@ -265,14 +265,22 @@ def _prepare(
     return resident.id, address_for(session, conversation_id, channel)
 
 
-def _record(session: Session, pending: _Pending, channel: str, address: str, now: datetime) -> None:
+def _record(
+    session: Session,
+    pending: _Pending,
+    resident_id: int | None,
+    channel: str,
+    address: str,
+    now: datetime,
+) -> None:
     record_sent(session, pending.records, now)
     refused = pending.refused
-    if refused is None:
-        return
-    if refused.unreachable:
-        mark_unreachable(session, channel, address)
-    if refused.opted_out and pending.records and pending.records[0].resident_id is not None:
-        resident = session.get(Resident, pending.records[0].resident_id)
-        if resident is not None:
-            opt_out(session, resident, channel=channel)
+    if refused is not None:
+        recipient_refused(
+            session,
+            resident_id,
+            channel,
+            address,
+            opted_out=refused.opted_out,
+            unreachable=refused.unreachable,
+        )

@@ -18,6 +18,7 @@ from bot.models import (
     utcnow,
 )
 from bot.services.consent import opt_out
+from bot.services.identities import mark_unreachable
 
 
 @dataclass(frozen=True)
@@ -81,11 +82,26 @@ def record_status(
         notification = session.get(OutboxMessage, message.outbox_id)
         if notification is not None:
             _update_notification(notification, status, error_code, opted_out)
-    if opted_out and message.resident_id is not None:
-        resident = session.get(Resident, message.resident_id)
+    recipient_refused(session, message.resident_id, channel, None, opted_out=opted_out)
+    return True
+
+
+def recipient_refused(
+    session: Session,
+    resident_id: int | None,
+    channel: str,
+    address: str | None,
+    *,
+    opted_out: bool = False,
+    unreachable: bool = False,
+) -> None:
+    """What a provider's final refusal means: opted out of everything, or this address gone."""
+    if opted_out and resident_id is not None:
+        resident = session.get(Resident, resident_id)
         if resident is not None:
             opt_out(session, resident, channel=channel)
-    return True
+    if unreachable and address is not None:
+        mark_unreachable(session, channel, address)
 
 
 def _update_notification(

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.models import InboxMessage, Resident
@@ -144,6 +145,30 @@ def mark_retry(session: Session, item: Claimed, error: str, now: datetime) -> st
     else:
         row.next_attempt_at = now + backoff(item.attempts)
     return row.status
+
+
+def made_from(session: Session, model: Any, inbox_id: int | None) -> Any:
+    """The row of `model` already made from inbox message `inbox_id`, if there is one."""
+    if inbox_id is None:
+        return None
+    return session.scalars(select(model).where(model.inbox_id == inbox_id)).first()
+
+
+def add_once(session: Session, row: Any) -> tuple[Any, bool]:
+    """Add a row made from an inbox message: (it, True), or (the one another turn made, False).
+
+    A turn that Rasa runs again after a failure, or at the same moment after a timeout,
+    makes the same row twice: the row's unique `inbox_id` keeps one.
+    """
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        existing = made_from(session, type(row), row.inbox_id)
+        if existing is None:
+            raise
+        return existing, False
+    return row, True
 
 
 def depth(session: Session) -> Depth:

@@ -17,11 +17,9 @@ from sqlalchemy import and_, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.models import ChannelIdentity, OutboxMessage, Resident, Update
-from bot.services.consent import opt_out
-from bot.services.delivery import Sent, record_sent
+from bot.services.delivery import Sent, recipient_refused, record_sent
 from bot.services.identities import (
     chunks,
-    mark_unreachable,
     reachable_channel,
     reachable_identities,
 )
@@ -37,6 +35,7 @@ class Claimed:
     """A notification this worker now owns, ready to send."""
 
     outbox_id: int
+    resident_id: int
     channel: str
     address: str
     text: str
@@ -136,6 +135,7 @@ def claim_due(
         claimed.append(
             Claimed(
                 outbox_id=row.id,
+                resident_id=row.resident_id,
                 channel=row.channel,
                 address=address,
                 text=messages[row.update_id],
@@ -152,11 +152,11 @@ def _claimed_row(session: Session, outbox_id: int) -> OutboxMessage | None:
     return row if row is not None and row.status == "sending" else None
 
 
-def mark_all_sent(session: Session, sent: list[tuple[int, str]], now: datetime) -> None:
-    """The provider took these messages: (outbox id, provider id) pairs.
+def mark_all_sent(session: Session, sent: list[Sent], now: datetime) -> None:
+    """The provider took these updates (`Sent` with their outbox ids), in two statements.
 
-    One batched UPDATE, and one INSERT into the record of sent messages (where delivery
-    reports find them).
+    One batched UPDATE of the outbox, and one INSERT into the record of sent messages
+    (where delivery reports find them).
     """
     if not sent:
         return
@@ -165,23 +165,9 @@ def mark_all_sent(session: Session, sent: list[tuple[int, str]], now: datetime) 
         update(table)
         .where(table.c.id == bindparam("outbox_id"), table.c.status == "sending")
         .values(status="sent", provider_id=bindparam("sid"), sent_at=now, error_code=None),
-        [{"outbox_id": outbox_id, "sid": sid} for outbox_id, sid in sent],
+        [{"outbox_id": s.outbox_id, "sid": s.provider_id} for s in sent],
     )
-    for chunk in chunks([outbox_id for outbox_id, _ in sent]):
-        rows = session.execute(
-            select(OutboxMessage.id, OutboxMessage.resident_id, OutboxMessage.channel).where(
-                OutboxMessage.id.in_(chunk)
-            )
-        ).all()
-        sids = dict(sent)
-        record_sent(
-            session,
-            [
-                Sent(r.resident_id, r.channel, "update", sids[r.id], "sent", outbox_id=r.id)
-                for r in rows
-            ],
-            now,
-        )
+    record_sent(session, sent, now)
 
 
 def release(session: Session, outbox_ids: list[int], token: str) -> None:
@@ -227,9 +213,7 @@ def mark_undeliverable(
     if row is None:
         return
     row.status, row.error_code = ("opted_out" if opted_out else "failed"), code
-    resident = session.get(Resident, row.resident_id)
-    if opted_out and resident is not None:
-        opt_out(session, resident, channel=row.channel)
+    address = None
     if unreachable:
         address = session.scalars(
             select(ChannelIdentity.address).where(
@@ -237,5 +221,6 @@ def mark_undeliverable(
                 ChannelIdentity.channel == row.channel,
             )
         ).first()
-        if address is not None:
-            mark_unreachable(session, row.channel, address)
+    recipient_refused(
+        session, row.resident_id, row.channel, address, opted_out=opted_out, unreachable=unreachable
+    )

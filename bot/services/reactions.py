@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.models import OutboxMessage, Update, UpdateReaction
+from bot.services.inbox import made_from
 from bot.services.residents import find_resident
 from bot.services.views import store_view
 
@@ -64,12 +65,9 @@ def record_reaction(
     row = session.get(OutboxMessage, outbox_id)
     if resident is None or row is None or row.resident_id != resident.id:
         return None
-    if inbox_id is not None:  # the same message again (a retried turn): already recorded
-        existing = session.scalars(
-            select(UpdateReaction).where(UpdateReaction.inbox_id == inbox_id)
-        ).first()
-        if existing is not None:
-            return existing
+    existing = made_from(session, UpdateReaction, inbox_id)  # a retried turn: recorded
+    if existing is not None:
+        return existing
     view_id = None
     if kind == "comment":
         view = store_view(

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.models import SafeguardingAlert, utcnow
 from bot.services import audit
+from bot.services.inbox import add_once, made_from
 from bot.services.residents import get_or_create_resident
 
 KINDS = ("danger_now", "self_harm", "abuse", "crime_report")
@@ -54,12 +54,9 @@ def record_alert(
     """Record a safeguarding message (with or without consent: a duty of care); idempotent."""
     if kind not in KINDS:
         raise ValueError(f"unknown safeguarding kind {kind!r}")
-    if inbox_id is not None:
-        existing = session.scalars(
-            select(SafeguardingAlert).where(SafeguardingAlert.inbox_id == inbox_id)
-        ).first()
-        if existing is not None:
-            return existing
+    existing = made_from(session, SafeguardingAlert, inbox_id)
+    if existing is not None:
+        return existing
     resident = get_or_create_resident(session, conversation_id, channel)
     alert = SafeguardingAlert(
         resident_id=resident.id,
@@ -69,14 +66,7 @@ def record_alert(
         confidence=confidence,
         inbox_id=inbox_id,
     )
-    try:
-        with session.begin_nested():
-            session.add(alert)
-    except IntegrityError:  # the same message, recorded at this moment by another turn
-        return session.scalars(
-            select(SafeguardingAlert).where(SafeguardingAlert.inbox_id == inbox_id)
-        ).one()
-    return alert
+    return add_once(session, alert)[0]
 
 
 def list_alerts(

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.models import Resident, View, ViewTheme
+from bot.services.inbox import add_once, made_from
 from bot.themes import is_theme
 
 
@@ -43,10 +43,9 @@ def store_view(
     `inbox_id`, the message it came from, makes storing it again return the same view (a
     turn that Rasa runs a second time after a failure stores nothing twice).
     """
-    if inbox_id is not None:
-        existing = session.scalars(select(View).where(View.inbox_id == inbox_id)).first()
-        if existing is not None:
-            return existing
+    existing = made_from(session, View, inbox_id)
+    if existing is not None:
+        return existing
     if resident.consent != "given" or resident.opted_out_at is not None:
         raise NotAllowed
     themes = [(theme_key, confidence)] if theme_key is not None else []
@@ -71,12 +70,9 @@ def store_view(
         rating=rating,
         inbox_id=inbox_id,
     )
-    try:
-        with session.begin_nested():
-            session.add(view)
-    except IntegrityError:  # the same message, stored at this moment by another turn
-        return session.scalars(select(View).where(View.inbox_id == inbox_id)).one()
-    _set_themes(session, view.id, themes)
+    view, added = add_once(session, view)
+    if added:
+        _set_themes(session, view.id, themes)
     return view
 
 

@@ -33,6 +33,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def inbox_emptied(database: Database, timeout: float) -> bool:
+    """Wait until every inbox message is processed and answered; False after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with database.transaction() as session:
+            if depth(session).open == 0:
+                return True
+        time.sleep(0.05)
+    return False
+
+
 def channel_env(fake_base_url: str) -> dict[str, str]:
     """SMS and Telegram settings (as environment variables) against the fake providers."""
     return {
@@ -131,14 +142,8 @@ class Stack:
 
     def settle(self, timeout: float = 90) -> None:
         """Wait until the inbox worker has processed every message and sent its replies."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self.database.transaction() as session:
-                if depth(session).open == 0:
-                    return
-            if time.monotonic() > deadline:
-                pytest.fail("the inbox did not empty: is Rasa or the action server stuck?")
-            time.sleep(0.05)
+        if not inbox_emptied(self.database, timeout):
+            pytest.fail("the inbox did not empty: is Rasa or the action server stuck?")
 
     def url(self, path: str) -> str:
         """A URL on this stack's gateway (where providers post)."""

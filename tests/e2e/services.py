@@ -20,9 +20,8 @@ from bot.runner import (
     rasa_command,
     server_environment,
 )
-from bot.services.inbox import depth
 from bot.settings import PROJECT_ROOT, Settings
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import free_port, inbox_emptied
 
 
 class Services:
@@ -118,13 +117,7 @@ class Services:
 
     def settle(self, timeout: float = 120) -> bool:
         """Wait until the inbox is empty; False if it is not within `timeout`."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.database.transaction() as session:
-                if depth(session).open == 0:
-                    return True
-            time.sleep(0.1)
-        return False
+        return inbox_emptied(self.database, timeout)
 
     def shutdown(self) -> None:
         """Stop everything."""
