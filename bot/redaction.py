@@ -15,7 +15,17 @@ from bot.postcodes import redact_full_postcodes
 PHONE, EMAIL, URL, ADDRESS = "[phone]", "[email]", "[url]", "[address]"
 
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+# Up to the next space, less the punctuation that ends a sentence or closes a bracket or
+# a quote: "(see www.example.com)." keeps its ")." after the token.
 _URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
+_URL_END = ".,;:!?'\")]}>"
+
+
+def _url_token(match: re.Match[str]) -> str:
+    url = match.group()
+    return URL + url[len(url.rstrip(_URL_END)) :]
+
+
 # UK numbers in their common spellings: +44 / 0044 / 0, then 9-10 digits, with spaces,
 # dashes, dots or brackets between groups ("07700 900 123", "(0113) 496-0000").
 _PHONE = re.compile(
@@ -38,7 +48,7 @@ _ADDRESS = re.compile(
 def redact(text: str) -> str:
     """`text` with phone numbers, emails, URLs, addresses and full postcodes taken out."""
     text = _EMAIL.sub(EMAIL, text)
-    text = _URL.sub(URL, text)
+    text = _URL.sub(_url_token, text)
     text = _PHONE.sub(PHONE, text)
     text = redact_full_postcodes(text)
     return _ADDRESS.sub(ADDRESS, text)

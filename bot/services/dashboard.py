@@ -21,6 +21,7 @@ from bot.models import (
     ViewTheme,
     utcnow,
 )
+from bot.redaction import redact
 from bot.services.views import with_theme
 
 NO_THEME = "none"  # the filter value for views under "something else"
@@ -149,7 +150,7 @@ def _filtered(query, wanted: ViewFilter):  # type: ignore[no-untyped-def]
 
 
 def latest_views(session: Session, wanted: ViewFilter, page: int = 1, per_page: int = 25) -> Page:
-    """Views matching the filter, newest first, one page of them."""
+    """Views matching the filter, newest first, one page of them, their words redacted."""
     total = session.scalar(_filtered(select(func.count()).select_from(View), wanted)) or 0
     page = max(1, min(page, max(1, -(-total // per_page))))
     rows = session.execute(
@@ -158,10 +159,16 @@ def latest_views(session: Session, wanted: ViewFilter, page: int = 1, per_page: 
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()
-    return Page([_row(view, conversation) for view, conversation in rows], total, page, per_page)
+    # The list shows words with personal details taken out, as every export does (issue 10).
+    return Page(
+        [_row(view, conversation, redact(view.text)) for view, conversation in rows],
+        total,
+        page,
+        per_page,
+    )
 
 
-def _row(view: View, conversation_id: str) -> ViewRow:
+def _row(view: View, conversation_id: str, text: str | None = None) -> ViewRow:
     return ViewRow(
         id=view.id,
         created_at=view.created_at,
@@ -169,7 +176,7 @@ def _row(view: View, conversation_id: str) -> ViewRow:
         confidence=view.confidence,
         channel=view.channel,
         area=view.area,
-        text=view.text,
+        text=view.text if text is None else text,
         resident=resident_tag(conversation_id),
     )
 

@@ -1,4 +1,5 @@
-"""The officer console in Debian's Chromium: sign in, compose, change, publish, delivery.
+"""The officer console in Debian's Chromium: sign in, compose, change, publish, delivery;
+an analyst downloads an export.
 
 The real server (`python -m bot.console`) runs on a free port with its own SQLite file; the
 account is made with `engage users create`; `engage notifier --once` sends through the
@@ -8,6 +9,7 @@ fake Twilio and Telegram, and the delivery page reaches "sent" by refreshing its
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -31,6 +33,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 EMAIL, PASSWORD = "officer@council.example", "correct horse battery"
+ANALYST = "analyst@council.example"
 NUMBER, CHAT = "+447700900101", "2002"
 MESSAGE = (
     "Leeds Listens: you and others told us buses stop too early. From 3 March the 42 runs "
@@ -57,6 +60,7 @@ def _env(workdir: Path, fake_url: str, **extra: str) -> dict[str, str]:
         TWILIO_API_BASE_URL=fake_url,
         TELEGRAM_BOT_TOKEN="123456:BROWSER-token",
         TELEGRAM_API_BASE_URL=fake_url,
+        EXPORT_PSEUDONYM_KEY="browser-pseudonym-key",
         **extra,
     )
 
@@ -176,3 +180,45 @@ def test_officer_publishes_an_update_and_sees_it_sent(console, fake):
     assert fake.sms_to(NUMBER) == [MESSAGE]
     assert [m["text"] for m in fake.telegram_to(CHAT)] == [MESSAGE]
     assert problems == []  # no script errors, no Content-Security-Policy violations
+
+
+def test_analyst_downloads_views_as_csv(console):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, env = console
+    _engage(env, "users", "create", "--email", ANALYST, "--name", "Ada Analyst", "--role",
+            "analyst", "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
+    database = Database(env["DATABASE_URL"])
+    with database.transaction() as s:  # the seeded resident gives their number in a view
+        store_view(s, resident_for(s, "sms", NUMBER), text="ring me on 07700 900101",
+                   theme_key="roads_transport", confidence=0.9, channel="sms")  # fmt: skip
+    database.dispose()
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(accept_downloads=True)
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.set_default_timeout(15_000)
+
+        page.goto(base)
+        page.get_by_label("Email address").fill(ANALYST)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("link", name="Exports").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Export data")
+        page.get_by_label("Views", exact=True).check()
+        page.get_by_label("CSV", exact=True).check()
+        with page.expect_download() as downloading:
+            page.get_by_role("button", name="Download the export").click()
+        download = downloading.value
+        body = Path(download.path()).read_bytes()
+        browser.close()
+    assert re.fullmatch(r"engage-views-\d{8}\.csv", download.suggested_filename)
+    assert body.startswith("\ufeffresident,theme_key,theme_label,".encode())
+    assert body.count(b"\r\n") == 4  # the header and three views
+    assert b"ring me on [phone]" in body
+    assert b"7700" not in body and b"900101" not in body
+    assert problems == []

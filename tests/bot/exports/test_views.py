@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import select
@@ -14,40 +13,7 @@ from sqlalchemy import select
 from bot.exports import ExportError, ExportFilter, export_views, format_of, view_rows
 from bot.models import AuditEvent
 from bot.pseudonyms import NoPseudonymKey, pseudonym
-from bot.services.consent import record_consent
-from bot.services.identities import resident_for
-from bot.services.views import set_area, store_view
-
-KEY = "test-pseudonym-key"
-DAY = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def views(database):
-    """Three views: one about two things with personal details, one formula-like, one Welsh."""
-    with database.transaction() as s:
-        jo = resident_for(s, "sms", "+447700900123")
-        record_consent(s, jo, given=True, wording="w", channel="sms")
-        set_area(s, jo, "LS6")
-        first = store_view(
-            s, jo, text="call me on 07700 900123, trams late and dog mess at 12 Fern Street",
-            theme_key="roads_transport", confidence=0.8, channel="sms",
-            also=[("waste_recycling", 0.7)],
-        )  # fmt: skip
-        first.created_at = DAY
-        ann = resident_for(s, "telegram", "4242")
-        record_consent(s, ann, given=True, wording="w", channel="telegram")
-        second = store_view(
-            s, ann, text="=HYPERLINK(\"http://evil\") more bins", theme_key="waste_recycling",
-            confidence=0.9, channel="telegram",
-        )  # fmt: skip
-        second.created_at = DAY.replace(day=3)
-        third = store_view(
-            s, ann, text="mae angen mwy o fysiau ŵ ŷ 🙂", theme_key=None, confidence=0.2,
-            channel="telegram",
-        )  # fmt: skip
-        third.created_at = DAY.replace(day=20)
-        return {"jo": jo.id, "ann": ann.id}
+from tests.bot.exports.support import DAY, KEY
 
 
 def _export(database, tmp_path, fmt="csv", **filters):
@@ -133,9 +99,9 @@ def test_no_key_no_file_and_no_partial_file(database, views, tmp_path):
 
 
 def test_rows_stream_in_batches(database, views, monkeypatch):
-    import bot.exports
+    import bot.exports.views
 
-    monkeypatch.setattr(bot.exports, "BATCH", 2)
+    monkeypatch.setattr(bot.exports.views, "BATCH", 2)
     with database.transaction() as s:
         assert len(list(view_rows(s, ExportFilter(), KEY))) == 3
 
@@ -170,7 +136,7 @@ def test_the_cli(database, views, tmp_path, monkeypatch, capsys):
 
 
 def test_a_failure_half_way_leaves_no_file(database, views, tmp_path, monkeypatch):
-    import bot.exports
+    import bot.exports.views
 
     folder = tmp_path / "out"
     folder.mkdir()
@@ -182,7 +148,32 @@ def test_a_failure_half_way_leaves_no_file(database, views, tmp_path, monkeypatc
             raise RuntimeError("disk gone")
         return text
 
-    monkeypatch.setattr(bot.exports, "redact", failing)
+    monkeypatch.setattr(bot.exports.views, "redact", failing)
     with database.transaction() as s, pytest.raises(RuntimeError):
         export_views(s, folder / "views.csv", "csv", ExportFilter(), KEY, "cli:test")
     assert list(folder.iterdir()) == []
+
+
+def test_a_filter_made_directly_is_audited_as_it_is(database, views, tmp_path):
+    """The audit describes the filter itself, however it was made (not only `checked`)."""
+    wanted = ExportFilter(themes=("waste_recycling",), channel="telegram")
+    with database.transaction() as s:
+        assert export_views(s, tmp_path / "v.csv", "csv", wanted, KEY, "cli:test") == 1
+        [event] = s.scalars(select(AuditEvent).where(AuditEvent.action == "export.views")).all()
+        assert json.loads(event.detail)["filters"] == {
+            "themes": ["waste_recycling"], "channel": "telegram"
+        }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "exported"),
+    [
+        ('=HYPERLINK("http://evil") more bins', '=HYPERLINK("[url]") more bins'),
+        ("(see www.example.com).", "(see [url])."),
+        ("go to https://example.org/a?b=1, then", "go to [url], then"),
+    ],
+)
+def test_a_redacted_address_keeps_the_punctuation_after_it(text, exported):
+    from bot.redaction import redact
+
+    assert redact(text) == exported
