@@ -10,8 +10,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import EngageAction, channel_of, intent_of
 from actions.dialogue import VIEW
+from bot.erasure import do_not_contact_key
 from bot.services.consent import record_consent
 from bot.services.residents import get_or_create_resident
+from bot.services.rights import unblock
 
 CONSENT_RESPONSES = ("utter_intro", "utter_ask_consent")
 
@@ -42,6 +44,8 @@ class ActionRecordConsent(EngageAction):
         def _record(session) -> None:  # type: ignore[no-untyped-def]
             resident = get_or_create_resident(session, tracker.sender_id, channel)
             record_consent(session, resident, given=given, wording=wording, channel=channel)
+            if given:  # consented again after an erasure: off the do-not-contact list
+                unblock(session, resident, do_not_contact_key(self.settings))
 
         await self.in_transaction(_record)
         if given:

@@ -36,14 +36,36 @@ class ActionSummariseViews(EngageAction):
             resident = find_resident(session, tracker.sender_id)
             if resident is None:
                 return None, None
-            return summarise_views(session, resident), resident.created_at
+            return summarise_views(session, resident), resident
 
-        summary, joined = await self.in_transaction(_summary)
-        if not summary or summary.total == 0:
+        summary, resident = await self.in_transaction(_summary)
+        if resident is None:
             dispatcher.utter_message(response="utter_no_views")
             return []
+        joined = resident.created_at
+        details = {
+            "joined": f"{joined.day} {joined:%b %Y}",
+            "area": resident.area or "not given",
+            "rhythm": resident.rhythm.replace("_", " "),
+        }
+        contact = self.settings.data_request_contact
+        if summary.total == 0:
+            dispatcher.utter_message(response="utter_no_views_details", **details)
+        else:
+            self._summarise(dispatcher, summary, details)
+        if contact:
+            dispatcher.utter_message(response="utter_data_copy", data_request_contact=contact)
+        else:
+            dispatcher.utter_message(
+                response="utter_data_copy_privacy", privacy_url=self.settings.privacy_url
+            )
+        return []
+
+    @staticmethod
+    def _summarise(
+        dispatcher: CollectingDispatcher, summary: ViewSummary, details: dict[str, str]
+    ) -> None:
         listed, more = breakdown(summary)
-        joined_text = f"{joined.day} {joined:%b %Y}"
         if summary.total == 1:
             response = "utter_views_summary_one"
         elif more:
@@ -55,7 +77,6 @@ class ActionSummariseViews(EngageAction):
             count=summary.total,
             breakdown=listed,
             more=more,
-            joined=joined_text,
             theme_label=label(summary.by_theme[0][0]),
+            **details,
         )
-        return []

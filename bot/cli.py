@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from bot.cli_residents import add_commands as add_residents_commands
 from bot.settings import PROJECT_ROOT, SettingsError, get_settings
 
 
@@ -438,12 +439,48 @@ def cmd_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retention(args: argparse.Namespace) -> int:
+    """Apply the retention rules now (audited); print one line per rule."""
+    from datetime import datetime, timezone
+
+    from bot.db import Database, default_database
+    from bot.retention import run_retention
+    from bot.services.audit import cli_actor
+
+    settings = get_settings()
+    tracker = Database(settings.tracker_database_url)
+    try:
+        report = run_retention(
+            default_database(), tracker, settings, datetime.now(timezone.utc), cli_actor()
+        )
+    finally:
+        tracker.dispose()
+    for line in report.lines():
+        print(line)
+    return 0
+
+
+def _progress(rows):  # type: ignore[no-untyped-def]
+    """A progress bar on a terminal (tqdm, on stderr); nothing when output is piped."""
+    from tqdm import tqdm
+
+    return tqdm(rows, unit=" rows", disable=not sys.stderr.isatty(), leave=False)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
-    """Export residents' views for analysts: pseudonymised, redacted, audited."""
+    """Export data for analysts: pseudonymised, redacted, suppressed, audited."""
     from datetime import timedelta
 
-    from bot.db import default_database
-    from bot.exports import ExportError, ExportFilter, export_views, format_of
+    from bot.db import Database, default_database
+    from bot.exports import (
+        KINDS,
+        ExportError,
+        ExportFilter,
+        ExportRequest,
+        export,
+        format_of,
+        parse_by,
+    )
     from bot.pseudonyms import NoPseudonymKey
     from bot.services.audit import cli_actor
 
@@ -453,21 +490,77 @@ def cmd_export(args: argparse.Namespace) -> int:
         print("Not exported: dates look like 2026-11-01.", file=sys.stderr)
         return 2
     until = last + timedelta(days=1) if last else None  # the last day is included
-    path = Path(args.output)
+    path = user_path(args.output)
+    settings = get_settings()
     try:
         wanted = ExportFilter.checked(
             since=since, until=until, themes=args.theme, areas=args.area,
             channel=args.channel, question_id=args.question, update_id=args.update,
         )  # fmt: skip
-        fmt = format_of(path, args.format)
+        fmt = format_of(path, args.format, KINDS[args.kind].formats)
+        by = parse_by(args.by) if args.kind == "counts" else ()
+        request = ExportRequest(args.kind, fmt, wanted, by or ("theme", "month"))
         with default_database().transaction() as session:
-            key = get_settings().export_pseudonym_key
-            count = export_views(session, path, fmt, wanted, key, cli_actor())
+            count = export(
+                session, request, path, key=settings.export_pseudonym_key, actor=cli_actor(),
+                tracker=Database(settings.tracker_database_url),
+                minimum=settings.export_min_count, progress=_progress,
+            )  # fmt: skip
     except (ExportError, NoPseudonymKey) as exc:
         print(f"Not exported: {exc}.", file=sys.stderr)
         return 2
-    print(f"Exported {count} view{'' if count == 1 else 's'} to {path} ({fmt}).")
+    noun = {"views": "view", "reactions": "reaction", "conversations": "turn"}.get(args.kind, "row")
+    print(f"Exported {count} {noun}{'' if count == 1 else 's'} to {path} ({fmt}).")
     return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the engagement report: one self-contained HTML file, suppressed, audited."""
+    from datetime import timedelta
+
+    from bot.db import default_database
+    from bot.exports import ExportError, ExportFilter
+    from bot.report import describe, write_report
+    from bot.services.audit import cli_actor
+
+    try:
+        since, last = _date(args.date_from), _date(args.date_to)
+    except ValueError:
+        print("Not written: dates look like 2026-11-01.", file=sys.stderr)
+        return 2
+    until = last + timedelta(days=1) if last else None  # the last day is included
+    path = user_path(args.output)
+    settings = get_settings()
+    try:
+        wanted = ExportFilter.checked(
+            since=since, until=until, themes=args.theme, areas=args.area,
+            channel=args.channel, question_id=args.question, update_id=args.update,
+        )  # fmt: skip
+        with default_database().transaction() as session:
+            report = write_report(
+                session, wanted, path, actor=cli_actor(), minimum=settings.export_min_count,
+                org_name=settings.org_name, timezone_name=settings.timezone,
+            )  # fmt: skip
+    except ExportError as exc:
+        print(f"Not written: {exc}.", file=sys.stderr)
+        return 2
+    print(describe(report, path))
+    return 0
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    """The filters every export (and the report) takes."""
+    parser.add_argument(
+        "--from", dest="date_from", metavar="DATE", help="from this day (YYYY-MM-DD)"
+    )
+    parser.add_argument(
+        "--to", dest="date_to", metavar="DATE", help="to this day, included (YYYY-MM-DD)"
+    )
+    parser.add_argument("--theme", action="append", default=[], help="a theme key (repeat)")
+    parser.add_argument("--area", action="append", default=[], help="a district (repeat)")
+    parser.add_argument("--channel", choices=["sms", "telegram"])
+    parser.add_argument("--question", type=int, help="answers to this check-in question")
+    parser.add_argument("--update", type=int, help="comments on (reactions to) this update")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -556,21 +649,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="data for analysts (pseudonymised, redacted)")
     export_kinds = export.add_subparsers(dest="kind", required=True)
-    views = export_kinds.add_parser("views", help="one row per view, with its themes")
-    views.add_argument("-o", "--output", required=True, help="the file to write")
-    views.add_argument("--format", choices=["csv", "jsonl"], help="default: the file's ending")
-    views.add_argument(
-        "--from", dest="date_from", metavar="DATE", help="from this day (YYYY-MM-DD)"
+    from bot.exports.run import KINDS
+
+    for kind in KINDS.values():
+        sub = export_kinds.add_parser(kind.name, help=kind.help)
+        sub.add_argument("-o", "--output", required=True, help="the file to write")
+        sub.add_argument("--format", choices=kind.formats, help="default: the file's ending")
+        if kind.name == "counts":
+            sub.add_argument(
+                "--by", default="theme,month",
+                help="cells by some of theme,month,area,channel (default: theme,month)",
+            )  # fmt: skip
+        _add_filters(sub)
+        sub.set_defaults(func=cmd_export)
+
+    report = commands.add_parser(
+        "report", help="the engagement report: one HTML file to share (suppressed)"
     )
-    views.add_argument(
-        "--to", dest="date_to", metavar="DATE", help="to this day, included (YYYY-MM-DD)"
-    )
-    views.add_argument("--theme", action="append", default=[], help="a theme key (repeat)")
-    views.add_argument("--area", action="append", default=[], help="a district (repeat)")
-    views.add_argument("--channel", choices=["sms", "telegram"])
-    views.add_argument("--question", type=int, help="answers to this check-in question")
-    views.add_argument("--update", type=int, help="comments on this update")
-    views.set_defaults(func=cmd_export)
+    report.add_argument("-o", "--output", required=True, help="the HTML file to write")
+    _add_filters(report)
+    report.set_defaults(func=cmd_report)
 
     users = commands.add_parser("users", help="officer console accounts")
     user_actions = users.add_subparsers(dest="action", required=True)
@@ -596,6 +694,15 @@ def build_parser() -> argparse.ArgumentParser:
     disable.add_argument("--email", required=True)
     users.set_defaults(func=cmd_users)
 
+    add_residents_commands(commands, user_path)
+
+    retention = commands.add_parser(
+        "retention", help="delete or empty what is older than its retention period"
+    ).add_subparsers(dest="retention", required=True)
+    retention.add_parser(
+        "run", help="apply every retention rule now (the scheduler does it daily)"
+    ).set_defaults(func=cmd_retention)
+
     telegram = commands.add_parser("telegram", help="Telegram bot set-up").add_subparsers(
         dest="telegram", required=True
     )
@@ -608,8 +715,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_invoked_from = Path.cwd()
+
+
+def user_path(text: str) -> Path:
+    """A path the user typed, relative to where they ran `engage` (it moves to the project)."""
+    return _invoked_from / Path(text).expanduser()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the `engage` command."""
+    global _invoked_from
+    _invoked_from = Path.cwd()
     os.chdir(PROJECT_ROOT)  # Rasa resolves config and data paths from here
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
     args = build_parser().parse_args(argv)

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from bot.db import Database, default_database, run_in_transaction
+from bot.erasure import Eraser
 from bot.inbox_worker import InboxWorker
 from bot.outbound import Outbound, Sender, senders_for
 from bot.phone import mask
@@ -184,7 +185,8 @@ def build(settings: Settings, database: Database | None = None) -> web.Applicati
     database = database or default_database()
     senders = senders_for(settings)
     rasa = RasaClient(settings.rasa_url, settings.rasa_api_token)
-    worker = InboxWorker(database, rasa, Outbound(database, settings, senders))
+    eraser = Eraser.for_settings(settings, database)
+    worker = InboxWorker(database, rasa, Outbound(database, settings, senders), eraser=eraser)
     app = make_app(Gateway(settings, database, worker, senders))
 
     async def start_worker(app: web.Application) -> None:

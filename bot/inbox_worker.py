@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.db import Database, run_in_transaction
+from bot.erasure import Eraser
 from bot.models import utcnow
 from bot.outbound import Outbound
 from bot.rasa_client import RasaClient, RasaUnavailable
@@ -45,6 +46,7 @@ class InboxWorker:
         clock: Callable[[], datetime] = utcnow,
         concurrency: int = CONCURRENCY,
         lease: timedelta = LEASE,
+        eraser: Eraser | None = None,
     ) -> None:
         self.database = database
         self.rasa = rasa
@@ -52,6 +54,7 @@ class InboxWorker:
         self.clock = clock
         self.concurrency = concurrency
         self.lease = lease
+        self.eraser = eraser
         self._wake = asyncio.Event()
         self._waiters: dict[int, asyncio.Future] = {}
         # REST replies finished before anyone waited for them (kept briefly, newest last).
@@ -116,7 +119,13 @@ class InboxWorker:
             if not kept:
                 return  # another worker took it over after our lease ran out
         await self.outbound.deliver(item.conversation_id, item.channel, replies)
-        await run_in_transaction(self.database, lambda s: mark_done(s, item))
+        # Asked to be forgotten: erased now that the confirmation has gone, before their
+        # next message can reach Rasa (the message goes with everything else of theirs).
+        erased = self.eraser is not None and await asyncio.to_thread(
+            self.eraser.erase_if_asked, item.conversation_id
+        )
+        if not erased:
+            await run_in_transaction(self.database, lambda s: mark_done(s, item))
         if item.channel == REST:
             self._hand_back(item.inbox_id, replies)
 

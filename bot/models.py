@@ -84,6 +84,11 @@ class Resident(Base):
     rhythm = Column(String(16), nullable=False, default="monthly", server_default="monthly")
     paused_until = Column(UTCDateTime, nullable=True)
     pause_reason = Column(String(16), nullable=True)  # "asked" or "no_reply"
+    # Asked in the conversation to be forgotten: erased once the reply has gone.
+    erase_requested_at = Column(UTCDateTime, nullable=True)
+    # Erased: the row stays, emptied, only so that its id is never given to anyone else
+    # (SQLite reuses the highest id of a deleted row; pseudonyms are keyed on the id).
+    erased_at = Column(UTCDateTime, nullable=True)
 
     identities = relationship("ChannelIdentity", back_populates="resident")
     views = relationship("View", back_populates="resident")
@@ -103,6 +108,18 @@ class ChannelIdentity(Base):
     unreachable_at = Column(UTCDateTime, nullable=True)
 
     resident = relationship("Resident", back_populates="identities")
+
+
+class DoNotContact(Base):
+    """An erased resident's address, as a keyed hash: nothing proactive goes to it again."""
+
+    __tablename__ = "do_not_contact"
+    __table_args__ = (UniqueConstraint("channel", "address_hash", name="uq_do_not_contact"),)
+
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(32), nullable=False)
+    address_hash = Column(String(64), nullable=False)  # HMAC-SHA256 with DO_NOT_CONTACT_KEY
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
 
 
 class ConsentWording(Base):

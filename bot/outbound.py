@@ -19,11 +19,13 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from bot.db import Database, run_in_transaction
+from bot.erasure import do_not_contact_key
 from bot.models import utcnow
 from bot.phone import mask
 from bot.services.delivery import Sent, offer_choices, recipient_refused, record_sent
 from bot.services.identities import address_for
 from bot.services.residents import find_resident
+from bot.services.rights import is_blocked
 from bot.services.send_slots import reserve
 from bot.settings import Settings
 from bot.timing import SharedRateLimiter, in_quiet_hours
@@ -176,8 +178,9 @@ class Outbound:
         """Send `messages` (Rasa's: text and buttons) in order; never raises for a provider."""
         buttons = next((m["buttons"] for m in reversed(messages) if m.get("buttons")), [])
         payloads = [str(b.get("payload", "")) for b in buttons]
+        key = do_not_contact_key(self.settings) if proactive else None
         resident_id, address = await run_in_transaction(
-            self.database, lambda s: _prepare(s, conversation_id, channel, payloads)
+            self.database, lambda s: _prepare(s, conversation_id, channel, payloads, key)
         )
         sender = self.senders.get(channel)
         if sender is None:  # REST and the terminal chat: replies go back in the HTTP answer
@@ -255,14 +258,25 @@ class Outbound:
 
 
 def _prepare(
-    session: Session, conversation_id: str, channel: str, payloads: list[str]
+    session: Session,
+    conversation_id: str,
+    channel: str,
+    payloads: list[str],
+    blocked_key: str | None,
 ) -> tuple[int | None, str | None]:
-    """The resident's id and address on `channel`; remembers the options about to be offered."""
+    """The resident's id and address on `channel`; remembers the options about to be offered.
+
+    With `blocked_key` (the do-not-contact key, for a message we start), an address on the
+    do-not-contact list is not used.
+    """
     resident = find_resident(session, conversation_id)
     if resident is None:
         return None, None
+    address = address_for(session, conversation_id, channel)
+    if address and blocked_key and is_blocked(session, channel, address, blocked_key):
+        return resident.id, None
     offer_choices(session, resident, channel, payloads)
-    return resident.id, address_for(session, conversation_id, channel)
+    return resident.id, address
 
 
 def _record(

@@ -6,6 +6,9 @@ asks Rasa to start the conversation (its private inbox channel) and sends what R
 through the channel's Sender, under the shared rate limit and never in quiet hours. A
 check-in counts as sent only when the provider took the message; one that failed is
 claimed again on the next pass, in the same period.
+
+The scheduler also applies the retention rules (`bot.retention`) once a day: on its first
+pass, then on the first pass of each new day in the organisation's time zone.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from functools import partial
+from zoneinfo import ZoneInfo
 
 from bot.db import Database, run_in_transaction
 from bot.outbound import Outbound
 from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.retention import RetentionReport, run_retention
 from bot.services.checkins import Due, claim, due_checkins, mark_failed, mark_sent
 from bot.settings import Settings
 from bot.timing import in_quiet_hours
@@ -83,6 +88,40 @@ async def run_once(
     return report
 
 
+@dataclass
+class DailyRetention:
+    """The retention rules, at most once a day: on the first pass, then once each new day."""
+
+    database: Database
+    tracker: Database
+    settings: Settings
+    actor: str = "scheduler"
+    last_day: date | None = None  # the organisation's day of the last run
+
+    def _day(self, now: datetime) -> date:
+        return now.astimezone(ZoneInfo(self.settings.timezone)).date()
+
+    def due(self, now: datetime) -> bool:
+        """Whether the rules have not run yet on `now`'s day."""
+        return self._day(now) != self.last_day
+
+    async def maybe_run(self, now: datetime) -> RetentionReport | None:
+        """Apply the rules (in a worker thread) unless they ran today; their report, or None.
+
+        The day counts as done before the run, so a run that fails is tried again tomorrow,
+        not on every pass.
+        """
+        if not self.due(now):
+            return None
+        self.last_day = self._day(now)
+        report = await asyncio.to_thread(
+            run_retention, self.database, self.tracker, self.settings, now, self.actor
+        )
+        if report.total:
+            logger.info("Retention: %s.", "; ".join(report.lines()))
+        return report
+
+
 async def run_forever(
     database: Database,
     settings: Settings,
@@ -90,8 +129,11 @@ async def run_forever(
     outbound: Outbound,
     interval_s: float = 60.0,
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    retention: DailyRetention | None = None,
 ) -> None:
-    """Pass after pass until cancelled."""
+    """Pass after pass until cancelled; the retention rules once a day."""
+    if retention is None:
+        retention = DailyRetention(database, Database(settings.tracker_database_url), settings)
     while True:
         try:
             report = await run_once(database, settings, clock(), rasa, outbound)
@@ -104,4 +146,8 @@ async def run_forever(
                 )
         except Exception:  # a bad pass must not stop the next one
             logger.exception("Check-in pass failed")
+        try:
+            await retention.maybe_run(clock())
+        except Exception:  # check-ins go on; the rules run again tomorrow
+            logger.exception("Retention run failed")
         await asyncio.sleep(interval_s)

@@ -184,6 +184,13 @@ class Settings:
     smtp_starttls: bool = False
     console_url: str = ""  # how officers reach the console (for the duty inbox's email)
     export_pseudonym_key: str = ""  # keyed pseudonyms in exports; kept outside the database
+    export_min_count: int = 8  # counts from 1 to this minus one are never published
+    data_request_contact: str = ""  # where a resident asks for a full copy of their data
+    do_not_contact_key: str = ""  # keys the hashes of erased residents' addresses
+    view_text_retention_months: int = 24
+    conversation_retention_months: int = 12
+    unconsented_retention_days: int = 7
+    operational_retention_days: int = 90
     # Where residents report a fault (a pothole, a missed bin), by theme key; "" for any.
     report_urls: tuple[tuple[str, str], ...] = ()
 
@@ -283,6 +290,15 @@ class Settings:
             console_url=_base_url(env, "CONSOLE_URL"),
             report_urls=_report_urls(env),
             export_pseudonym_key=env.get("EXPORT_PSEUDONYM_KEY", "").strip(),
+            export_min_count=int(_float(env, "EXPORT_MIN_COUNT", 8, 2, 1000)),
+            data_request_contact=_optional_text(env, "DATA_REQUEST_CONTACT", MAX_CONTACT),
+            do_not_contact_key=env.get("DO_NOT_CONTACT_KEY", "").strip(),
+            view_text_retention_months=int(_float(env, "VIEW_TEXT_RETENTION_MONTHS", 24, 1, 600)),
+            conversation_retention_months=int(
+                _float(env, "CONVERSATION_RETENTION_MONTHS", 12, 1, 600)
+            ),
+            unconsented_retention_days=int(_float(env, "UNCONSENTED_RETENTION_DAYS", 7, 1, 3650)),
+            operational_retention_days=int(_float(env, "OPERATIONAL_RETENTION_DAYS", 90, 1, 3650)),
         )
 
 

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from actions.my_data import MAX_THEMES_LISTED
+from actions.rights import SNIPPET_CHARS
 from bot.services.checkins import MAX_QUESTION_CHARS
 from bot.settings import (
     MAX_CONTACT,
@@ -36,6 +37,9 @@ WORST_CASE = {
     "count": "999",
     "more": "9",
     "joined": "30 Sep 2026",
+    "rhythm": "updates only",
+    "snippet": "s" * SNIPPET_CHARS,
+    "data_request_contact": "c" * MAX_CONTACT,
     "question": "Q" * MAX_QUESTION_CHARS,
     "until": "30 Sep 2026",
     "breakdown": ", ".join(f"{label} (999)" for label in LONGEST_LABELS[:MAX_THEMES_LISTED]),

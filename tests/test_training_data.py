@@ -16,7 +16,9 @@ from bot.themes import theme_keys
 
 DATA = [str(PROJECT_ROOT / "data" / d) for d in ("nlu", "rules", "stories")]
 TEST_SPLIT = PROJECT_ROOT / "tests" / "nlu" / "themes_test.yml"
-PAYLOAD_ONLY_INTENTS = {"non_text", "rate", "start_checkin", "checkins_paused"}
+PAYLOAD_ONLY_INTENTS = {
+    "non_text", "rate", "start_checkin", "checkins_paused", "confirm_erase", "confirm_forget_last"
+}  # fmt: skip
 # Responses our code sends (actions in a Rasa turn, the notifier outside one).
 ACTIONS_CODE = "\n".join(
     p.read_text() for folder in ("actions", "bot") for p in (PROJECT_ROOT / folder).rglob("*.py")

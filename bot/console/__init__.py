@@ -20,7 +20,7 @@ EXTENSION = "engage"
 
 def create_app(settings: Settings, database: Database) -> Flask:
     """The console app for these settings and this database (nothing connects yet)."""
-    from bot.console import auth, dashboard, safeguarding, updates, users
+    from bot.console import auth, dashboard, exports, residents, safeguarding, updates, users
     from bot.console.security import SESSION_HOURS, protect
 
     app = Flask(__name__)
@@ -56,7 +56,7 @@ def create_app(settings: Settings, database: Database) -> Flask:
         app.logger.error("Console error %s on %s:\n%s", type(error).__name__, request.path, where)
         return render_template("error.html", error=None), 500
 
-    for module in (auth, dashboard, safeguarding, updates, users):
+    for module in (auth, dashboard, exports, residents, safeguarding, updates, users):
         app.register_blueprint(module.blueprint)
     return app
 
@@ -93,3 +93,14 @@ def settings() -> Settings:
     from flask import current_app
 
     return current_app.extensions[EXTENSION]["settings"]
+
+
+def tracker_database() -> Database:
+    """Rasa's tracker store (conversations): the console's own database if they share it."""
+    from flask import current_app
+
+    config = current_app.extensions[EXTENSION]
+    if "tracker" not in config:
+        url = settings().tracker_database_url
+        config.setdefault("tracker", database() if url == database().url else Database(url))
+    return config["tracker"]

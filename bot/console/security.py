@@ -12,18 +12,17 @@ request itself is https.
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 import time
 from collections.abc import Callable
 from functools import wraps
-from pathlib import Path
 from typing import Any, TypeVar
 
 from flask import Flask, abort, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from bot.keys import local_secret
 from bot.services.users import has_role
 from bot.settings import Settings
 
@@ -39,17 +38,7 @@ CSP = (
 
 def secret_key(settings: Settings) -> str:
     """CONSOLE_SECRET_KEY, or a random key made once and kept in var/ (mode 0600)."""
-    if settings.console_secret_key:
-        return settings.console_secret_key
-    path: Path = settings.var_dir / "console_secret_key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="utf-8").strip()
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(secrets.token_urlsafe(48))
-    return path.read_text(encoding="utf-8").strip()
+    return local_secret(settings.console_secret_key, settings.var_dir, "console_secret_key")
 
 
 class _SessionInterface(SecureCookieSessionInterface):

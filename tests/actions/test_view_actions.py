@@ -253,7 +253,7 @@ async def test_a_volunteered_area_is_kept_and_leads_back(
 @pytest.mark.parametrize(
     ("views", "response", "extra"),
     [
-        ([], "utter_no_views", {}),
+        ([], "utter_no_views_details", {"area": "not given", "rhythm": "monthly"}),
         (["housing"], "utter_views_summary_one", {"theme_label": "Housing"}),
         (
             ["housing", "roads_transport", "roads_transport"],
@@ -276,10 +276,33 @@ async def test_what_have_i_told_you(
             store_view(s, resident, text="t", theme_key=theme, confidence=0.9, channel="rest")
     tracker = make_tracker(intent="ask_my_data", slots=GIVEN)
     await ActionSummariseViews(database, settings).run(dispatcher, tracker, domain)
-    [message] = dispatcher.messages
+    message, copy = dispatcher.messages
     assert message["response"] == response
     for key, value in extra.items():
         assert message[key] == value
+    # How to get a full copy: the privacy page unless DATA_REQUEST_CONTACT names a route.
+    assert copy["response"] == "utter_data_copy_privacy"
+    assert copy["privacy_url"] == settings.privacy_url
+
+
+async def test_what_do_you_know_names_the_councils_route_for_a_full_copy(
+    database, dispatcher, domain, consented, tmp_path
+):
+    from bot.settings import Settings
+
+    settings = Settings.from_env(
+        {"ENGAGE_VAR_DIR": str(tmp_path), "DATA_REQUEST_CONTACT": "email dpo@leeds.example"}
+    )
+    with database.transaction() as s:
+        resident = find_resident(s, SENDER)
+        resident.area = "LS6"
+        store_view(s, resident, text="t", theme_key="housing", confidence=0.9, channel="rest")
+    tracker = make_tracker(intent="ask_my_data", slots=GIVEN)
+    await ActionSummariseViews(database, settings).run(dispatcher, tracker, domain)
+    summary, copy = dispatcher.messages
+    assert (summary["area"], summary["rhythm"]) == ("LS6", "monthly")
+    assert copy["response"] == "utter_data_copy"
+    assert copy["data_request_contact"] == "email dpo@leeds.example"
 
 
 @pytest.mark.parametrize(

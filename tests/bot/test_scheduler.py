@@ -11,10 +11,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from bot.models import Checkin, OutboundMessage
+from bot.db import Database
+from bot.models import AuditEvent, Checkin, OutboundMessage, Resident, View
 from bot.outbound import Outbound, senders_for
 from bot.rasa_client import RasaUnavailable
-from bot.scheduler import run_once
+from bot.scheduler import DailyRetention, run_forever, run_once
 from bot.services.consent import record_consent
 from bot.services.identities import conversation_for, resident_at
 
@@ -146,3 +147,56 @@ def test_a_trigger_that_sent_nothing_is_not_counted_as_sent(database, scheduler_
     fake.telegram_errors.clear()
     fake.twilio_errors.clear()
     assert one_pass(database, scheduler_settings, now + timedelta(hours=1), StandInRasa()).sent == 2
+
+
+def test_retention_runs_on_the_first_pass_then_once_a_day(database, settings, tmp_path):
+    """Days are the organisation's (London): 23:30 UTC on 2 March is still 2 March there."""
+    tracker = Database(f"sqlite:///{tmp_path / 'tracker.db'}")
+    with database.transaction() as s:
+        resident = Resident(consent="given", created_at=T0 - timedelta(days=900))
+        s.add(resident)
+        s.flush()
+        s.add(
+            View(
+                resident_id=resident.id,
+                text="an old view",
+                channel="sms",
+                conversation_id=resident.conversation_id,
+                created_at=T0 - timedelta(days=800),
+            )
+        )
+    retention = DailyRetention(database, tracker, settings)
+
+    def at(moment):
+        return asyncio.run(retention.maybe_run(moment))
+
+    first = at(T0)
+    assert first is not None and first.counts()["view_texts"] == 1
+    assert at(T0 + timedelta(hours=1)) is None
+    assert at(datetime(2026, 3, 2, 23, 30, tzinfo=timezone.utc)) is None
+    next_day = at(datetime(2026, 3, 3, 0, 30, tzinfo=timezone.utc))
+    assert next_day is not None and next_day.total == 0
+    # A restarted scheduler runs them on its first pass (a second run that day does nothing).
+    assert DailyRetention(database, tracker, settings).due(T0 + timedelta(days=1, hours=2))
+    with database.transaction() as s:
+        audited = s.scalars(select(AuditEvent.actor).where(AuditEvent.action == "retention.run"))
+        assert audited.all() == ["scheduler", "scheduler"]
+    tracker.dispose()
+
+
+def test_the_scheduler_loop_offers_retention_every_pass(database, scheduler_settings):
+    """run_forever asks after each check-in pass; a failed run does not stop the loop."""
+    passes: list[datetime] = []
+
+    class Retention:
+        async def maybe_run(self, now):
+            passes.append(now)
+            if len(passes) == 1:
+                raise RuntimeError("the tracker database is down")
+            raise asyncio.CancelledError  # ends the loop
+
+    loop = run_forever(database, scheduler_settings, StandInRasa(), None, interval_s=0,
+                       clock=lambda: T0, retention=Retention())  # fmt: skip
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(loop)
+    assert passes == [T0, T0]

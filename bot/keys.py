@@ -1,0 +1,22 @@
+"""Secret keys that may come from settings or, unset, are made once and kept in var/."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def local_secret(value: str, var_dir: Path, name: str) -> str:
+    """`value` if set, else a random key made once in `var_dir/name` (mode 0600)."""
+    if value:
+        return value
+    path = var_dir / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(secrets.token_urlsafe(48))
+    return path.read_text(encoding="utf-8").strip()
