@@ -460,6 +460,24 @@ def cmd_retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def _filters(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The export filter from `--from/--to/--theme/...` (ExportError, one line, if bad)."""
+    from datetime import timedelta
+
+    from bot.exports import ExportError, ExportFilter
+
+    try:
+        since, last = _date(args.date_from), _date(args.date_to)
+    except ValueError:
+        raise ExportError("dates look like 2026-11-01") from None
+    return ExportFilter.checked(
+        since=since,
+        until=last + timedelta(days=1) if last else None,  # the last day is included
+        themes=args.theme, areas=args.area, channel=args.channel,
+        question_id=args.question, update_id=args.update,
+    )  # fmt: skip
+
+
 def _progress(rows):  # type: ignore[no-untyped-def]
     """A progress bar on a terminal (tqdm, on stderr); nothing when output is piped."""
     from tqdm import tqdm
@@ -469,13 +487,11 @@ def _progress(rows):  # type: ignore[no-untyped-def]
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export data for analysts: pseudonymised, redacted, suppressed, audited."""
-    from datetime import timedelta
 
     from bot.db import Database, default_database
     from bot.exports import (
         KINDS,
         ExportError,
-        ExportFilter,
         ExportRequest,
         export,
         format_of,
@@ -484,19 +500,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from bot.pseudonyms import NoPseudonymKey
     from bot.services.audit import cli_actor
 
-    try:
-        since, last = _date(args.date_from), _date(args.date_to)
-    except ValueError:
-        print("Not exported: dates look like 2026-11-01.", file=sys.stderr)
-        return 2
-    until = last + timedelta(days=1) if last else None  # the last day is included
     path = user_path(args.output)
     settings = get_settings()
     try:
-        wanted = ExportFilter.checked(
-            since=since, until=until, themes=args.theme, areas=args.area,
-            channel=args.channel, question_id=args.question, update_id=args.update,
-        )  # fmt: skip
+        wanted = _filters(args)
         fmt = format_of(path, args.format, KINDS[args.kind].formats)
         by = parse_by(args.by) if args.kind == "counts" else ()
         request = ExportRequest(args.kind, fmt, wanted, by or ("theme", "month"))
@@ -516,26 +523,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the engagement report: one self-contained HTML file, suppressed, audited."""
-    from datetime import timedelta
-
     from bot.db import default_database
-    from bot.exports import ExportError, ExportFilter
+    from bot.exports import ExportError
     from bot.report import describe, write_report
     from bot.services.audit import cli_actor
 
-    try:
-        since, last = _date(args.date_from), _date(args.date_to)
-    except ValueError:
-        print("Not written: dates look like 2026-11-01.", file=sys.stderr)
-        return 2
-    until = last + timedelta(days=1) if last else None  # the last day is included
     path = user_path(args.output)
     settings = get_settings()
     try:
-        wanted = ExportFilter.checked(
-            since=since, until=until, themes=args.theme, areas=args.area,
-            channel=args.channel, question_id=args.question, update_id=args.update,
-        )  # fmt: skip
+        wanted = _filters(args)
         with default_database().transaction() as session:
             report = write_report(
                 session, wanted, path, actor=cli_actor(), minimum=settings.export_min_count,

@@ -318,3 +318,19 @@ def test_delivery_reports_reach_the_outbox(database, channel_settings, fake):
         assert record_status(s, "sms", delivered, "delivered", None)
         assert record_status(s, "sms", failed, "undelivered", "30003")
     assert statuses(database) == {numbers(2)[0]: "delivered", numbers(2)[1]: "failed"}
+
+
+def test_a_resident_erased_while_an_update_is_queued_is_sent_nothing(
+    database, channel_settings, fake
+):
+    from bot.erasure import Eraser
+
+    kept, gone = numbers(2)
+    published(database, [kept, gone])
+    with database.transaction() as s:
+        erased = resident_at(s, "sms", gone).id
+    Eraser(database, database, "dnc-key").erase(erased, actor="cli:dpo")
+    assert drain(database, channel_settings, Clock(MORNING)).sent == 1
+    assert fake.sms_to(gone) == [] and len(fake.sms_to(kept)) == 1
+    with database.transaction() as s:
+        assert erased not in s.scalars(select(OutboxMessage.resident_id)).all()

@@ -4,26 +4,27 @@ terminal, on both databases, with Rasa's tracker store in the same database."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 
 import pytest
-from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, UserUttered
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from bot import cli, db, settings
-from bot.models import AuditEvent, Base, DoNotContact, Resident
-from bot.services.consent import record_consent
+from bot.models import AuditEvent, DoNotContact, Resident
 from bot.services.identities import resident_for
 from bot.services.rights import address_hash
-from bot.services.views import set_area, store_view
-from tests.tracker import clear_events, save_conversation, tracker_store_for
+from tests.residents import (
+    CHAT,
+    OTHER_PHONE,
+    OTHER_WORDS,
+    PHONE,
+    WORDING,
+    WORDS,
+    everything,
+    two_residents,
+)  # fmt: skip
+from tests.tracker import clear_events, tracker_store_for
 
-PHONE, CHAT, OTHER_PHONE = "+447700900123", "98765432", "+447700900999"
-WORDS = "the potholes on Quarry Mount are a disgrace"
-OTHER_WORDS = "the park on Kirkstall Road is lovely"
-WORDING = "Can we keep what you tell us?"
 KEY = "dnc-cli-test-key"
-T0 = datetime(2026, 11, 2, 10, tzinfo=timezone.utc).timestamp()
 
 
 @pytest.fixture
@@ -46,39 +47,7 @@ def cli_database(database, tmp_path, monkeypatch):
 def jo(cli_database):
     """Jo on SMS and Telegram, with a consent, an area, two views and a conversation; and
     someone else with theirs."""
-    database, store = cli_database
-    with database.transaction() as s:
-        jo = resident_for(s, "sms", PHONE)
-        s.flush()
-        s.add(type(jo.identities[0])(resident_id=jo.id, channel="telegram", address=CHAT))
-        record_consent(s, jo, given=True, wording=WORDING, channel="sms")
-        set_area(s, jo, "LS6")
-        store_view(s, jo, text=WORDS, theme_key="roads_transport", confidence=0.9, channel="sms")
-        store_view(s, jo, text="more bins please", theme_key="waste_recycling", confidence=0.8,
-                   channel="telegram")  # fmt: skip
-        other = resident_for(s, "sms", OTHER_PHONE)
-        record_consent(s, other, given=True, wording=WORDING, channel="sms")
-        store_view(s, other, text=OTHER_WORDS, theme_key="parks_green_spaces", confidence=0.9,
-                   channel="sms")  # fmt: skip
-        ids = {"jo": jo.id, "other": other.id, "jo_cid": jo.conversation_id,
-               "other_cid": other.conversation_id}  # fmt: skip
-    for cid, said in ((ids["jo_cid"], WORDS), (ids["other_cid"], OTHER_WORDS)):
-        save_conversation(store, cid, [
-            ActionExecuted("action_session_start", timestamp=T0), SessionStarted(timestamp=T0),
-            UserUttered(said, intent={"name": "share_view"}, timestamp=T0 + 1),
-            BotUttered("Thanks, noted.", timestamp=T0 + 2),
-        ])  # fmt: skip
-    return ids
-
-
-def everything(database) -> str:
-    """Every row of every table, ours and Rasa's, as one string to search."""
-    found = []
-    with database.engine.connect() as connection:
-        for table in Base.metadata.sorted_tables:
-            found += [repr(tuple(row)) for row in connection.execute(table.select())]
-        found += [repr(tuple(row)) for row in connection.execute(text("SELECT * FROM events"))]
-    return "\n".join(found)
+    return two_residents(*cli_database)
 
 
 def audit_trail(database) -> list[tuple[str, str | None, str]]:
@@ -92,8 +61,8 @@ def audit_trail(database) -> list[tuple[str, str | None, str]]:
 def test_find_by_any_spelling_of_the_number_or_by_chat_id(jo, cli_database, capsys):
     database, _ = cli_database
     finds = [
-        ["--phone", "07700 900123"], ["--phone", "+44 7700-900123"],
-        ["--phone", "00447700900123"], ["--telegram-id", CHAT],
+        ["--phone", "07700 900456"], ["--phone", "+44 7700-900456"],
+        ["--phone", "00447700900456"], ["--telegram-id", CHAT],
     ]  # fmt: skip
     for where in finds:
         assert cli.main(["residents", "find", *where]) == 0, where
@@ -101,7 +70,7 @@ def test_find_by_any_spelling_of_the_number_or_by_chat_id(jo, cli_database, caps
         [line] = out.splitlines()
         assert line.startswith(f"resident {jo['jo']}: joined ")
         assert "sms/telegram" in line and "area LS6" in line and "2 views" in line
-        assert "900123" not in out and CHAT not in out and "pothole" not in out
+        assert "900456" not in out and CHAT not in out and "pothole" not in out
 
     assert cli.main(["residents", "find", "--phone", "07700 900555"]) == 1
     assert capsys.readouterr().out == "No resident at that number.\n"
@@ -116,7 +85,7 @@ def test_find_by_any_spelling_of_the_number_or_by_chat_id(jo, cli_database, caps
         *[("resident.find", f"resident:{jo['jo']}")] * 4, ("resident.find", None),
         ("resident.find", None),
     ]  # fmt: skip
-    assert "900123" not in repr(trail) and "900555" not in repr(trail) and CHAT not in repr(trail)
+    assert "900456" not in repr(trail) and "900555" not in repr(trail) and CHAT not in repr(trail)
 
 
 def test_export_writes_everything_of_theirs_and_nothing_of_anyone_else(
@@ -213,7 +182,7 @@ def test_erase_asks_for_the_word_then_leaves_nothing_of_them(jo, cli_database, m
     detail = json.loads(trail[0][2])
     assert detail["tracker_events"] == 4 and detail["addresses"] == 2
     assert detail["rows"]["views"] == 2 and detail["rows"]["channel_identities"] == 2
-    assert "900123" not in repr(trail) and "900999" not in repr(trail) and CHAT not in repr(trail)
+    assert "900456" not in repr(trail) and "900999" not in repr(trail) and CHAT not in repr(trail)
 
 
 def test_an_erased_residents_id_is_never_given_to_someone_new(jo, cli_database, request):

@@ -7,28 +7,30 @@ import json
 import logging
 import re
 from dataclasses import replace
-from datetime import datetime, timezone
 
 import pytest
-from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, UserUttered
 from sqlalchemy import select, text
 
 from bot.console import EXTENSION, create_app
 from bot.db import Database
-from bot.models import AuditEvent, Base, ChannelIdentity, Resident
+from bot.models import AuditEvent, Resident
 from bot.services.consent import record_consent
 from bot.services.identities import resident_for
-from bot.services.views import set_area, store_view
 from tests.bot.console.conftest import csrf, sign_in
-from tests.tracker import clear_events, save_conversation, tracker_store_for
+from tests.residents import (
+    CHAT,
+    OTHER_PHONE,
+    OTHER_WORDS,
+    PHONE,
+    WORDS,
+    everything,
+    short_conversation,
+    two_residents,
+)  # fmt: skip
+from tests.tracker import clear_events, tracker_store_for
 
-PHONE, CHAT = "+447700900456", "98765432"
-OTHER_PHONE = "+447700900999"
-WORDS = "the potholes on Quarry Mount are a disgrace"
-OTHER_WORDS = "the park is lovely"
 KEY = "console-dnc-test-key"
 ADMIN = "admin@council.example"
-T0 = datetime(2026, 11, 2, 10, tzinfo=timezone.utc).timestamp()
 
 
 @pytest.fixture
@@ -46,35 +48,10 @@ def tracker(database):
     store.engine.dispose()
 
 
-def _conversation(store, conversation_id: str, said: str) -> None:
-    save_conversation(store, conversation_id, [
-        ActionExecuted("action_session_start", timestamp=T0), SessionStarted(timestamp=T0),
-        UserUttered(said, intent={"name": "share_view"}, timestamp=T0 + 1),
-        BotUttered("Thanks, noted.", timestamp=T0 + 2),
-    ])  # fmt: skip
-
-
 @pytest.fixture
 def jo(database, tracker):
     """A resident on SMS and Telegram with two views and a conversation; and someone else."""
-    with database.transaction() as s:
-        jo = resident_for(s, "sms", PHONE)
-        s.flush()
-        s.add(ChannelIdentity(resident_id=jo.id, channel="telegram", address=CHAT))
-        record_consent(s, jo, given=True, wording="Can we keep it?", channel="sms")
-        set_area(s, jo, "LS6")
-        store_view(s, jo, text=WORDS, theme_key="roads_transport", confidence=0.9, channel="sms")
-        store_view(s, jo, text="more bins please", theme_key="waste_recycling", confidence=0.8,
-                   channel="sms")  # fmt: skip
-        other = resident_for(s, "sms", OTHER_PHONE)
-        record_consent(s, other, given=True, wording="Can we keep it?", channel="sms")
-        store_view(s, other, text=OTHER_WORDS, theme_key="parks_green_spaces",
-                   confidence=0.9, channel="sms")  # fmt: skip
-        ids = {"jo": jo.id, "other": other.id, "jo_cid": jo.conversation_id,
-               "other_cid": other.conversation_id}  # fmt: skip
-    for cid, said in ((ids["jo_cid"], WORDS), (ids["other_cid"], OTHER_WORDS)):
-        _conversation(tracker, cid, said)
-    return ids
+    return two_residents(database, tracker)
 
 
 @pytest.fixture
@@ -116,16 +93,6 @@ def _without_input(page: str, typed: str) -> str:
     box = f'name="address" value="{typed}"'
     assert page.count(box) == 1
     return page.replace(box, "")
-
-
-def _everything(database) -> str:
-    """Every row of every table, ours and Rasa's, as one string to search."""
-    found = []
-    with database.engine.connect() as connection:
-        for table in Base.metadata.sorted_tables:
-            found += [repr(tuple(row)) for row in connection.execute(table.select())]
-        found += [repr(tuple(row)) for row in connection.execute(text("SELECT * FROM events"))]
-    return "\n".join(found)
 
 
 def test_only_admins_may_open_it(signed_in, app, jo, database):
@@ -245,7 +212,7 @@ def test_erasing_needs_the_word_erase(admin, jo, database, word):
     with database.transaction() as s:
         assert s.get(Resident, jo["jo"]) is not None
     assert _events(database) == []
-    assert WORDS in _everything(database)
+    assert WORDS in everything(database)
 
 
 def test_erasing_leaves_nothing_of_them_anywhere(admin, jo, database):
@@ -258,16 +225,16 @@ def test_erasing_leaves_nothing_of_them_anywhere(admin, jo, database):
         r"2 address\(es\) on the do-not-contact list\.",
         message,
     )
-    everything = _everything(database)
+    found = everything(database)
     for trace in (PHONE, CHAT, jo["jo_cid"], WORDS, "Quarry Mount", "more bins"):
-        assert trace not in everything
-    assert OTHER_WORDS in everything and OTHER_PHONE in everything
+        assert trace not in found
+    assert OTHER_WORDS in found and OTHER_PHONE in found
     [event] = _events(database)
     assert (event.action, event.actor, event.remote_addr) == ("resident.erase", ADMIN, "127.0.0.1")
     assert PHONE not in event.detail and CHAT not in event.detail
     again = _erase(admin, jo["jo"])
     assert again.status_code == 404 and _error(again) == f"No resident {jo['jo']}."
-    assert "No resident at that number." in _find(admin, "07700 900456").text
+    assert "No resident at that number." in _find(admin, "07700 900000").text
 
 
 def test_forms_without_their_csrf_token_are_refused(admin, jo, database):
@@ -288,7 +255,7 @@ def test_a_tracker_store_of_its_own(settings, database, accounts, tmp_path):
         person = resident_for(s, "sms", PHONE)
         record_consent(s, person, given=True, wording="Can we keep it?", channel="sms")
         resident_id, conversation_id = person.id, person.conversation_id
-    _conversation(store, conversation_id, WORDS)
+    short_conversation(store, conversation_id, WORDS)
     app = create_app(replace(settings, tracker_database_url=tracker.url), database)
     client = app.test_client()
     sign_in(client, "admin")
