@@ -45,10 +45,19 @@ _ADDRESS = re.compile(
 )
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def redact(text: str) -> str:
     """`text` with phone numbers, emails, URLs, addresses and full postcodes taken out."""
-    text = _EMAIL.sub(EMAIL, text)
-    text = _URL.sub(_url_token, text)
-    text = _PHONE.sub(PHONE, text)
+    # Each pattern only where it could match (a cheap test first): the same result.
+    if "@" in text:
+        text = _EMAIL.sub(EMAIL, text)
+    if "://" in text or "www." in text.lower():
+        text = _URL.sub(_url_token, text)
+    if "0" in text or "+" in text:
+        text = _PHONE.sub(PHONE, text)
+    if _DIGIT.search(text) is None:
+        return text  # a postcode and an address both need a digit
     text = redact_full_postcodes(text)
     return _ADDRESS.sub(ADDRESS, text)

@@ -47,9 +47,11 @@ def write_csv(rows: Iterable[dict[str, Any]], columns: Columns, out: IO[bytes]) 
     text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
     writer = csv.writer(text, lineterminator="\r\n")
     writer.writerow(list(columns))
+    # Only text and times need converting: csv writes numbers as they are, None as "".
+    cells = [(c, safe_cell if kind in ("text", "time") else None) for c, kind in columns.items()]
     count = 0
     for row in rows:
-        writer.writerow([safe_cell(row[c]) for c in columns])
+        writer.writerow([row[c] if convert is None else convert(row[c]) for c, convert in cells])
         count += 1
     text.detach()
     return count
