@@ -9,6 +9,7 @@ Last line: `conversation: residents=<n> turns=<n> turns_per_s=<x> p50_ms=<x> p95
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -31,6 +32,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+TOKEN = secrets.token_urlsafe(24)
+
+
 def _start(workdir: Path) -> tuple[subprocess.Popen, str]:
     rasa_port, action_port, gateway_port = _free_port(), _free_port(), _free_port()
     env = dict(
@@ -42,6 +46,7 @@ def _start(workdir: Path) -> tuple[subprocess.Popen, str]:
         GATEWAY_PORT=str(gateway_port),
         CONSOLE_PORT=str(_free_port()),
         ENGAGE_VAR_DIR=str(workdir),
+        REST_API_TOKEN=TOKEN,  # the REST channel needs it once a token is set
     )
     log = (workdir / "stack.log").open("wb")
     process = subprocess.Popen(
@@ -59,6 +64,7 @@ def _start(workdir: Path) -> tuple[subprocess.Popen, str]:
 def _converse(url: str, resident: int) -> list[float]:
     latencies = []
     with requests.Session() as http:
+        http.headers["Authorization"] = f"Bearer {TOKEN}"
         for turn in TURNS:
             t0 = time.perf_counter()
             reply = http.post(

@@ -42,8 +42,14 @@ def chat(
     read: Callable[[str], str] = input,
     write: Callable[[str], None] = print,
     timeout: float = 60.0,
+    token: str = "",
 ) -> int:
-    """Run the chat loop until end of input or /quit; returns an exit code."""
+    """Run the chat loop until end of input or /quit; returns an exit code.
+
+    `token`: REST_API_TOKEN, sent as a Bearer token when set (the gateway needs it once
+    it is public).
+    """
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     write(f"Talking to {url} as {sender}. Type /quit to leave.")
     while True:
         try:
@@ -56,13 +62,21 @@ def chat(
         if not typed.strip():
             continue
         try:
-            reply = requests.post(url, json={"sender": sender, "message": typed}, timeout=timeout)
+            reply = requests.post(
+                url, json={"sender": sender, "message": typed}, headers=headers, timeout=timeout
+            )
         except requests.ConnectionError:
             write(f"The bot is not answering at {url}. Start it with `make run`, then try again.")
             return 1
         if reply.status_code == 503:
             write("(The assistant is busy; your message is kept and will be answered.)")
             continue
+        if reply.status_code in (401, 404):
+            write(
+                "The bot's REST channel refused this chat: set REST_API_TOKEN (in .env) to "
+                "the gateway's, then try again."
+            )
+            return 1
         if reply.status_code != 200:
             write(f"The bot said HTTP {reply.status_code}: {reply.text[:200]}")
             continue
@@ -70,6 +84,6 @@ def chat(
             write(line)
 
 
-def main_chat(url: str, sender_file: Path, new: bool) -> int:
+def main_chat(url: str, sender_file: Path, new: bool, token: str = "") -> int:
     """Entry point used by the CLI."""
-    return chat(url, load_sender(sender_file, new))
+    return chat(url, load_sender(sender_file, new), token=token)

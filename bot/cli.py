@@ -49,7 +49,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     url = args.url or f"http://127.0.0.1:{settings.gateway_port}/webhooks/rest/webhook"
-    return main_chat(url, settings.var_dir / "chat-sender", new=args.new)
+    return main_chat(
+        url, settings.var_dir / "chat-sender", new=args.new, token=settings.rest_api_token
+    )
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -164,7 +166,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     if not settings.rasa_api_token:
-        print("Set RASA_API_TOKEN (the Rasa server's --auth-token) first.", file=sys.stderr)
+        print("Set RASA_API_TOKEN (the token of Rasa's inbox channel) first.", file=sys.stderr)
         return 2
     try:
         now = datetime.fromisoformat(args.now) if args.now else datetime.now(timezone.utc)
@@ -312,7 +314,7 @@ def cmd_updates(args: argparse.Namespace) -> int:
     from bot.services.audit import cli_actor
     from bot.services.updates import (
         InvalidUpdate,
-        draft_update,
+        draft_recorded,
         preview,
         publish_recorded,
         update_message,
@@ -331,7 +333,7 @@ def cmd_updates(args: argparse.Namespace) -> int:
     outcome = 0
     try:
         with default_database().transaction() as session:
-            update = draft_update(
+            update = draft_recorded(
                 session,
                 title=args.title,
                 you_said=args.you_said,
@@ -339,7 +341,7 @@ def cmd_updates(args: argparse.Namespace) -> int:
                 themes=args.theme,
                 areas=args.area,
                 since=since,
-                created_by=cli_actor(),
+                actor=cli_actor(),
                 coming=args.coming,
             )
             counts = preview(session, update)

@@ -17,11 +17,61 @@ from sqlalchemy.pool import QueuePool
 T = TypeVar("T")
 
 
+# PostgreSQL errors of these classes may quote a value in their first line too (data:
+# 'invalid input syntax for type integer: "..."'; syntax; raised; internal).
+_QUOTES_VALUES = ("22", "42", "P0", "XX")
+
+
+def value_free(orig: BaseException) -> str | None:
+    """A PostgreSQL error's message without the values it may quote, or None to keep it.
+
+    The server's DETAIL ("Failing row contains (..., +447700900123, ...)", "Key
+    (address)=(...) already exists") and LINE context (the statement with its values in
+    it, as psycopg2 sends them) quote residents' data; hide_parameters does not cover them.
+    What is kept: the first line (unless its class may quote a value), the SQLSTATE, and
+    the constraint, table and column the server names.
+    """
+    code = getattr(orig, "pgcode", None)
+    if not code:
+        return None  # not a server's error (e.g. the connection was lost): nothing quoted
+    first = str(orig).split("\n", 1)[0].strip()
+    parts = [
+        "(message withheld: it may quote a value)" if code.startswith(_QUOTES_VALUES) else first
+    ]
+    parts.append(f"SQLSTATE {code}")
+    diag = getattr(orig, "diag", None)
+    for name in ("constraint_name", "table_name", "column_name"):
+        value = getattr(diag, name, None)
+        if value:
+            parts.append(f"{name.split('_')[0]} {value}")
+    return "; ".join(parts)
+
+
+def _withhold_values(context) -> None:  # type: ignore[no-untyped-def]
+    """handle_error: rewrite the driver's message (and ours built from it) without values."""
+    orig = context.original_exception
+    safe = value_free(orig) if orig is not None else None
+    if safe is None:
+        return
+    orig.args = (safe,)  # the chained cause, printed by logger.exception
+    error = context.sqlalchemy_exception
+    if error is not None:
+        error.args = (f"({type(orig).__module__}.{type(orig).__name__}) {safe}",)
+
+
 def make_engine(url: str) -> Engine:
-    """Create an engine for `url`; SQLite files get their folder, WAL and foreign keys."""
+    """Create an engine for `url`; SQLite files get their folder, WAL and foreign keys.
+
+    Errors never carry residents' data into logs: bound parameters are left out of
+    SQLAlchemy's messages (`hide_parameters`), and PostgreSQL's own details, which quote
+    the failing row, are withheld (`value_free`).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, future=True, pool_pre_ping=True)
+        engine = create_engine(url, future=True, pool_pre_ping=True, hide_parameters=True)
+        if parsed.get_backend_name() == "postgresql":
+            event.listen(engine, "handle_error", _withhold_values)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # SQLAlchemy 1.4 opens a new SQLite connection (and runs the pragmas below) for
@@ -32,9 +82,10 @@ def make_engine(url: str) -> Engine:
             future=True,
             poolclass=QueuePool,
             connect_args={"timeout": 30, "check_same_thread": False},
+            hide_parameters=True,
         )
     else:
-        engine = create_engine(url, future=True, connect_args={"timeout": 30})
+        engine = create_engine(url, future=True, connect_args={"timeout": 30}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

@@ -1,7 +1,10 @@
 """`engage gateway`: the public webhooks, the inbox worker, and nothing else.
 
 Every provider posts here (Twilio, Telegram; and the REST channel for the terminal chat
-and the web "try it"). A request is verified and parsed by its channel module, accepted
+and the web "try it": with REST_API_TOKEN set it needs `Authorization: Bearer
+<REST_API_TOKEN>`, and once PUBLIC_BASE_URL is set it is off without one). A body over
+MAX_BODY_BYTES is refused (413) before it is read, by its Content-Length or, chunked, as
+it arrives. A request is verified and parsed by its channel module, accepted
 into the durable inbox by `bot.services.inbound` in one transaction, and only then
 answered 200: Rasa and the action server may be down, slow or restarting, and the
 webhook still answers at once and loses nothing. The inbox worker running beside it
@@ -11,6 +14,7 @@ hands the messages to Rasa (on its private port) and sends the replies.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -46,10 +50,22 @@ async def _body(request: web.Request) -> bytes:
     return await request.read()
 
 
+def _same(given: str, expected: str) -> bool:
+    """A header equal to `expected`, compared in constant time (any bytes the client sent)."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape")
+    )
+
+
 @web.middleware
 async def short_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Short, plain answers for bad input and failures: never a stack trace."""
+    """Short, plain answers for bad input and failures: never a stack trace.
+
+    A declared body over MAX_BODY_BYTES is refused here, before any handler runs.
+    """
     try:
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            raise web.HTTPRequestEntityTooLarge(MAX_BODY_BYTES, request.content_length or 0)
         return await handler(request)
     except web.HTTPRequestEntityTooLarge:
         return _text("Request body too large.", 413)
@@ -145,8 +161,32 @@ class Gateway:
             task.add_done_callback(self._background.discard)
         return _text("ok", 200)
 
+    def _rest_refusal(self, request: web.Request) -> web.Response | None:
+        """Why a REST request is refused (before its body is read), or None.
+
+        With REST_API_TOKEN set, its Bearer token is required; without one the channel is
+        open on a laptop (no PUBLIC_BASE_URL: only this machine reaches it) and off once
+        the gateway is public.
+        """
+        token = self.settings.rest_api_token
+        if not token:
+            if self.settings.public_base_url:
+                return _text("The REST channel is off here.", 404)
+            return None
+        if not _same(request.headers.get("Authorization", ""), f"Bearer {token}"):
+            logger.warning("Rejected a REST request with a missing or wrong token.")
+            return web.Response(
+                text="A valid bearer token is required.",
+                status=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return None
+
     async def rest(self, request: web.Request) -> web.Response:
         """The REST channel: a message in, the bot's replies out (as Rasa's REST channel)."""
+        refusal = self._rest_refusal(request)
+        if refusal is not None:
+            return refusal
         incoming = rest.parse(await _body(request))
         accepted = await self._accept(incoming)
         if accepted.inbox_id is None:

@@ -391,8 +391,9 @@ class OutboxMessage(Base):
     update_id = Column(ForeignKey("updates.id", ondelete="CASCADE"), nullable=False, index=True)
     resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False, index=True)
     channel = Column(String(32), nullable=False)
-    # "queued", "sending", "sent", "delivered", "failed", "opted_out", "skipped"
-    # queued -> sending (claimed) -> sent -> delivered (SMS reports); or failed / opted_out.
+    # "queued", "sending", "sent", "delivered", "failed", "opted_out", "skipped", "expired"
+    # queued -> sending (claimed) -> sent -> delivered (SMS reports); or failed / opted_out;
+    # expired: not sent within MESSAGE_VALIDITY_HOURS, never sent late.
     status = Column(String(16), nullable=False, default="queued", index=True)
     attempts = Column(Integer, nullable=False, default=0)
     next_attempt_at = Column(UTCDateTime, nullable=True)

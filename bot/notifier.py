@@ -12,6 +12,14 @@ lists the messages sent to a number) and only sends if it did not: exactly once.
 Telegram Bot API has no such list and no idempotency key, so an in-doubt Telegram send is
 sent again: at least once, and only the sends in flight at the instant of the crash, or
 answered in the 50 ms before it, can be repeated. docs/DECISIONS.md has the reasoning.
+
+Each write after a send is fenced by its claim's token (bot/services/outbox.py): a worker
+whose lease ran out mid-send cannot overwrite a row another worker has claimed since.
+
+Validity: an update not sent within MESSAGE_VALIDITY_HOURS of being queued is expired,
+never sent late. Claims close expired rows, each send is checked again just before it
+leaves, and Twilio is given the time left as the SMS's ValidityPeriod (at most 10 hours),
+so it drops the message rather than deliver it late from its own queue.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from bot.services.outbox import (
     Claimed,
     claim_due,
     mark_all_sent,
+    mark_expired,
     mark_retry,
     mark_undeliverable,
     release,
@@ -71,6 +80,7 @@ class Report:
     resent_in_doubt: int = 0  # sent again because the provider cannot tell (Telegram)
     retrying: int = 0
     failed: int = 0
+    expired: int = 0  # not sent within their validity period: never will be
     by_channel: dict[str, int] = field(default_factory=dict)
 
 
@@ -80,6 +90,7 @@ class _Outcome:
     provider_id: str | None = None
     retry: RetryLater | None = None
     refused: Undeliverable | None = None
+    expired: bool = False  # its validity ran out before it could leave: not sent
 
     @property
     def outbox_id(self) -> int:
@@ -111,6 +122,7 @@ class Notifier:
         self.lease = lease
         self.clock = clock
         self.in_flight = in_flight
+        self.validity = timedelta(hours=settings.message_validity_hours)
         # Shared with every other process sending as the same number or bot.
         self.limiters = {
             channel: shared_limiter(
@@ -168,12 +180,13 @@ class Notifier:
         while True:
             try:
                 report = await self.drain()
-                if report.sent or report.failed or report.retrying:
+                if report.sent or report.failed or report.retrying or report.expired:
                     logger.info(
-                        "Updates: %d sent, %d retrying, %d failed.",
+                        "Updates: %d sent, %d retrying, %d failed, %d expired.",
                         report.sent,
                         report.retrying,
                         report.failed,
+                        report.expired,
                     )
             except Exception:  # a bad pass must not stop the next one
                 logger.exception("Notifier pass failed")
@@ -188,7 +201,7 @@ class Notifier:
         # This drain's claims: it never claims their rows again, whatever the lease, so it
         # can claim the next batch while the last one is still being sent.
         mine: set[str] = set()
-        claim = await self._claim(channel, batch, mine) if not self.quiet() else None
+        claim = await self._claim(channel, batch, mine, report) if not self.quiet() else None
         while claim is not None and claim.taken:
             if len(mine) >= MAX_OPEN_CLAIMS:  # keep `mine` short: settle what is in flight
                 await asyncio.gather(*sends)
@@ -198,7 +211,7 @@ class Notifier:
             claim_ahead_at = len(claim.items) * 3 // 4
             for i, item in enumerate(claim.items):
                 if i == claim_ahead_at:
-                    next_claim = self._claim_ahead(channel, batch, mine)
+                    next_claim = self._claim_ahead(channel, batch, mine, report)
                 await limiter.wait()
                 if self.quiet():  # quiet hours began: give the rest back, unsent
                     rest = [later.outbox_id for later in claim.items[i:]]
@@ -209,24 +222,29 @@ class Notifier:
                 task.add_done_callback(lambda _: slots.release())
                 sends.append(task)
             if next_claim is None:  # nothing to send in this claim (all closed at claim time)
-                next_claim = self._claim_ahead(channel, batch, mine)
+                next_claim = self._claim_ahead(channel, batch, mine, report)
             claim = await next_claim if next_claim is not None else None
             sends = [task for task in sends if not task.done()]
         await asyncio.gather(*sends)
         await self._record_now()
 
-    def _claim_ahead(self, channel: str, batch: int, mine: set[str]) -> asyncio.Task | None:
+    def _claim_ahead(
+        self, channel: str, batch: int, mine: set[str], report: Report
+    ) -> asyncio.Task | None:
         """Start claiming the next batch, unless quiet hours have begun."""
         if self.quiet():
             return None
-        return asyncio.create_task(self._claim(channel, batch, mine))
+        return asyncio.create_task(self._claim(channel, batch, mine, report))
 
-    async def _claim(self, channel: str, batch: int, mine: set[str]) -> Claim:
+    async def _claim(self, channel: str, batch: int, mine: set[str], report: Report) -> Claim:
         now, skip = self.clock(), frozenset(mine)
         claim = await self._db(
-            lambda s: claim_due(s, channel, now, batch, self.lease, skip_claims=skip)
+            lambda s: claim_due(
+                s, channel, now, batch, self.lease, skip_claims=skip, validity=self.validity
+            )
         )
         mine.add(claim.token)
+        report.expired += claim.expired
         return claim
 
     async def _deliver(self, sender: Sender, item: Claimed, report: Report) -> None:
@@ -243,6 +261,10 @@ class Notifier:
         self._record_soon()
 
     async def _send(self, sender: Sender, item: Claimed, report: Report) -> _Outcome:
+        # Checked again as it leaves: it may have waited for its slot, or its chat's turn.
+        valid_for = (item.valid_until - self.clock()).total_seconds()
+        if valid_for < 1:  # Twilio's shortest ValidityPeriod is 1 s
+            return _Outcome(item, expired=True)
         try:
             if item.in_doubt and sender.can_reconcile:
                 since = item.queued_at - RECONCILE_SLACK
@@ -256,7 +278,8 @@ class Notifier:
                     "Resending an update to %s whose earlier send may have gone through.",
                     mask(item.address),
                 )
-            return _Outcome(item, provider_id=await sender.send(item.address, item.text))
+            sent = await sender.send(item.address, item.text, valid_for=valid_for)
+            return _Outcome(item, provider_id=sent)
         except RetryLater as exc:
             return _Outcome(item, retry=exc)
         except Undeliverable as exc:
@@ -268,6 +291,8 @@ class Notifier:
             report.by_channel[channel] = report.by_channel.get(channel, 0) + 1
         elif outcome.retry is not None:
             report.retrying += 1
+        elif outcome.expired:
+            report.expired += 1
         elif outcome.refused is not None:
             report.failed += 1
             logger.info(
@@ -339,24 +364,29 @@ def _write(session: Session, outcomes: list[_Outcome], now: datetime) -> None:
             o.provider_id,
             "sent",
             outbox_id=o.outbox_id,
+            claim_token=o.item.claim_token,
         )
         for o in outcomes
         if o.provider_id is not None
     ]
     mark_all_sent(session, sent, now)
     for outcome in outcomes:
+        token = outcome.item.claim_token
         if outcome.provider_id is not None:
             continue
         if outcome.retry is not None:
             retry = outcome.retry
             code = "timeout" if retry.in_doubt else retry.code
-            mark_retry(session, outcome.outbox_id, code, now, retry.retry_after)
+            mark_retry(session, outcome.outbox_id, code, now, retry.retry_after, token=token)
+        elif outcome.expired:
+            mark_expired(session, outcome.outbox_id, token=token)
         elif outcome.refused is not None:
             refused = outcome.refused
             mark_undeliverable(
                 session,
                 outcome.outbox_id,
                 refused.code,
+                token=token,
                 opted_out=refused.opted_out,
                 unreachable=refused.unreachable,
             )

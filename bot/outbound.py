@@ -3,8 +3,9 @@
 Replies to residents (the inbox worker), check-ins (the scheduler) and updates (the
 notifier) all go through a `Sender` of `channels/`. `Outbound.deliver` is the path for
 Rasa's messages: it finds the address, remembers numbered options, waits for a slot of
-the identity's shared rate limit, refuses proactive sends in quiet hours, catches every
-transport error (nothing escapes into Rasa or the worker) and records each message.
+the identity's shared rate limit, refuses proactive sends in quiet hours and sends past
+their validity (`valid_until`), catches every transport error (nothing escapes into Rasa
+or the worker) and records each message.
 """
 
 from __future__ import annotations
@@ -74,8 +75,19 @@ class Sender(Protocol):
         """`text` and its buttons as the provider messages that carry them, in order."""
         ...
 
-    async def send(self, address: str, text: str, buttons: Sequence[Button] = ()) -> str:
-        """Send one message; returns the provider's id, or raises RetryLater/Undeliverable."""
+    async def send(
+        self,
+        address: str,
+        text: str,
+        buttons: Sequence[Button] = (),
+        valid_for: float | None = None,
+    ) -> str:
+        """Send one message; returns the provider's id, or raises RetryLater/Undeliverable.
+
+        `valid_for`: seconds the message may still be delivered in (a provider that queues
+        it drops it after that, e.g. Twilio's ValidityPeriod); None for no limit. The
+        caller never sends one whose validity has run out.
+        """
         ...
 
     async def find_sent(self, address: str, text: str, since: datetime) -> str | None:
@@ -129,11 +141,12 @@ class Delivery:
     error: str | None = None  # the provider's code for the message that failed, if one did
     quiet: bool = False  # stopped by quiet hours
     no_address: bool = False  # the resident has no address on that channel
+    expired: bool = False  # stopped: its validity ran out before it could leave
 
     @property
     def ok(self) -> bool:
         """Every message left."""
-        return self.error is None and not self.quiet and not self.no_address
+        return self.error is None and not (self.quiet or self.no_address or self.expired)
 
 
 @dataclass
@@ -174,8 +187,13 @@ class Outbound:
         *,
         purpose: str = "reply",
         proactive: bool = False,
+        valid_until: datetime | None = None,
     ) -> Delivery:
-        """Send `messages` (Rasa's: text and buttons) in order; never raises for a provider."""
+        """Send `messages` (Rasa's: text and buttons) in order; never raises for a provider.
+
+        With `valid_until`, nothing is sent from that moment on, and what is sent carries
+        the time left (Twilio's ValidityPeriod).
+        """
         buttons = next((m["buttons"] for m in reversed(messages) if m.get("buttons")), [])
         payloads = [str(b.get("payload", "")) for b in buttons]
         key = do_not_contact_key(self.settings) if proactive else None
@@ -191,7 +209,15 @@ class Outbound:
         result, pending = Delivery(), _Pending()
         try:
             await self._send_all(
-                sender, address, messages, resident_id, purpose, proactive, result, pending
+                sender,
+                address,
+                messages,
+                resident_id,
+                purpose,
+                proactive,
+                valid_until,
+                result,
+                pending,
             )
         finally:
             await run_in_transaction(
@@ -208,6 +234,7 @@ class Outbound:
         resident_id: int | None,
         purpose: str,
         proactive: bool,
+        valid_until: datetime | None,
         result: Delivery,
         pending: _Pending,
     ) -> None:
@@ -221,9 +248,15 @@ class Outbound:
                     result.quiet = True
                     return
                 await limiter.wait()
+                valid_for = None
+                if valid_until is not None:
+                    valid_for = (valid_until - self.clock()).total_seconds()
+                    if valid_for < 1:  # Twilio's shortest ValidityPeriod is 1 s
+                        result.expired = True
+                        return
                 record = Sent(resident_id, sender.channel, purpose, None, "sent")
                 try:
-                    provider_id = await self._send(sender, address, part, part_buttons)
+                    provider_id = await self._send(sender, address, part, part_buttons, valid_for)
                 except (RetryLater, Undeliverable) as exc:
                     result.error = exc.code
                     if isinstance(exc, Undeliverable):
@@ -243,12 +276,17 @@ class Outbound:
                 return
 
     async def _send(
-        self, sender: Sender, address: str, text: str, buttons: Sequence[Button]
+        self,
+        sender: Sender,
+        address: str,
+        text: str,
+        buttons: Sequence[Button],
+        valid_for: float | None = None,
     ) -> str:
         """Send one part, trying again after a 429 or 5xx (not after a timeout: in doubt)."""
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
-                return await sender.send(address, text, buttons)
+                return await sender.send(address, text, buttons, valid_for=valid_for)
             except RetryLater as exc:
                 wait = exc.retry_after if exc.retry_after is not None else float(attempt)
                 if exc.in_doubt or attempt == SEND_ATTEMPTS or wait > MAX_RETRY_WAIT_S:

@@ -52,7 +52,7 @@ BATCH = 1000
 ACTION = "retention.run"
 PROCESSED_INBOX = ("done", "failed")  # never "pending" or "replying": still being handled
 # Update messages whose sending is over; "queued" and "sending" are never touched.
-FINISHED_OUTBOX = ("sent", "delivered", "failed", "opted_out", "skipped")
+FINISHED_OUTBOX = ("sent", "delivered", "failed", "opted_out", "skipped", "expired")
 
 _VIEWS = View.__table__
 _INBOX = InboxMessage.__table__

@@ -19,14 +19,18 @@ from bot.settings import PROJECT_ROOT, Settings
 
 
 def server_environment(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
-    """The environment both servers need (endpoints.yml reads these variables)."""
+    """The environment both servers need (endpoints.yml reads these variables).
+
+    Secrets go here, never on a command line (which any local user can read in `ps`):
+    RASA_API_TOKEN is read by Rasa's inbox channel and the action server from it.
+    """
     env = dict(base)
     env.update(
         ACTION_ENDPOINT_URL=f"http://127.0.0.1:{settings.action_port}/webhook",
         TRACKER_DATABASE_URL=settings.tracker_database_url,
         DATABASE_URL=settings.database_url,
         RASA_API_TOKEN=settings.rasa_api_token,
-        SANIC_HOST="127.0.0.1",  # the action server is only for the Rasa server
+        SANIC_HOST="127.0.0.1",  # the action server binds it anyway (actions/server.py)
         RASA_TELEMETRY_ENABLED="false",  # residents' conversations never leave this machine
     )
     return env
@@ -75,8 +79,13 @@ def console_command() -> list[str]:
 
 
 def rasa_command(settings: Settings, model: Path) -> list[str]:
-    """The command line of the Rasa server (private: only our workers talk to it)."""
-    command = [
+    """The command line of the Rasa server (private: only our workers talk to it).
+
+    Without `--enable-api`: Rasa's HTTP API (replace the model, rewrite a tracker...) is
+    off, and its only routes are our inbox channel's, which reads its token from the
+    environment (`server_environment`).
+    """
+    return [
         sys.executable, "-m", "rasa", "run",
         "--model", str(model),
         "--credentials", str(PROJECT_ROOT / "credentials.yml"),
@@ -84,16 +93,12 @@ def rasa_command(settings: Settings, model: Path) -> list[str]:
         "--interface", settings.rasa_host,
         "--port", str(settings.rasa_port),
     ]  # fmt: skip
-    if settings.rasa_api_token:
-        command += ["--enable-api", "--auth-token", settings.rasa_api_token]
-    return command
 
 
 def action_command(settings: Settings) -> list[str]:
-    """The command line of the action server."""
+    """The command line of the action server (actions/server.py: 127.0.0.1, Rasa only)."""
     return [
-        sys.executable, "-m", "rasa_sdk",
-        "--actions", "actions",
+        sys.executable, "-m", "actions.server",
         "--port", str(settings.action_port),
     ]  # fmt: skip
 
@@ -167,7 +172,8 @@ def run(settings: Settings) -> int:
         return 1
     upgrade(settings.database_url)
     if not settings.rasa_api_token:
-        # The scheduler needs Rasa's API; it stays on this machine behind a fresh token.
+        # Rasa's inbox channel and the action server need a token: a fresh one, given to
+        # our processes in their environment only.
         settings = replace(settings, rasa_api_token=secrets.token_urlsafe(32))
     env = server_environment(settings, os.environ)
     settings.var_dir.mkdir(parents=True, exist_ok=True)

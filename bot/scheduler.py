@@ -7,6 +7,11 @@ through the channel's Sender, under the shared rate limit and never in quiet hou
 check-in counts as sent only when the provider took the message; one that failed is
 claimed again on the next pass, in the same period.
 
+A check-in is never sent late: one claimed more than MESSAGE_VALIDITY_HOURS after it fell
+due (the scheduler, Rasa or the provider was down that long) is marked expired instead,
+and the resident's next check-in comes a rhythm later. What is sent carries the time left
+(Twilio's ValidityPeriod).
+
 The scheduler also applies the retention rules (`bot.retention`) once a day: on its first
 pass, then on the first pass of each new day in the organisation's time zone.
 """
@@ -17,7 +22,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from functools import partial
 from zoneinfo import ZoneInfo
 
@@ -25,7 +30,15 @@ from bot.db import Database, run_in_transaction
 from bot.outbound import Outbound
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.retention import RetentionReport, run_retention
-from bot.services.checkins import Due, claim, due_checkins, mark_failed, mark_sent
+from bot.services.checkins import (
+    Due,
+    claim,
+    due_checkins,
+    mark_expired,
+    mark_failed,
+    mark_sent,
+    too_late,
+)
 from bot.settings import Settings
 from bot.timing import in_quiet_hours
 
@@ -43,23 +56,36 @@ class PassReport:
     sent: int = 0
     failed: int = 0
     skipped: int = 0  # already claimed by another pass or scheduler
+    expired: int = 0  # claimed more than the validity period after they were due: not sent
     by_kind: dict[str, int] = field(default_factory=dict)
 
 
-async def _open(rasa: RasaClient, outbound: Outbound, item: Due, checkin_id: int) -> bool:
-    """Start the check-in in Rasa and send what it says; True only if the message left."""
+SENT, FAILED, EXPIRED = "sent", "failed", "expired"
+
+
+async def _open(
+    rasa: RasaClient, outbound: Outbound, item: Due, checkin_id: int, valid_until: datetime
+) -> str:
+    """Start the check-in in Rasa and send what it says: SENT only if the message left."""
     entities = {"checkin_id": str(checkin_id)}
     try:
         messages = await rasa.trigger(item.conversation_id, INTENTS[item.kind], entities)
     except RasaUnavailable as exc:
         logger.warning("Rasa did not start a check-in (%s); tried again next pass.", exc)
-        return False
+        return FAILED
     if not messages:
-        return False
+        return FAILED
     delivery = await outbound.deliver(
-        item.conversation_id, item.channel, messages, purpose="checkin", proactive=True
+        item.conversation_id,
+        item.channel,
+        messages,
+        purpose="checkin",
+        proactive=True,
+        valid_until=valid_until,
     )
-    return delivery.ok and delivery.sent > 0
+    if delivery.expired and not delivery.sent:
+        return EXPIRED
+    return SENT if delivery.ok and delivery.sent > 0 else FAILED
 
 
 async def run_once(
@@ -74,16 +100,26 @@ async def run_once(
         database, lambda s: due_checkins(s, now, settings.checkin_jitter_minutes)
     )
     report.due = len(due)
+    validity = timedelta(hours=settings.message_validity_hours)
     for item in due:
         checkin_id = await run_in_transaction(database, partial(claim, due=item, now=now))
         if checkin_id is None:
             report.skipped += 1
             continue
-        ok = await _open(rasa, outbound, item, checkin_id)
-        settle = partial(mark_sent, now=now) if ok else mark_failed
+        if too_late(item, now, validity):
+            outcome = EXPIRED
+        else:
+            outcome = await _open(rasa, outbound, item, checkin_id, item.due_at + validity)
+        settle = {
+            SENT: partial(mark_sent, now=now),
+            FAILED: mark_failed,
+            EXPIRED: partial(mark_expired, now=now),
+        }[outcome]
         await run_in_transaction(database, partial(settle, checkin_id=checkin_id))
+        ok = outcome == SENT
         report.sent += ok
-        report.failed += not ok
+        report.failed += outcome == FAILED
+        report.expired += outcome == EXPIRED
         report.by_kind[item.kind] = report.by_kind.get(item.kind, 0) + ok
     return report
 
@@ -137,12 +173,13 @@ async def run_forever(
     while True:
         try:
             report = await run_once(database, settings, clock(), rasa, outbound)
-            if report.sent or report.failed:
+            if report.sent or report.failed or report.expired:
                 logger.info(
-                    "Check-ins: %d sent, %d failed, %d skipped.",
+                    "Check-ins: %d sent, %d failed, %d skipped, %d expired.",
                     report.sent,
                     report.failed,
                     report.skipped,
+                    report.expired,
                 )
         except Exception:  # a bad pass must not stop the next one
             logger.exception("Check-in pass failed")

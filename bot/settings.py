@@ -185,6 +185,8 @@ class Settings:
     console_url: str = ""  # how officers reach the console (for the duty inbox's email)
     export_pseudonym_key: str = ""  # keyed pseudonyms in exports; kept outside the database
     export_min_count: int = 8  # counts from 1 to this minus one are never published
+    rest_api_token: str = ""  # Bearer token for the REST channel (needed once public)
+    message_validity_hours: float = 48.0  # an update or check-in older than this is not sent
     data_request_contact: str = ""  # where a resident asks for a full copy of their data
     do_not_contact_key: str = ""  # keys the hashes of erased residents' addresses
     view_text_retention_months: int = 24
@@ -291,6 +293,8 @@ class Settings:
             report_urls=_report_urls(env),
             export_pseudonym_key=env.get("EXPORT_PSEUDONYM_KEY", "").strip(),
             export_min_count=int(_float(env, "EXPORT_MIN_COUNT", 8, 2, 1000)),
+            rest_api_token=env.get("REST_API_TOKEN", "").strip(),
+            message_validity_hours=_float(env, "MESSAGE_VALIDITY_HOURS", 48.0, 1.0, 24 * 14),
             data_request_contact=_optional_text(env, "DATA_REQUEST_CONTACT", MAX_CONTACT),
             do_not_contact_key=env.get("DO_NOT_CONTACT_KEY", "").strip(),
             view_text_retention_months=int(_float(env, "VIEW_TEXT_RETENTION_MONTHS", 24, 1, 600)),

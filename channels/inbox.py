@@ -3,7 +3,10 @@
 `POST /webhooks/inbox/message` runs one resident message, `POST /webhooks/inbox/trigger`
 starts a conversation (a check-in); both answer the bot's messages as JSON and send
 nothing themselves: the caller sends them through the channel's Sender. Both need the
-Rasa API token (`Authorization: Bearer ...`) and are served on Rasa's private port.
+Rasa API token (`Authorization: Bearer ...`, from RASA_API_TOKEN in the environment) and
+are served on Rasa's private port; Rasa's own HTTP API is off (`engage run` starts Rasa
+without `--enable-api`), so this channel is all there is. Rasa's server (Sanic) refuses a
+body over MAX_BODY_BYTES (413) before reading it: ours are a few KiB.
 
 A turn here is all or nothing. Rasa normally logs a failed custom action and carries on
 without its events; here a failed action (the action server down, hanging past
@@ -39,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "inbox"
 LOCK_POLL_S = 0.05
+# Sanic's default is 100 MB. Our workers send a message of at most 2,000 characters (a few
+# KiB as JSON): 256 KiB is ample headroom, and no stranger makes Rasa buffer more.
+MAX_BODY_BYTES = 256 * 1024
 
 
 class ActionServerFailed(BaseException):
@@ -53,17 +59,25 @@ class _BadRequest(ValueError):
 
 
 class StrictActionEndpoint(EndpointConfig):
-    """The action server's endpoint, raising ActionServerFailed instead of being skipped."""
+    """The action server's endpoint, raising ActionServerFailed instead of being skipped.
+
+    It also carries our token: the action server (actions/server.py) answers only us.
+    """
 
     timeout_s: float = 10.0
 
     @classmethod
-    def wrapping(cls, endpoint: EndpointConfig, timeout_s: float) -> StrictActionEndpoint:
-        """A strict copy of `endpoint`."""
+    def wrapping(
+        cls, endpoint: EndpointConfig, timeout_s: float, token: str = ""
+    ) -> StrictActionEndpoint:
+        """A strict copy of `endpoint` (sending `token` as a Bearer token, if given)."""
+        headers = dict(endpoint.headers or {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         strict = cls(
             url=endpoint.url,
             params=endpoint.params,
-            headers=endpoint.headers,
+            headers=headers,
             basic_auth=endpoint.basic_auth,
             token=endpoint.token,
             token_name=endpoint.token_name,
@@ -108,13 +122,32 @@ def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
     return True
 
 
-def _strict(agent: Agent, timeout_s: float) -> None:
+def _strict(agent: Agent, timeout_s: float, token: str = "") -> None:
     """Make the agent's processor abort a turn whose action fails (once per loaded model)."""
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
     processor = agent.processor
     endpoint = processor.action_endpoint if processor else None
     if endpoint is not None and not isinstance(endpoint, StrictActionEndpoint):
-        processor.action_endpoint = StrictActionEndpoint.wrapping(endpoint, timeout_s)
+        processor.action_endpoint = StrictActionEndpoint.wrapping(endpoint, timeout_s, token)
+
+
+def hide_tracker_store_parameters() -> None:
+    """Make Rasa's SQL tracker store engine log errors without their parameters.
+
+    A failed insert of an event would otherwise log the event's JSON: a resident's words.
+    Our own engines are made the same way (bot/db.py).
+    """
+    from rasa.core import tracker_store
+
+    original = tracker_store.create_engine_kwargs
+    if getattr(original, "hides_parameters", False):
+        return
+
+    def create_engine_kwargs(url: Any) -> dict[str, Any]:
+        return {**original(url), "hide_parameters": True}
+
+    create_engine_kwargs.hides_parameters = True  # type: ignore[attr-defined]
+    tracker_store.create_engine_kwargs = create_engine_kwargs
 
 
 def message_id(inbox_id: int) -> str:
@@ -156,14 +189,20 @@ class InboxInput(InputChannel):
             raise ValueError("RASA_API_TOKEN must be set: the inbox channel is token-protected")
         self.token = token
         self.action_timeout_s = action_timeout_s
+        hide_tracker_store_parameters()  # before Rasa makes its tracker store
 
     def _authorised(self, request: Request) -> bool:
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        return hmac.compare_digest(given.encode(), self.token.encode())
+        given = request.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode())
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        """The two routes."""
+        """The two routes (and the body limit of the server serving them)."""
         inbox = Blueprint("inbox_webhook", __name__)
+
+        @inbox.listener("before_server_start")
+        async def limit_bodies(app: Any, _: Any) -> None:
+            # Read by Sanic for each new connection: set before the first is accepted.
+            app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
 
         @inbox.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -193,7 +232,7 @@ class InboxInput(InputChannel):
         agent: Agent | None = getattr(request.app.ctx, "agent", None)
         if agent is None or not agent.is_ready():
             return response.json({"error": "no model loaded"}, status=503)
-        _strict(agent, self.action_timeout_s)
+        _strict(agent, self.action_timeout_s, self.token)
         try:
             async with agent.lock_store.lock(conversation_id, wait_time_in_seconds=LOCK_POLL_S):
                 messages = await run(agent, body, conversation_id)

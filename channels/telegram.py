@@ -47,8 +47,13 @@ def webhook_url(settings: Settings) -> str:
 
 
 def verify(secret: str, given: str) -> bool:
-    """True if the update carries our webhook secret (compared in constant time)."""
-    return hmac.compare_digest(given.encode(), secret.encode())
+    """True if the update carries our webhook secret (compared in constant time).
+
+    `given` may hold any bytes a client sent (aiohttp keeps undecodable ones as surrogates).
+    """
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogateescape"), secret.encode("utf-8", "surrogateescape")
+    )
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,8 @@ def parse(body: bytes) -> Parsed:
         # de_json checks no types: a number where a text belongs fails in _parsed, and is
         # bad input too (not a failure of ours, which would have Telegram retry it).
         return _parsed(Update.de_json(data, None))
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        # RecursionError: JSON nested thousands deep (a few KiB do it).
         raise BadInput("Expected a Telegram Update as JSON.") from None
 
 
@@ -79,7 +85,10 @@ def _parsed(update: Update) -> Parsed:
     query = update.callback_query
     if query is not None:
         chat = query.message.chat if query.message else None
-        if chat is None or chat.type != "private" or not is_our_payload(query.data):
+        # NON_TEXT is ours to set (a photo...), never a button's; a button is checked again
+        # against the options offered when it is accepted (bot/services/inbound.py).
+        ours = is_our_payload(query.data) and query.data != NON_TEXT
+        if chat is None or chat.type != "private" or not ours:
             return Parsed(update.update_id, None, query.id)
         incoming = Incoming(
             CHANNEL, str(chat.id), query.data or "", provider_id, payload=query.data
@@ -132,8 +141,18 @@ class TelegramSender:
         pieces = split_text(text, MAX_MESSAGE_CHARS)
         return [(p, tuple(buttons) if i == len(pieces) - 1 else ()) for i, p in enumerate(pieces)]
 
-    async def send(self, address: str, text: str, buttons: Sequence[Button] = ()) -> str:
-        """Send one message; returns its message_id."""
+    async def send(
+        self,
+        address: str,
+        text: str,
+        buttons: Sequence[Button] = (),
+        valid_for: float | None = None,
+    ) -> str:
+        """Send one message; returns its message_id.
+
+        The Bot API has no validity period (it delivers at once or refuses): `valid_for` is
+        accepted for the Sender interface, and the caller checks it before sending.
+        """
         try:
             sent = await self.bot.send_message(
                 chat_id=int(address), text=text, reply_markup=keyboard(buttons)

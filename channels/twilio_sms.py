@@ -34,6 +34,7 @@ TWILIO_API = "https://api.twilio.com"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 TIMEOUT_S = 15
 MAX_MESSAGE_CHARS = 1600  # Twilio refuses longer bodies (error 21617)
+MAX_VALIDITY_S = 36000  # Twilio's longest ValidityPeriod (10 hours; error 21624 beyond)
 
 # What Twilio's error codes mean for us (anything else: retry later if 429/5xx, else final).
 OPTED_OUT, UNREACHABLE, PERMANENT = "opted_out", "unreachable", "permanent"
@@ -198,9 +199,22 @@ class SmsSender:
         """Numbered options, then single-segment SMS in order (so each arrives whole)."""
         return [(part, ()) for part in split_sms(numbered(text, buttons))]
 
-    async def send(self, address: str, text: str, buttons: Sequence[Button] = ()) -> str:
-        """Send one SMS (buttons already numbered into `text`); returns its MessageSid."""
+    async def send(
+        self,
+        address: str,
+        text: str,
+        buttons: Sequence[Button] = (),
+        valid_for: float | None = None,
+    ) -> str:
+        """Send one SMS (buttons already numbered into `text`); returns its MessageSid.
+
+        `valid_for` (seconds) becomes Twilio's ValidityPeriod, which takes whole seconds
+        from 1 to MAX_VALIDITY_S: Twilio drops the message (error 30036) rather than send it
+        from its queue after that. The caller never passes less than 1.
+        """
         options = _sender_options(self.settings, address, text[:MAX_MESSAGE_CHARS])
+        if valid_for is not None:
+            options["validity_period"] = max(1, min(MAX_VALIDITY_S, int(valid_for)))
         try:
             message = await self._api().messages.create_async(**options)
         except TwilioRestException as exc:

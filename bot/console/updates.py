@@ -15,7 +15,7 @@ from bot.services import dashboard as queries
 from bot.services.updates import (
     InvalidUpdate,
     delete_draft,
-    draft_update,
+    draft_recorded,
     preview,
     publish_recorded,
     revise_draft,
@@ -115,7 +115,10 @@ def create():  # type: ignore[no-untyped-def]
     try:
         fields = _draft_fields(form)
         with database().transaction() as s:
-            update_id = draft_update(s, created_by=g.user.email, **fields).id
+            update = draft_recorded(
+                s, actor=g.user.email, remote_addr=request.remote_addr, **fields
+            )
+            update_id = update.id
     except (BadInput, InvalidUpdate) as exc:
         return _compose(form, _reason(exc), 400)
     return redirect(url_for("updates.show", update_id=update_id))
@@ -216,6 +219,7 @@ def show(update_id: int):  # type: ignore[no-untyped-def]
         counts=counts,
         delivery=sent,
         reactions=reacted,
+        validity_hours=f"{settings().message_validity_hours:g}",  # "48": expired after that
     )
 
 

@@ -25,6 +25,7 @@ from bot.sms import is_gsm7
 DEFAULT_WORDING = "What's one thing about your area you'd change?"
 MAX_QUESTION_CHARS = 250  # with "Hi from <organisation>. " it still fits two SMS
 NO_REPLY_LIMIT = 2  # unanswered check-ins in a row before we pause and say so
+EXPIRED = "expired"  # a check-in not sent within the validity period after it was due
 FOREVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
 
 
@@ -157,6 +158,7 @@ class Due:
     period: str
     kind: str  # "checkin", or "pause_note" after NO_REPLY_LIMIT unanswered
     question_id: int | None
+    due_at: datetime  # when it fell due (its rhythm's date plus its jitter)
 
 
 def jitter(resident_id: int, period: str, spread_minutes: int) -> timedelta:
@@ -183,24 +185,28 @@ def due_checkins(session: Session, now: datetime, jitter_minutes: int) -> list[D
     ]
     channels = reachable_channels(session, [r.id for r in candidates])
     history = _recent_sent(session, list(channels))
-    due: list[tuple[Resident, str, str, bool]] = []  # resident, channel, period, unanswered
+    due: list[tuple[Resident, str, str, bool, datetime]] = []
     for resident in candidates:
         if resident.id not in channels:
             continue
-        sent = history.get(resident.id, [])  # newest first
+        closed = history.get(resident.id, [])  # sent or expired, newest first
+        sent = [c for c in closed if c.status == "sent"]
+        # The next one follows the last that went out, or that expired unsent (so an
+        # expired period is not owed again: the rhythm starts over from then).
         base = max(
             [resident.created_at]
-            + [c.sent_at for c in sent[:1] if c.sent_at]
+            + [c.at for c in closed[:1] if c.at]
             + [resident.paused_until] * (resident.paused_until is not None)
         )
         due_on = base + INTERVALS[resident.rhythm]
         period = due_on.date().isoformat()
-        if due_on + jitter(resident.id, period, jitter_minutes) > now:
+        due_at = due_on + jitter(resident.id, period, jitter_minutes)
+        if due_at > now:
             continue
         recent = [c for c in sent if c.kind == "checkin"][:NO_REPLY_LIMIT]
         unanswered = len(recent) == NO_REPLY_LIMIT and all(c.answered_at is None for c in recent)
-        due.append((resident, channels[resident.id], period, unanswered))
-    questions = questions_for(session, [r for r, _, _, unanswered in due if not unanswered], now)
+        due.append((resident, channels[resident.id], period, unanswered, due_at))
+    questions = questions_for(session, [r for r, _, _, unanswered, _ in due if not unanswered], now)
     return [
         Due(
             resident_id=resident.id,
@@ -209,35 +215,47 @@ def due_checkins(session: Session, now: datetime, jitter_minutes: int) -> list[D
             period=period,
             kind="pause_note" if unanswered else "checkin",
             question_id=None if unanswered else questions[resident.id].id,
+            due_at=due_at,
         )
-        for resident, channel, period, unanswered in due
+        for resident, channel, period, unanswered, due_at in due
     ]
 
 
 def _recent_sent(session: Session, resident_ids: list[int]) -> dict[int, list[Row]]:
-    """Each resident's last NO_REPLY_LIMIT sent check-ins of each kind, newest first."""
+    """Each resident's last NO_REPLY_LIMIT sent, and expired, check-ins of each kind.
+
+    Newest first, by `at`: when it was sent, or when it expired unsent.
+    """
     history: dict[int, list[Row]] = defaultdict(list)
+    at = func.coalesce(Checkin.sent_at, Checkin.claimed_at)
     for chunk in chunks(resident_ids):
         ranked = (
             select(
                 Checkin.resident_id,
                 Checkin.kind,
-                Checkin.sent_at,
+                Checkin.status,
+                at.label("at"),
                 Checkin.answered_at,
                 func.row_number()
                 .over(
-                    partition_by=(Checkin.resident_id, Checkin.kind),
-                    order_by=(Checkin.sent_at.desc(), Checkin.id.desc()),
+                    partition_by=(Checkin.resident_id, Checkin.kind, Checkin.status),
+                    order_by=(at.desc(), Checkin.id.desc()),
                 )
                 .label("rank"),
             )
-            .where(Checkin.resident_id.in_(chunk), Checkin.status == "sent")
+            .where(Checkin.resident_id.in_(chunk), Checkin.status.in_(("sent", EXPIRED)))
             .subquery()
         )
         for row in session.execute(
-            select(ranked.c.resident_id, ranked.c.kind, ranked.c.sent_at, ranked.c.answered_at)
+            select(
+                ranked.c.resident_id,
+                ranked.c.kind,
+                ranked.c.status,
+                ranked.c.at,
+                ranked.c.answered_at,
+            )
             .where(ranked.c.rank <= NO_REPLY_LIMIT)
-            .order_by(ranked.c.resident_id, ranked.c.sent_at.desc())
+            .order_by(ranked.c.resident_id, ranked.c.at.desc())
         ):
             history[row.resident_id].append(row)
     return history
@@ -301,6 +319,19 @@ def mark_sent(session: Session, checkin_id: int, now: datetime) -> None:
 def mark_failed(session: Session, checkin_id: int) -> None:
     """Nothing left: Rasa, its action server or the provider failed. Tried again next pass."""
     session.get(Checkin, checkin_id).status = "failed"
+
+
+def too_late(due: Due, now: datetime, validity: timedelta) -> bool:
+    """Whether a check-in claimed at `now` is more than `validity` past its due time."""
+    return now - due.due_at > validity
+
+
+def mark_expired(session: Session, checkin_id: int, now: datetime) -> None:
+    """Not sent, and never will be: claimed more than the validity period after it was due
+    (the scheduler, Rasa or the provider was down). The next follows a rhythm after `now`."""
+    checkin = session.get(Checkin, checkin_id)
+    checkin.status = EXPIRED
+    checkin.claimed_at = now
 
 
 def resident_wrote(session: Session, resident: Resident, now: datetime) -> None:

@@ -32,6 +32,7 @@ class Sent:
     status: str  # "sent" or "failed"
     error_code: str | None = None
     outbox_id: int | None = None
+    claim_token: str | None = None  # the outbox claim it was sent under (updates only)
 
 
 def record_sent(session: Session, sent: Sequence[Sent], now: datetime) -> None:
@@ -104,14 +105,25 @@ def recipient_refused(
         mark_unreachable(session, channel, address)
 
 
+# Twilio's code for a message that waited in its queue past its ValidityPeriod, unsent.
+VALIDITY_EXPIRED = "30036"
+
+
 def _update_notification(
     row: OutboxMessage, status: str, error_code: str | None, opted_out: bool
 ) -> None:
-    """An update's delivery report: delivered, or failed after all (with the reason)."""
+    """An update's delivery report: delivered, or failed after all (with the reason).
+
+    A message Twilio dropped because its validity period ran out is expired, as one our
+    notifier never sent.
+    """
     if status == "delivered":
         row.status = "delivered"
     elif status in ("failed", "undelivered"):
-        row.status = "opted_out" if opted_out else "failed"
+        if opted_out:
+            row.status = "opted_out"
+        else:
+            row.status = "expired" if error_code == VALIDITY_EXPIRED else "failed"
         row.error_code = error_code or status
 
 

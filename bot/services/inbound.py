@@ -1,6 +1,7 @@
 """The one way a resident's message comes in, whatever the channel.
 
-`accept` does, in one transaction: drop a repeat of a provider message, find or create
+`accept` does, in one transaction: drop a repeat of a provider message, drop a button
+press we did not offer (a forged one, or one on a question since closed), find or create
 the resident, apply STOP/START at once (so they work with Rasa and the action server
 both down), resolve a numbered choice, and keep the message in the durable inbox. The
 webhook answers the provider only after that commit; the inbox worker hands the message
@@ -9,6 +10,8 @@ to Rasa afterwards, as often as it takes.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,16 +21,18 @@ from sqlalchemy.orm import Session
 
 from bot.db import Database
 from bot.keywords import keyword_intent
-from bot.models import InboundMessage, InboxMessage, Resident, utcnow
+from bot.models import InboundMessage, InboxMessage, PendingChoice, Resident, utcnow
 from bot.postcodes import redact_full_postcodes
 from bot.services.checkins import resident_wrote
 from bot.services.consent import opt_in, opt_out
 from bot.services.delivery import chosen_payload
-from bot.services.identities import resident_for
+from bot.services.identities import resident_at, resident_for
 
 MAX_TEXT_CHARS = 2000
 NON_TEXT = "/non_text"  # photos, stickers, voice...: the dialogue says it reads text only
 ATTEMPTS = 3  # a race on a new resident or a repeated delivery is settled by trying again
+# What Rasa would take as an intent: "/" after any whitespace (Rasa strips the text first).
+_INTENT_PREFIX = re.compile(r"^[\s/]+")
 
 
 @dataclass(frozen=True)
@@ -55,14 +60,34 @@ def text_for_rasa(text: str) -> str:
     """A resident's text as Rasa should see it.
 
     Carrier keywords become their intent (handled before NLU, in any case); anything else
-    that starts with "/" loses it, so nobody can type `/intent{"slot": ...}` at Rasa; full
-    postcodes are cut to their district.
+    loses every "/" and space it starts with ("/ /restart" too), so nobody can type
+    `/intent{"slot": ...}` at Rasa; full postcodes are cut to their district. NUL
+    characters, which no database column takes, are dropped.
     """
-    text = text.strip()[:MAX_TEXT_CHARS]
+    text = text.replace("\x00", "").strip()[:MAX_TEXT_CHARS]
     intent = keyword_intent(text)
     if intent:
         return f"/{intent}"
-    return redact_full_postcodes(text.lstrip("/").strip())
+    return redact_full_postcodes(_INTENT_PREFIX.sub("", text).strip())
+
+
+def _offered(session: Session, message: Incoming) -> bool:
+    """True unless `message` presses a button we did not offer its address (NON_TEXT is ours).
+
+    A pressed button's payload goes to Rasa as it is, so it must be one of the options
+    of the question now open there: nobody can press `/restart` or `/opt_in` at Rasa.
+    """
+    if not message.payload or message.payload == NON_TEXT:
+        return True
+    resident = resident_at(session, message.channel, message.address)
+    if resident is None:
+        return False
+    offered = session.scalars(
+        select(PendingChoice.payloads).where(
+            PendingChoice.resident_id == resident.id, PendingChoice.channel == message.channel
+        )
+    ).one_or_none()
+    return offered is not None and message.payload in json.loads(offered)
 
 
 def _rasa_text(session: Session, resident: Resident, message: Incoming) -> str:
@@ -96,6 +121,9 @@ def accept(session: Session, message: Incoming, now: datetime) -> Accepted:
         return Accepted(duplicate=True)
     if message.provider_id is not None:
         session.add(InboundMessage(channel=message.channel, provider_id=message.provider_id))
+    if not _offered(session, message):
+        session.flush()
+        return Accepted(duplicate=False)
     resident = resident_for(session, message.channel, message.address)
     resident_wrote(session, resident, now)
     text = _rasa_text(session, resident, message)

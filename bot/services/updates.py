@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -111,6 +112,22 @@ def draft_update(
     session.add(update)
     session.flush()
     _pick_views(session, update.id, view_ids)
+    return update
+
+
+def draft_recorded(
+    session: Session, *, actor: str, remote_addr: str | None = None, **fields: Any
+) -> Update:
+    """Write a draft (as `draft_update`, by `actor`) and its audit event, "update.draft"."""
+    update = draft_update(session, created_by=actor, **fields)
+    audit.record(
+        session,
+        actor=actor,
+        action="update.draft",
+        target=f"update:{update.id}",
+        detail={"title": update.title},
+        remote_addr=remote_addr,
+    )
     return update
 
 

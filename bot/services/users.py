@@ -12,14 +12,23 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.models import ConsoleUser, LoginFailure, utcnow
+from bot.models import AuditEvent, ConsoleUser, LoginFailure, utcnow
 from bot.services import audit
 
 ROLES = ("analyst", "officer", "admin")  # each can do what the previous one can, and more
 MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_CHARS = 1024  # argon2 hashes anything; this only bounds the work per attempt
+# Guessing one account's password from one address: FREE_FAILURES wrong passwords, then a
+# wait of FIRST_WAIT that doubles after each further failure, up to LONGEST_WAIT. Counted
+# per (account, address), so failures from elsewhere never lock an officer out; they are
+# forgotten after FAILURE_MEMORY, or when the account signs in from that address.
+FREE_FAILURES = 5
+FIRST_WAIT = timedelta(minutes=1)
+LONGEST_WAIT = timedelta(minutes=15)
+FAILURE_MEMORY = timedelta(hours=24)
+# Trying many accounts from one address (spraying): MAX_FAILURES_PER_ADDRESS failures
+# within FAILURE_WINDOW and that address waits until the oldest of them is that old.
 FAILURE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_ACCOUNT = 5
 MAX_FAILURES_PER_ADDRESS = 20
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -115,6 +124,11 @@ def _get(session: Session, user_id: int) -> ConsoleUser:
     return user
 
 
+def _end_sessions(user: ConsoleUser, now: datetime | None = None) -> None:
+    """End every session of the account started until now (see session_is_current)."""
+    user.signed_out_at = now or utcnow()
+
+
 def _last_admin(session: Session, user: ConsoleUser) -> bool:
     admins = session.scalar(
         select(func.count())
@@ -127,13 +141,17 @@ def _last_admin(session: Session, user: ConsoleUser) -> bool:
 def disable_user(
     session: Session, user_id: int, *, actor: str, remote_addr: str | None = None
 ) -> ConsoleUser:
-    """Stop an account from signing in (audited); the last active admin cannot be disabled."""
+    """Stop an account from signing in and end its sessions (audited).
+
+    The last active admin cannot be disabled.
+    """
     user = _get(session, user_id)
     if user.disabled_at is not None:
         return user
     if _last_admin(session, user):
         raise InvalidUser("this is the last active admin: make another admin first")
     user.disabled_at = utcnow()
+    _end_sessions(user)
     audit.record(
         session, actor=actor, action="user.disable", target=f"user:{user.id}",
         remote_addr=remote_addr,
@@ -144,11 +162,12 @@ def disable_user(
 def enable_user(
     session: Session, user_id: int, *, actor: str, remote_addr: str | None = None
 ) -> ConsoleUser:
-    """Let a disabled account sign in again (audited)."""
+    """Let a disabled account sign in again (audited): only new sessions, none from before."""
     user = _get(session, user_id)
     if user.disabled_at is None:
         return user
     user.disabled_at = None
+    _end_sessions(user)  # sessions from before it was disabled stay over
     audit.record(
         session, actor=actor, action="user.enable", target=f"user:{user.id}",
         remote_addr=remote_addr,
@@ -159,7 +178,7 @@ def enable_user(
 def set_role(
     session: Session, user_id: int, role: str, *, actor: str, remote_addr: str | None = None
 ) -> ConsoleUser:
-    """Change an account's role (audited); the last active admin keeps theirs."""
+    """Change an account's role and end its sessions (audited); the last admin keeps theirs."""
     if role not in ROLES:
         raise InvalidUser(f"the role must be one of {', '.join(ROLES)}")
     user = _get(session, user_id)
@@ -168,6 +187,7 @@ def set_role(
     if _last_admin(session, user):
         raise InvalidUser("this is the last active admin: make another admin first")
     previous, user.role = user.role, role
+    _end_sessions(user)
     audit.record(
         session,
         actor=actor,
@@ -203,7 +223,7 @@ def sign_out(
 ) -> None:
     """End every session of the account started until now (audited)."""
     user = _get(session, user_id)
-    user.signed_out_at = now or utcnow()
+    _end_sessions(user, now)
     audit.record(session, actor=user.email, action="logout", remote_addr=remote_addr)
 
 
@@ -214,21 +234,69 @@ def session_is_current(user: ConsoleUser, started: float) -> bool:
 
 @dataclass(frozen=True)
 class SignIn:
-    """The outcome of a sign-in attempt: the account, or why not."""
+    """The outcome of a sign-in attempt: the account, or why not (and how long to wait)."""
 
     user: ConsoleUser | None
     throttled: bool = False
+    wait: timedelta = timedelta(0)
 
 
-def _recent_failures(session: Session, column, value: str, since: datetime) -> int:  # type: ignore[no-untyped-def]
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(LoginFailure)
-            .where(column == value, LoginFailure.created_at >= since)
+def failure_wait(failures: int) -> timedelta:
+    """How long an address waits after this many failures for one account (0 if none)."""
+    if failures < FREE_FAILURES:
+        return timedelta(0)
+    doublings = min(failures - FREE_FAILURES, 10)  # 2**10 minutes is past LONGEST_WAIT
+    return min(FIRST_WAIT * 2**doublings, LONGEST_WAIT)
+
+
+def _failures_since(
+    session: Session, email: str, remote_addr: str, since: datetime
+) -> tuple[int, datetime | None]:
+    """How many failures for this account from this address after `since`, and the last."""
+    count, last = session.execute(
+        select(func.count(), func.max(LoginFailure.created_at)).where(
+            LoginFailure.email == email,
+            LoginFailure.remote_addr == remote_addr,
+            LoginFailure.created_at > since,
         )
-        or 0
+    ).one()
+    return count or 0, last
+
+
+def _pair_wait(session: Session, email: str, remote_addr: str, now: datetime) -> timedelta:
+    """The wait left for guessing this account's password from this address."""
+    failures, last = _failures_since(session, email, remote_addr, now - FAILURE_MEMORY)
+    if failures < FREE_FAILURES or last is None:
+        return timedelta(0)
+    last_success = session.scalar(  # a sign-in from there forgets the failures before it
+        select(func.max(AuditEvent.created_at)).where(
+            AuditEvent.action == "login.success",
+            AuditEvent.actor == email,
+            AuditEvent.remote_addr == remote_addr,
+        )
     )
+    if last_success is not None and last_success > now - FAILURE_MEMORY:
+        failures, last = _failures_since(session, email, remote_addr, last_success)
+        if last is None:
+            return timedelta(0)
+    return max(last + failure_wait(failures) - now, timedelta(0))
+
+
+def _address_wait(session: Session, remote_addr: str, now: datetime) -> timedelta:
+    """The wait left for an address that failed for many accounts (spraying)."""
+    oldest_that_counts = session.scalar(
+        select(LoginFailure.created_at)
+        .where(
+            LoginFailure.remote_addr == remote_addr,
+            LoginFailure.created_at >= now - FAILURE_WINDOW,
+        )
+        .order_by(LoginFailure.created_at.desc())
+        .offset(MAX_FAILURES_PER_ADDRESS - 1)
+        .limit(1)
+    )
+    if oldest_that_counts is None:
+        return timedelta(0)
+    return max(oldest_that_counts + FAILURE_WINDOW - now, timedelta(0))
 
 
 def authenticate(
@@ -240,20 +308,22 @@ def authenticate(
 ) -> SignIn:
     """Check a password, counting failures; the caller commits the session either way.
 
-    After MAX_FAILURES_PER_ACCOUNT failures for an account, or MAX_FAILURES_PER_ADDRESS
-    from one address, within FAILURE_WINDOW, every attempt is refused until the window
-    has passed; refused attempts are not counted, so the wait ends.
+    From one address, after FREE_FAILURES failures for one account every attempt at that
+    account waits FIRST_WAIT after the last failure, twice as long after each further
+    failure, up to LONGEST_WAIT (failures forgotten after FAILURE_MEMORY or a sign-in from
+    that address). Other addresses are not held back, so nobody can lock an officer out
+    from elsewhere. After MAX_FAILURES_PER_ADDRESS failures from one address within
+    FAILURE_WINDOW, for any accounts, that address waits until the window has passed.
+    Refused attempts are not counted, so every wait ends.
     """
     now = now or utcnow()
     email = normal_email(email)[:254]
     remote_addr = (remote_addr or "unknown")[:64]
-    since = now - FAILURE_WINDOW
-    if (
-        _recent_failures(session, LoginFailure.email, email, since) >= MAX_FAILURES_PER_ACCOUNT
-        or _recent_failures(session, LoginFailure.remote_addr, remote_addr, since)
-        >= MAX_FAILURES_PER_ADDRESS
-    ):
-        return SignIn(None, throttled=True)
+    wait = max(
+        _address_wait(session, remote_addr, now), _pair_wait(session, email, remote_addr, now)
+    )
+    if wait > timedelta(0):
+        return SignIn(None, throttled=True, wait=wait)
     user = user_by_email(session, email)
     stored = user.password_hash if user else _dummy_hash()
     try:

@@ -62,6 +62,8 @@ SMS_PATH = "/webhooks/sms/webhook"
 STATUS_PATH = "/webhooks/sms/status"
 TELEGRAM_PATH = "/webhooks/telegram/webhook"
 REST_PATH = "/webhooks/rest/webhook"
+REST_API_TOKEN = "test-rest-token-0123456789"
+REST_AUTH = {"Authorization": f"Bearer {REST_API_TOKEN}"}
 UNAVAILABLE = "Temporarily unavailable; please try again."
 
 
@@ -95,6 +97,7 @@ async def serving(
             "ENGAGE_VAR_DIR": str(var_dir),
             "RASA_URL": f"http://127.0.0.1:{closed_port()}",
             "RASA_API_TOKEN": "test-api-token-0123456789",
+            "REST_API_TOKEN": REST_API_TOKEN,
             "QUIET_HOURS": "off",
             **env,
         }
@@ -505,11 +508,24 @@ def acknowledged(fake: FakeProviders) -> list[str]:
     "data", ["/affirm", '/set_theme{"theme":"housing"}', '/rate{"rating":"4"}']
 )
 async def test_a_button_press_is_kept_as_its_payload_and_acknowledged(gw, data):
+    with gw.database.transaction() as s:
+        offer_choices(s, resident_for(s, "telegram", CHAT), "telegram", ["/deny", data])
     update = payload("telegram_callback_query.json")
     update["callback_query"]["data"] = data
     assert await answer(await post_telegram(gw, update)) == (200, "ok")
     assert inbox(gw.database) == [("telegram", data, "pending")]
     await eventually(lambda: acknowledged(gw.fake) == ["4382bfdwdsb323b2d9"])
+
+
+async def test_a_press_on_a_button_not_offered_is_acknowledged_only(gw):
+    with gw.database.transaction() as s:
+        offer_choices(s, resident_for(s, "telegram", CHAT), "telegram", ["/affirm", "/deny"])
+    update = payload("telegram_callback_query.json")
+    update["callback_query"]["data"] = "/restart"
+    assert await answer(await post_telegram(gw, update)) == (200, "ok")
+    await eventually(lambda: acknowledged(gw.fake) == ["4382bfdwdsb323b2d9"])
+    assert inbox(gw.database) == []
+    assert inbound_ids(gw.database) == [("telegram", "815000003")]
 
 
 async def test_a_press_on_a_foreign_button_is_acknowledged_only(gw):
@@ -532,7 +548,7 @@ async def test_a_press_on_a_foreign_button_is_acknowledged_only(gw):
     ],
 )
 async def test_a_bad_rest_body_is_400_with_a_short_reason(gw, body, reason):
-    response = await gw.client.post(REST_PATH, data=body)
+    response = await gw.client.post(REST_PATH, data=body, headers=REST_AUTH)
     assert await answer(response) == (400, reason)
     assert_nothing_stored(gw.database)
 
@@ -540,7 +556,9 @@ async def test_a_bad_rest_body_is_400_with_a_short_reason(gw, body, reason):
 async def test_rest_with_rasa_down_answers_503_in_time_and_keeps_the_message(gw, monkeypatch):
     monkeypatch.setattr(gateway_module, "REST_WAIT_S", 0.5)
     started = time.monotonic()
-    response = await gw.client.post(REST_PATH, json={"sender": "alice", "message": "hello"})
+    response = await gw.client.post(
+        REST_PATH, json={"sender": "alice", "message": "hello"}, headers=REST_AUTH
+    )
     assert time.monotonic() - started < 5
     assert response.status == 503
     assert await response.json() == {
@@ -582,7 +600,7 @@ async def _chunked(data: bytes):
             TELEGRAM_PATH,
             {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET},
         ),
-        (REST_PATH, {"Content-Type": "application/json"}),
+        (REST_PATH, {"Content-Type": "application/json", **REST_AUTH}),
     ],
 )
 async def test_a_body_over_64_kib_is_413(gw, path, headers, declared):
@@ -651,7 +669,9 @@ async def test_with_the_database_down_every_webhook_is_503_without_a_traceback(
                 ),
                 await answer(await post_telegram(gw, payload("telegram_message.json"))),
                 await answer(
-                    await gw.client.post(REST_PATH, json={"sender": "alice", "message": "hi"})
+                    await gw.client.post(
+                        REST_PATH, json={"sender": "alice", "message": "hi"}, headers=REST_AUTH
+                    )
                 ),
             ]
     finally:

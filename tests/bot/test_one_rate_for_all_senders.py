@@ -30,7 +30,7 @@ def test_notifier_scheduler_and_replies_share_one_rate(database, channel_setting
             person = resident_at(s, "sms", number)
             record_consent(s, person, given=True, wording="w", channel="sms")
             if number in due:  # joined a month before MORNING: a check-in is due
-                person.created_at = MORNING - timedelta(days=40)
+                person.created_at = MORNING - timedelta(days=31)
             else:
                 person.created_at = MORNING  # not due yet
     with database.transaction() as s:

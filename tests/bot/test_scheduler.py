@@ -117,19 +117,77 @@ def test_two_schedulers_at_once_send_each_resident_one_checkin(database, schedul
 
 
 def test_a_failed_pass_is_made_up_on_the_next_one(database, scheduler_settings, fake):
-    """Rasa down for the pass at day 31: the resident still gets a check-in later."""
+    """Rasa down for the pass at day 31: the resident still gets a check-in later, within
+    the validity period (48 hours after it fell due, at day 30)."""
     residents(database, 1)
     day31 = T0 + timedelta(days=31)
     assert one_pass(database, scheduler_settings, day31, StandInRasa(ok=False)).failed == 1
     assert fake.calls == []
-    later = one_pass(database, scheduler_settings, T0 + timedelta(days=62), StandInRasa())
+    later_on = T0 + timedelta(days=31, hours=23)  # 47 hours after it fell due
+    later = one_pass(database, scheduler_settings, later_on, StandInRasa())
     assert (later.due, later.sent, later.skipped) == (1, 1, 0)
     with database.transaction() as s:
         checkin = s.scalars(select(Checkin)).one()  # the same period, claimed again
-        assert checkin.status == "sent" and checkin.sent_at == T0 + timedelta(days=62)
+        assert checkin.status == "sent" and checkin.sent_at == later_on
     # The next one follows the check-in that went out, not the one that failed.
-    assert one_pass(database, scheduler_settings, T0 + timedelta(days=70), StandInRasa()).due == 0
-    assert one_pass(database, scheduler_settings, T0 + timedelta(days=93), StandInRasa()).sent == 1
+    assert one_pass(database, scheduler_settings, T0 + timedelta(days=61), StandInRasa()).due == 0
+    assert one_pass(database, scheduler_settings, T0 + timedelta(days=62), StandInRasa()).sent == 1
+
+
+def test_a_checkin_claimed_past_its_validity_is_expired_not_sent_late(
+    database, scheduler_settings, fake
+):
+    """Down for more than 48 hours after it fell due (day 30): it is never sent, and the
+    next one comes a rhythm after it expired."""
+    residents(database, 2)  # one on Telegram, one on SMS
+    rasa = StandInRasa()
+    late = T0 + timedelta(days=32, seconds=1)  # 48 hours and a second after day 30
+    report = one_pass(database, scheduler_settings, late, rasa)
+    assert (report.due, report.sent, report.failed, report.expired) == (2, 0, 0, 2)
+    assert rasa.calls == [] and fake.calls == []  # Rasa never asked, nothing sent
+    with database.transaction() as s:
+        assert [(c.status, c.sent_at) for c in s.scalars(select(Checkin))] == [
+            ("expired", None),
+            ("expired", None),
+        ]
+    # Not owed again: nothing until a month after it expired.
+    assert one_pass(database, scheduler_settings, late + timedelta(hours=1), rasa).due == 0
+    assert one_pass(database, scheduler_settings, late + timedelta(days=29), rasa).due == 0
+    assert one_pass(database, scheduler_settings, late + timedelta(days=30), rasa).sent == 2
+
+
+def test_a_checkin_that_failed_until_past_its_validity_expires(database, scheduler_settings, fake):
+    """A provider outage: failed on day 31, failed on day 31.9, then too late on day 32.1."""
+    residents(database, 1)  # on Telegram
+    fake.telegram_errors["900000"] = [500] * 6  # three tries per pass, two passes
+    for day in (31, 31.9):
+        report = one_pass(database, scheduler_settings, T0 + timedelta(days=day), StandInRasa())
+        assert report.failed == 1
+    rasa = StandInRasa()
+    report = one_pass(database, scheduler_settings, T0 + timedelta(days=32.1), rasa)
+    assert (report.sent, report.failed, report.expired) == (0, 0, 1)
+    assert rasa.calls == [] and len(fake.telegram_to("900000")) == 6
+    with database.transaction() as s:
+        assert s.scalars(select(Checkin.status)).all() == ["expired"]
+
+
+def test_a_checkin_sms_carries_the_time_left_as_its_validity_period(
+    database, scheduler_settings, fake
+):
+    """Twilio is told to drop it rather than deliver it after its validity ends."""
+    residents(database, 2)
+    now = T0 + timedelta(days=31)  # 24 hours after it fell due: 24 left, Twilio's max is 10
+    one_pass(database, scheduler_settings, now, StandInRasa())
+    [sms] = [c for c in fake.calls if c.provider == "twilio"]
+    assert sms.params["ValidityPeriod"] == "36000"
+    later = T0 + timedelta(days=31, hours=22)  # 2 hours left (the other resident's period)
+    fake.calls.clear()
+    with database.transaction() as s:
+        for checkin in s.scalars(select(Checkin)):
+            checkin.status = "failed"  # as if the provider had refused both
+    one_pass(database, scheduler_settings, later, StandInRasa())
+    [sms] = [c for c in fake.calls if c.provider == "twilio"]
+    assert sms.params["ValidityPeriod"] == str(2 * 3600)
 
 
 def test_a_trigger_that_sent_nothing_is_not_counted_as_sent(database, scheduler_settings, fake):

@@ -43,6 +43,7 @@ def test_preview_shows_the_message_and_counts_and_keeps_nothing(cli_database, ca
     assert "1 SMS, GSM-7" in out and "Recipients: 2 (1 by sms, 1 by telegram)" in out
     with cli_database.transaction() as s:
         assert s.scalars(select(Update)).all() == []
+        assert s.scalars(select(AuditEvent)).all() == []  # nor an audit event for the draft
 
 
 def test_publish_asks_first_unless_yes(cli_database, capsys, monkeypatch):
@@ -55,7 +56,12 @@ def test_publish_asks_first_unless_yes(cli_database, capsys, monkeypatch):
     with cli_database.transaction() as s:
         assert len(s.scalars(select(OutboxMessage)).all()) == 2
         events = s.scalars(select(AuditEvent)).all()
-        assert [(e.action, e.actor[:4]) for e in events] == [("update.publish", "cli:")]
+        assert [(e.action, e.actor[:4]) for e in events] == [
+            ("update.draft", "cli:"),  # the draft is audited, as in the console
+            ("update.publish", "cli:"),
+        ]
+        [update] = s.scalars(select(Update)).all()
+        assert events[0].target == events[1].target == f"update:{update.id}"
 
 
 def test_a_bad_update_says_why(cli_database, capsys):

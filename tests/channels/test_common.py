@@ -76,6 +76,10 @@ def test_every_button_we_offer_is_taken_when_pressed():
         ("/opt_out", "opt_out"),
         ("//opt_out", "opt_out"),
         ("/ hello", "hello"),
+        ("/ /restart", "restart"),  # Rasa strips before it looks for "/"
+        ("/\t/ /opt_in", "opt_in"),
+        ("\u00a0/restart", "restart"),
+        ("no\x00nul", "nonul"),  # no database column takes NUL
         ("my postcode is LS6 3AB", "my postcode is LS6"),
         ("x" * 3000, "x" * 2000),
         ("   ", ""),

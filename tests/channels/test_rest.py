@@ -57,6 +57,12 @@ TOO_LONG = BadInput('"message" must be at most 2000 characters.')
         pytest.param(body(sender="", message="hi"), BAD_SENDER, id="empty-sender"),
         pytest.param(body(sender="a" * 256, message="hi"), BAD_SENDER, id="sender-too-long"),
         pytest.param(body(sender=42, message="hi"), BAD_SENDER, id="sender-a-number"),
+        pytest.param(
+            body(sender="a\x00b", message="hi"),
+            BadInput('"sender" must not contain control characters.'),
+            id="sender-with-nul",
+        ),
+        pytest.param(b"[" * 30000 + b"]" * 30000, NOT_JSON, id="nested-30000-deep"),
         pytest.param(body(sender="alice"), BAD_MESSAGE, id="no-message"),
         pytest.param(body(sender="alice", message=""), BAD_MESSAGE, id="empty-message"),
         pytest.param(body(sender="alice", message=" \n "), BAD_MESSAGE, id="blank-message"),

@@ -200,6 +200,11 @@ NOT_AN_UPDATE = BadInput("Expected a Telegram Update as JSON.")
             id="button-with-trailing-newline",
         ),
         pytest.param(
+            update("telegram_callback_query.json", button("/non_text")),
+            NOT_FOR_US_PRESS,
+            id="button-claiming-to-be-a-photo",
+        ),
+        pytest.param(
             update("telegram_callback_query.json", no_button_data),
             NOT_FOR_US_PRESS,
             id="button-without-data",

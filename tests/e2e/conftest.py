@@ -24,6 +24,8 @@ PUBLIC_BASE_URL = "https://engage.example.org"  # what providers sign; we are on
 TWILIO_AUTH_TOKEN = "e2e-auth-token-0123456789"
 TELEGRAM_WEBHOOK_SECRET = "e2e-webhook-secret-0123456789"
 RASA_API_TOKEN = "e2e-api-token-0123456789"
+REST_API_TOKEN = "e2e-rest-token-0123456789"
+REST_AUTH = {"Authorization": f"Bearer {REST_API_TOKEN}"}  # the REST channel's, once public
 
 
 def free_port() -> int:
@@ -133,6 +135,7 @@ class Stack:
             "ORG_NAME": "Leeds Listens",
             "PRIVACY_URL": "https://leeds.example/p",
             "RASA_API_TOKEN": RASA_API_TOKEN,
+            "REST_API_TOKEN": REST_API_TOKEN,
             **self.channel_env,
         }
 
@@ -155,7 +158,12 @@ class Stack:
 
     def say(self, sender: str, message: str) -> list[dict]:
         """Send one message as `sender`; returns the bot's replies."""
-        reply = requests.post(self.webhook, json={"sender": sender, "message": message}, timeout=60)
+        reply = requests.post(
+            self.webhook,
+            json={"sender": sender, "message": message},
+            headers=REST_AUTH,
+            timeout=60,
+        )
         reply.raise_for_status()
         return reply.json()
 

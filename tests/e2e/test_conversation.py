@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, select, text
 
 from bot.models import ConsentEvent, ConsentWording, Resident, View
 from bot.services.identities import resident_at
+from tests.e2e.conftest import REST_AUTH
 
 pytestmark = pytest.mark.e2e
 
@@ -222,7 +223,10 @@ def test_help_before_consent_explains_then_asks(stack):
 )  # fmt: skip
 def test_bad_requests_get_a_short_error_and_store_nothing(stack, body):
     reply = requests.post(
-        stack.webhook, data=body, headers={"content-type": "application/json"}, timeout=30
+        stack.webhook,
+        data=body,
+        headers={"content-type": "application/json", **REST_AUTH},
+        timeout=30,
     )
     assert reply.status_code == 400
     assert "Traceback" not in reply.text and len(reply.text) < 300

@@ -25,6 +25,10 @@ from aiohttp import web
 
 TWILIO_MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<account>\w+)/Messages\.json$")
 TELEGRAM_METHOD = re.compile(r"^/bot(?P<token>[^/]+)/(?P<method>\w+)$")
+# Twilio takes ValidityPeriod as whole seconds from 1 to 36,000 (10 hours) and refuses any
+# other value with error 21624 (twilio.com/docs/api/errors/21624).
+TWILIO_MAX_VALIDITY_S = 36000
+TWILIO_INVALID_VALIDITY = 21624
 
 
 @dataclass
@@ -48,6 +52,7 @@ class FakeProviders:
         self.twilio_statuses: dict[str, list[int]] = {}  # number -> HTTP 429/5xx, in turn
         self.delay_s = 0.0  # answer every send this much later (a slow provider)
         self.telegram_errors: dict[str, list[int]] = {}  # chat id -> 429/403/5xx, in turn
+        self.telegram_retry_after = 1  # seconds a Telegram 429 asks to wait
         self.twilio_drop: set[str] = set()  # numbers whose sends lose the connection
         self.dropped: list[dict[str, Any]] = []  # sends whose connection was dropped
         self._ids = itertools.count(1)
@@ -147,6 +152,8 @@ class FakeProviders:
         with self._lock:
             self.calls.append(Recorded("twilio", "Messages.create", params))
             code = self.twilio_errors.get(params.get("To", ""))
+            if not _valid_validity(params.get("ValidityPeriod")):
+                code = TWILIO_INVALID_VALIDITY
             statuses = self.twilio_statuses.get(params.get("To", "")) or []
             status = statuses.pop(0) if statuses else None
             sid = f"SM{next(self._ids):032d}"
@@ -212,8 +219,8 @@ class FakeProviders:
             return 429, {
                 "ok": False,
                 "error_code": 429,
-                "description": "Too Many Requests: retry after 1",
-                "parameters": {"retry_after": 1},
+                "description": f"Too Many Requests: retry after {self.telegram_retry_after}",
+                "parameters": {"retry_after": self.telegram_retry_after},
             }
         if error == 403:
             return 403, {
@@ -263,3 +270,11 @@ class FakeProviders:
             for c in self.calls
             if c.method == "sendMessage" and str(c.params.get("chat_id")) == str(chat_id)
         ]
+
+
+def _valid_validity(value: Any) -> bool:
+    """Whether Twilio takes this ValidityPeriod (absent: its default, 36,000 s)."""
+    if value is None:
+        return True
+    text = str(value)
+    return text.isdigit() and 1 <= int(text) <= TWILIO_MAX_VALIDITY_S

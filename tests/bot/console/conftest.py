@@ -65,6 +65,19 @@ def sign_in(client, role: str) -> None:
     assert reply.status_code == 302, reply.get_data(as_text=True)
 
 
+class StolenCookie:
+    """A copy of a session cookie, sent exactly as copied every time (as an attacker would:
+    a test client would otherwise forget it once the console clears it)."""
+
+    def __init__(self, app, client) -> None:
+        self.app, self.value = app, client.get_cookie("engage_console").value
+
+    def get(self, path: str):
+        client = self.app.test_client()
+        client.set_cookie("engage_console", self.value)
+        return client.get(path)
+
+
 @pytest.fixture
 def signed_in(app, accounts):
     """A factory: a test client signed in with the given role."""

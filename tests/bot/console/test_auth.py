@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.console import create_app
-from bot.models import AuditEvent, LoginFailure, utcnow
-from bot.services.users import disable_user, user_by_email
-from tests.bot.console.conftest import PASSWORD, csrf
+from bot.models import AuditEvent, ConsoleUser, LoginFailure
+from bot.services.users import disable_user, enable_user, set_role, user_by_email
+from tests.bot.console.conftest import PASSWORD, StolenCookie, csrf
 
 
 def _login(client, email: str, password: str):
     data = {"email": email, "password": password, "csrf_token": csrf(client)}
     return client.post("/login", data=data)
+
+
+def _from(app, address: str):
+    """A test client whose requests come from `address`."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def _age_failures(database, seconds: float) -> None:
+    """Move every failed sign-in `seconds` into the past (as if that time had passed)."""
+    with database.transaction() as s:
+        for failure in s.scalars(select(LoginFailure)):
+            failure.created_at -= timedelta(seconds=seconds)
 
 
 def test_every_page_needs_a_login_except_login_and_health(app):
@@ -40,9 +55,9 @@ def test_sign_in_and_out(app, accounts, database):
 
 
 def test_signing_out_ends_every_session_of_the_account(app, accounts, database):
-    laptop, stolen = app.test_client(), app.test_client()
+    laptop = app.test_client()
     assert _login(laptop, "officer@council.example", PASSWORD).status_code == 302
-    stolen.set_cookie("engage_console", laptop.get_cookie("engage_console").value)
+    stolen = _copy(app, laptop)
     assert stolen.get("/").status_code == 200  # a copy of the cookie works until...
     assert laptop.post("/logout", data={"csrf_token": csrf(laptop)}).status_code == 302
     assert stolen.get("/").status_code == 302  # ...the officer signs out
@@ -62,28 +77,105 @@ def test_a_wrong_password_or_unknown_account_is_refused_alike(app, accounts):
     assert client.get("/").status_code == 302
 
 
-def test_only_local_paths_after_sign_in(app, accounts):
-    client = app.test_client()
-    data = {"email": "analyst@council.example", "password": PASSWORD}
-    reply = client.post(
-        "/login", data={**data, "next": "//evil.example/", "csrf_token": csrf(client)}
-    )
-    assert reply.headers["Location"] == "/"
+OFF_SITE = [
+    "//evil.example",
+    "//evil.example/",
+    "/\\evil.example",
+    "/%09/evil.example/",
+    "/\t/evil.example/",
+    "/\n/evil.example/",
+    "/\r\n/evil.example/",
+    "/\x7f/evil.example/",
+    "/\u3000/evil.example/",
+    "/\u200b/evil.example/",
+    "https://evil.example",
+    "http:evil.example",
+    "javascript:alert(1)",
+    "/%2F%2Fevil.example",
+    "/%5Cevil.example",
+    "/%252F%252Fevil.example",
+    "\\\\evil",
+    " //evil",
+    "///evil.example",
+    "evil.example",
+]
 
 
-def test_five_failures_lock_the_account_for_15_minutes(app, accounts, database):
+@pytest.mark.parametrize("target", OFF_SITE)
+def test_only_local_paths_after_sign_in(app, accounts, target):
     client = app.test_client()
+    data = {"email": "analyst@council.example", "password": PASSWORD, "next": target}
+    reply = client.post("/login", data={**data, "csrf_token": csrf(client)})
+    assert reply.status_code == 302 and reply.headers["Location"] == "/"
+
+
+def test_the_reported_tab_redirect_goes_to_the_dashboard(app, accounts):
+    client = app.test_client()
+    page = client.get("/login?next=/%09/evil.example/").get_data(as_text=True)
+    kept = re.search(r'name="next" value="([^"]*)"', page).group(1)  # the page keeps it...
+    data = {"email": "analyst@council.example", "password": PASSWORD, "next": kept}
+    reply = client.post("/login", data={**data, "csrf_token": csrf(client)})
+    assert reply.headers["Location"] == "/"  # ...but sign-in never follows it off the site
+
+
+@pytest.mark.parametrize("target", ["/updates?x=1", "/views/12", "/?theme=waste_recycling&page=2"])
+def test_a_path_on_this_site_is_kept_after_sign_in(app, accounts, target):
+    client = app.test_client()
+    data = {"email": "analyst@council.example", "password": PASSWORD, "next": target}
+    reply = client.post("/login", data={**data, "csrf_token": csrf(client)})
+    assert reply.status_code == 302 and reply.headers["Location"] == target
+
+
+def test_failures_elsewhere_do_not_lock_the_officer_out(app, accounts, database):
+    attacker, officer = _from(app, "203.0.113.7"), _from(app, "198.51.100.20")
     for _ in range(5):
-        assert _login(client, "officer@council.example", "not the password").status_code == 401
-    reply = _login(client, "officer@council.example", PASSWORD)  # right, but locked
-    assert reply.status_code == 429
-    assert "Wait 15 minutes" in reply.get_data(as_text=True)
-    assert _login(client, "analyst@council.example", PASSWORD).status_code == 302  # others fine
-    with database.transaction() as s:  # the failures age out of the window
-        for failure in s.scalars(select(LoginFailure)):
-            failure.created_at = utcnow() - timedelta(minutes=16)
-    fresh = app.test_client()
-    assert _login(fresh, "officer@council.example", PASSWORD).status_code == 302
+        assert _login(attacker, "officer@council.example", "not the password").status_code == 401
+    refused = _login(attacker, "officer@council.example", PASSWORD)  # right, but too soon
+    assert refused.status_code == 429
+    assert "Wait 1 minute, then try again." in refused.get_data(as_text=True)
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    assert _login(officer, "officer@council.example", PASSWORD).status_code == 302
+    assert officer.get("/").status_code == 200
+    with database.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(LoginFailure)) == 5  # refusals not kept
+
+
+def test_from_one_address_the_wait_doubles_up_to_15_minutes(app, accounts, database):
+    attacker = _from(app, "203.0.113.7")
+    for _ in range(5):
+        assert _login(attacker, "officer@council.example", "not the password").status_code == 401
+    for minutes in (1, 2, 4, 8, 15, 15):
+        reply = _login(attacker, "officer@council.example", "another guess!")
+        assert reply.status_code == 429
+        unit = "minute" if minutes == 1 else "minutes"
+        assert f"Wait {minutes} {unit}, then try again." in reply.get_data(as_text=True)
+        assert minutes * 60 - 5 < int(reply.headers["Retry-After"]) <= minutes * 60
+        _age_failures(database, minutes * 60 - 2)  # not quite long enough...
+        assert _login(attacker, "officer@council.example", "guess!!").status_code == 429
+        _age_failures(database, 3)  # ...now it is: one more guess, then a longer wait
+        assert _login(attacker, "officer@council.example", "guess!!").status_code == 401
+    assert _login(attacker, "analyst@council.example", PASSWORD).status_code == 302  # others fine
+
+
+def test_signing_in_from_an_address_forgets_its_failures(app, accounts, database):
+    client = _from(app, "198.51.100.20")
+    for _ in range(5):
+        assert _login(client, "officer@council.example", "a typo, again").status_code == 401
+    _age_failures(database, 61)
+    assert _login(client, "officer@council.example", PASSWORD).status_code == 302
+    again = _from(app, "198.51.100.20")
+    assert _login(again, "officer@council.example", "one more typo").status_code == 401
+    assert _login(again, "officer@council.example", PASSWORD).status_code == 302
+
+
+def test_failures_are_forgotten_after_a_day(app, accounts, database):
+    attacker = _from(app, "203.0.113.7")
+    for _ in range(9):
+        with database.transaction() as s:
+            s.add(LoginFailure(email="officer@council.example", remote_addr="203.0.113.7"))
+    assert _login(attacker, "officer@council.example", PASSWORD).status_code == 429
+    _age_failures(database, 24 * 3600 + 1)
+    assert _login(attacker, "officer@council.example", PASSWORD).status_code == 302
 
 
 def test_twenty_failures_from_one_address_lock_that_address(app, accounts, database):
@@ -91,7 +183,13 @@ def test_twenty_failures_from_one_address_lock_that_address(app, accounts, datab
         for n in range(20):
             s.add(LoginFailure(email=f"guess{n}@x.example", remote_addr="127.0.0.1"))
     client = app.test_client()
-    assert _login(client, "analyst@council.example", PASSWORD).status_code == 429
+    reply = _login(client, "analyst@council.example", PASSWORD)
+    assert reply.status_code == 429 and "Wait 15 minutes" in reply.get_data(as_text=True)
+    assert _login(_from(app, "198.51.100.20"), "analyst@council.example", PASSWORD).status_code == (
+        302
+    )  # another address is not held back
+    _age_failures(database, 15 * 60 + 1)
+    assert _login(app.test_client(), "analyst@council.example", PASSWORD).status_code == 302
 
 
 def test_a_disabled_account_cannot_sign_in_and_is_signed_out(app, accounts, database, signed_in):
@@ -100,6 +198,41 @@ def test_a_disabled_account_cannot_sign_in_and_is_signed_out(app, accounts, data
         disable_user(s, user_by_email(s, "officer@council.example").id, actor="test")
     assert client.get("/").status_code == 302  # the open session ends at once
     assert _login(app.test_client(), "officer@council.example", PASSWORD).status_code == 401
+
+
+def _copy(app, client) -> StolenCookie:
+    """A copy of `client`'s session cookie."""
+    return StolenCookie(app, client)
+
+
+def test_re_enabling_an_account_does_not_bring_its_old_sessions_back(
+    app, accounts, database, signed_in
+):
+    officer = signed_in("officer")
+    stolen = _copy(app, officer)
+    assert stolen.get("/").status_code == 200
+    with database.transaction() as s:
+        officer_id = user_by_email(s, "officer@council.example").id
+        disable_user(s, officer_id, actor="test")
+    with database.transaction() as s:
+        assert s.get(ConsoleUser, officer_id).signed_out_at is not None
+        enable_user(s, officer_id, actor="test")
+    for client in (officer, stolen):
+        reply = client.get("/")
+        assert reply.status_code == 302 and reply.headers["Location"].startswith("/login")
+    assert _login(app.test_client(), "officer@council.example", PASSWORD).status_code == 302
+
+
+def test_a_role_change_ends_the_accounts_sessions(app, accounts, database, signed_in):
+    officer = signed_in("officer")
+    stolen = _copy(app, officer)
+    with database.transaction() as s:
+        set_role(s, user_by_email(s, "officer@council.example").id, "analyst", actor="test")
+    for client in (officer, stolen):
+        reply = client.get("/updates")
+        assert reply.status_code == 302 and reply.headers["Location"].startswith("/login")
+    fresh = signed_in("officer")  # the same password; now an analyst
+    assert fresh.get("/updates").status_code == 200 and fresh.get("/updates/new").status_code == 403
 
 
 def test_posts_without_the_csrf_token_are_refused(app, accounts, signed_in):

@@ -241,3 +241,20 @@ def test_updates_list(signed_in, seeded):
     page = signed_in("analyst").get("/updates").get_data(as_text=True)
     assert f'href="/updates/{update_id}"' in page and "Draft" in page
     assert signed_in("analyst").get("/updates/999999").status_code == 404
+
+
+def test_creating_a_draft_is_audited(signed_in, seeded, database):
+    client = signed_in("officer")
+    refused = _compose(client, title="")  # a draft that is not saved is not audited
+    assert refused.status_code == 400
+    assert _count(database, AuditEvent, AuditEvent.action == "update.draft") == 0
+    update_id = _draft(client)
+    with database.transaction() as s:
+        event = s.scalars(select(AuditEvent).where(AuditEvent.action == "update.draft")).one()
+        assert (event.actor, event.target, event.remote_addr, event.detail) == (
+            "officer@council.example",
+            f"update:{update_id}",
+            "127.0.0.1",
+            '{"title": "Later buses"}',
+        )
+        assert s.get(Update, update_id).created_by == "officer@council.example"

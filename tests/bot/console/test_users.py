@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from bot.models import AuditEvent, ConsoleUser
 from bot.services.users import user_by_email
-from tests.bot.console.conftest import PASSWORD, csrf, sign_in
+from tests.bot.console.conftest import PASSWORD, StolenCookie, csrf, sign_in
 
 
 def _post(client, path: str, **data):
@@ -74,7 +74,35 @@ def test_a_role_change_applies_at_once(app, signed_in, database):
     with database.transaction() as s:
         officer_id = user_by_email(s, "officer@council.example").id
     _post(admin, f"/users/{officer_id}/role", role="analyst")
-    assert officer.get("/updates/new").status_code == 403
+    assert officer.get("/updates/new").headers["Location"].startswith("/login")  # signed out
     fresh = app.test_client()
     sign_in(fresh, "officer")  # same password, now an analyst
     assert fresh.get("/updates/new").status_code == 403
+
+
+def _copied_session(app, signed_in, role: str):
+    """A copy of a fresh session's cookie for `role`."""
+    copy = StolenCookie(app, signed_in(role))
+    assert copy.get("/").status_code == 200
+    return copy
+
+
+def _sent_to_sign_in(client) -> bool:
+    reply = client.get("/")
+    return reply.status_code == 302 and reply.headers["Location"].startswith("/login")
+
+
+def test_disabling_enabling_or_a_role_change_signs_the_account_out(app, signed_in, database):
+    admin = signed_in("admin")
+    with database.transaction() as s:
+        officer_id = user_by_email(s, "officer@council.example").id
+    copied = _copied_session(app, signed_in, "officer")
+    assert _post(admin, f"/users/{officer_id}/disable").status_code == 302
+    assert _sent_to_sign_in(copied)
+    assert _post(admin, f"/users/{officer_id}/enable").status_code == 302
+    assert _sent_to_sign_in(copied)  # re-enabling does not bring the old session back
+    copied = _copied_session(app, signed_in, "officer")
+    assert _post(admin, f"/users/{officer_id}/role", role="analyst").status_code == 302
+    assert _sent_to_sign_in(copied)
+    with database.transaction() as s:
+        assert s.get(ConsoleUser, officer_id).signed_out_at is not None

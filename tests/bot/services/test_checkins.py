@@ -18,9 +18,11 @@ from bot.services.checkins import (
     current_question,
     due_checkins,
     jitter,
+    mark_expired,
     mark_failed,
     mark_sent,
     resident_wrote,
+    too_late,
 )
 from bot.services.consent import opt_out, record_consent
 from bot.services.identities import conversation_for, mark_unreachable, resident_at
@@ -302,3 +304,45 @@ def test_due_checkins_costs_the_same_few_queries_for_10_or_60_residents(database
     many_due, many_queries = queries_for(50, 100)
     assert (few_due, many_due) == (10, 60)
     assert few_queries == many_queries <= 8
+
+
+VALIDITY = timedelta(hours=48)
+
+
+def test_a_checkin_is_due_at_its_rhythm_plus_jitter_and_too_late_after_the_validity(database):
+    with database.transaction() as s:
+        resident = join(s)
+        offset = jitter(resident.id, at(30).date().isoformat(), 240)
+        [item] = due_checkins(s, at(31), 240)
+        assert item.due_at == at(30) + offset
+        assert not too_late(item, item.due_at + VALIDITY, VALIDITY)
+        assert too_late(item, item.due_at + VALIDITY + timedelta(seconds=1), VALIDITY)
+
+
+def test_an_expired_checkin_is_not_owed_again_and_the_next_follows_its_expiry(database):
+    with database.transaction() as s:
+        resident = join(s)
+        [item] = due_checkins(s, at(40), 0)  # fell due at day 30: ten days late
+        checkin_id = claim(s, item, at(40))
+        mark_expired(s, checkin_id, at(40))
+        checkin = s.get(Checkin, checkin_id)
+        assert (checkin.status, checkin.sent_at, checkin.claimed_at) == ("expired", None, at(40))
+        assert due_ids(s, at(41)) == []  # not owed: the period is closed
+        assert claim(s, item, at(41)) is None  # and cannot be claimed again
+        assert due_ids(s, at(69.9)) == []
+        [next_one] = due_checkins(s, at(70), 0)  # a rhythm after it expired
+        assert next_one.period == at(70).date().isoformat() != item.period
+        assert next_one.resident_id == resident.id and next_one.kind == "checkin"
+
+
+def test_expired_checkins_do_not_count_as_unanswered(database):
+    """Two sent and unanswered make a pause note; an expired one between them changes that
+    only by moving the rhythm (it was never asked)."""
+    with database.transaction() as s:
+        join(s)
+        send(s, at(30))
+        [item] = due_checkins(s, at(63), 0)  # due at day 60, three days late
+        mark_expired(s, claim(s, item, at(63)), at(63))
+        send(s, at(93))
+        [note] = due_checkins(s, at(123), 0)
+        assert note.kind == "pause_note"  # the two sent ones, at days 30 and 93

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.models import ChannelIdentity, OutboundMessage, Resident, utcnow
+from bot.models import ChannelIdentity, OutboundMessage, OutboxMessage, Resident, utcnow
 from bot.services.delivery import (
+    VALIDITY_EXPIRED,
     Sent,
     chosen_payload,
     offer_choices,
@@ -62,3 +63,23 @@ def test_numbered_choices_map_back_while_the_question_is_open(database):
         assert chosen_payload(s, resident, "sms", "yes") is None
         offer_choices(s, resident, "sms", [])  # a message without options closes it
         assert chosen_payload(s, resident, "sms", "1") is None
+
+
+def test_a_report_that_twilio_dropped_an_update_past_its_validity_marks_it_expired(database):
+    """Twilio's 30036: the SMS waited in its queue past its ValidityPeriod and was not sent."""
+    from tests.bot.test_notifier import published
+
+    published(database, ["+447700900123", "+447700900124"])
+    with database.transaction() as s:
+        expired, failed = s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        for row, sid in ((expired, "SM1"), (failed, "SM2")):
+            row.status, row.provider_id = "sent", sid
+            record_sent(s, [Sent(row.resident_id, "sms", "update", sid, "sent", None, row.id)],
+                        utcnow())  # fmt: skip
+    with database.transaction() as s:
+        assert record_status(s, "sms", "SM1", "failed", VALIDITY_EXPIRED)
+        assert record_status(s, "sms", "SM2", "undelivered", "30003")
+    with database.transaction() as s:
+        rows = s.execute(select(OutboxMessage.status, OutboxMessage.error_code)
+                         .order_by(OutboxMessage.id)).all()  # fmt: skip
+    assert [tuple(r) for r in rows] == [("expired", "30036"), ("failed", "30003")]

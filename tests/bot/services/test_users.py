@@ -12,6 +12,7 @@ from bot.services.users import (
     InvalidUser,
     authenticate,
     create_user,
+    failure_wait,
     has_role,
     set_role,
 )
@@ -25,23 +26,38 @@ def test_roles_are_ordered():
     assert not has_role("boss", "analyst")
 
 
-def test_sign_in_is_throttled_by_account_and_ends_after_15_minutes(database):
+def test_sign_in_is_throttled_by_account_and_address_with_growing_waits(database):
     now = utcnow()
     with database.transaction() as s:
         user = create_user(
             s, email="a@x.example", name="A", role="officer", password=PASSWORD, actor="test"
         )
         assert user.password_hash.startswith("$argon2id$")
-        for _ in range(5):
-            assert authenticate(s, "a@x.example", "wrong", "10.0.0.1", now).user is None
-        locked = authenticate(s, "a@x.example", PASSWORD, "10.0.0.2", now + timedelta(minutes=1))
-        assert locked.throttled and locked.user is None
-        later = authenticate(s, "A@x.example", PASSWORD, "10.0.0.2", now + timedelta(minutes=16))
-        assert later.user is not None and later.user.id == user.id
+        for n in range(5):
+            attempt = authenticate(
+                s, "a@x.example", "wrong", "10.0.0.1", now + timedelta(seconds=n)
+            )
+            assert attempt.user is None and not attempt.throttled
+        last = now + timedelta(seconds=4)
+        locked = authenticate(s, "a@x.example", PASSWORD, "10.0.0.1", last + timedelta(seconds=30))
+        assert locked.throttled and locked.user is None and locked.wait == timedelta(seconds=30)
+        elsewhere = authenticate(s, "A@x.example", PASSWORD, "10.0.0.2", last)
+        assert elsewhere.user is not None and elsewhere.user.id == user.id  # not locked out
+        for wait in (1, 2, 4, 8, 15, 15):  # minutes after each further failure from 10.0.0.1
+            early = authenticate(s, "a@x.example", "wrong", "10.0.0.1", last)
+            assert early.throttled and early.wait == timedelta(minutes=wait)
+            last += timedelta(minutes=wait)
+            assert not authenticate(s, "a@x.example", "wrong", "10.0.0.1", last).throttled
         assert s.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all() == [
             "user.create",
             "login.success",
         ]
+
+
+def test_the_wait_grows_by_doubling_up_to_15_minutes():
+    assert [failure_wait(n) for n in range(4, 12)] == [
+        timedelta(0), *(timedelta(minutes=m) for m in (1, 2, 4, 8, 15, 15, 15)),
+    ]  # fmt: skip
 
 
 def test_unknown_accounts_count_as_failures_too(database):
