@@ -20,7 +20,16 @@ EXTENSION = "engage"
 
 def create_app(settings: Settings, database: Database) -> Flask:
     """The console app for these settings and this database (nothing connects yet)."""
-    from bot.console import auth, dashboard, exports, residents, safeguarding, updates, users
+    from bot.console import (
+        auth,
+        dashboard,
+        exports,
+        residents,
+        safeguarding,
+        updates,
+        users,
+        wording,
+    )
     from bot.console.security import SESSION_HOURS, protect
 
     app = Flask(__name__)
@@ -32,7 +41,13 @@ def create_app(settings: Settings, database: Database) -> Flask:
     def _when(value: datetime | None) -> str:
         return value.astimezone(zone).strftime("%d %b %Y, %H:%M") if value else ""
 
-    app.jinja_env.filters["theme"] = label
+    app.jinja_env.filters.update(
+        theme=label,
+        channel=wording.channel_name,
+        audit_action=wording.audit_action,
+        audit_detail=wording.audit_detail,
+        actor=wording.actor_name,
+    )
     app.jinja_env.globals.update(
         org_name=settings.org_name, themes=catalogue(), session_hours=SESSION_HOURS
     )

@@ -17,11 +17,13 @@ from bot.services.updates import (
     delete_draft,
     draft_recorded,
     preview,
+    preview_details,
     publish_recorded,
     revise_draft,
     update_message,
 )
 from bot.sms import GSM7_BASIC, GSM7_EXTENDED, MAX_SEGMENTS, segments
+from bot.themes import is_theme
 
 blueprint = Blueprint("updates", __name__, url_prefix="/updates")
 
@@ -96,15 +98,18 @@ def index():  # type: ignore[no-untyped-def]
     """Every update, newest first."""
     with database().transaction() as s:
         rows = queries.list_updates(s)
-    return render_template("updates.html", rows=rows)
+        names = queries.account_names(s, [row.created_by for row in rows])
+    return render_template("updates.html", rows=rows, names=names)
 
 
 @blueprint.get("/new")
 @login_required("officer")
 def new():  # type: ignore[no-untyped-def]
-    """The compose form (hand-picked views arrive as ?view=12&view=15)."""
+    """The compose form (hand-picked views arrive as ?view=12&view=15, with ?theme=, ?area=)."""
     picked = ", ".join(v for v in request.args.getlist("view") if v.isdigit())
-    return _compose({"view_ids": picked, "themes": request.args.getlist("theme")})
+    themes = [t for t in request.args.getlist("theme") if is_theme(t)]
+    area = request.args.get("area", "").strip().upper()[:8]
+    return _compose({"view_ids": picked, "themes": themes, "areas": area})
 
 
 @blueprint.post("/new")
@@ -197,7 +202,8 @@ def show(update_id: int):  # type: ignore[no-untyped-def]
         update = _update_or_404(s, update_id)
         themes, areas = queries.update_targets(update)
         picked = queries.picked_views(s, update_id)
-        counts = preview(s, update) if update.published_at is None else None
+        details = preview_details(s, update) if update.published_at is None else None
+        names = queries.account_names(s, [update.created_by])
         sent = queries.delivery(s, update_id) if update.published_at else None
         reacted = queries.reactions(s, update_id) if update.published_at else None
     message = update_message(
@@ -216,7 +222,9 @@ def show(update_id: int):  # type: ignore[no-untyped-def]
         message=message,
         encoding=encoding,
         parts=parts,
-        counts=counts,
+        details=details,
+        counts=details.counts if details else None,
+        names=names,
         delivery=sent,
         reactions=reacted,
         validity_hours=f"{settings().message_validity_hours:g}",  # "48": expired after that

@@ -92,5 +92,8 @@ def audit_log():  # type: ignore[no-untyped-def]
     page = page_number(request.args.get("page"))
     with database().transaction() as s:
         events, total = audit.latest_events(s, limit=AUDIT_PAGE, offset=(page - 1) * AUDIT_PAGE)
+        names = {account.email: account.name for account in list_users(s)}
     pages = max(1, -(-total // AUDIT_PAGE))
-    return render_template("audit.html", events=events, page=page, pages=pages, total=total)
+    return render_template(
+        "audit.html", events=events, page=page, pages=pages, total=total, names=names
+    )

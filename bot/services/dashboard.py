@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from bot.models import (
     CheckinQuestion,
+    ConsoleUser,
     OutboxMessage,
     Resident,
     Update,
@@ -187,6 +188,17 @@ def view_channels(session: Session) -> list[str]:
 
 
 @dataclass(frozen=True)
+class AnsweredBy:
+    """An update that answers a view: hand-picked it, or (published) matches its targets."""
+
+    id: int
+    title: str
+    published_at: datetime | None
+    picked: bool  # False: it matches the update's themes, areas and dates
+    told: bool  # the view's resident was sent it
+
+
+@dataclass(frozen=True)
 class ViewDetail:
     """One view with what surrounds it."""
 
@@ -194,11 +206,58 @@ class ViewDetail:
     theme_source: str
     question: str | None  # the check-in question it answers
     rating: int | None
-    updates: list[tuple[int, str]]  # (id, title) of updates that hand-picked it
+    updates: list[AnsweredBy]  # updates that picked it or, published, match it
+    others: list[ViewRow]  # the same resident's other views, newest first, redacted
+    other_total: int  # how many other views the resident gave in all
+
+
+ANSWER_LOOKBACK = 50  # published updates checked for matching a view
+OTHER_VIEWS = 20  # the resident's other views listed on a view's page
+
+
+def _answered_by(session: Session, view: View) -> list[AnsweredBy]:
+    from bot.services.updates import targets_condition  # updates imports this module
+
+    picked = dict(
+        session.execute(
+            select(Update.id, Update.title)
+            .join(UpdateView, UpdateView.update_id == Update.id)
+            .where(UpdateView.view_id == view.id)
+        ).all()
+    )
+    published = session.scalars(
+        select(Update)
+        .where(Update.published_at.is_not(None))
+        .order_by(Update.published_at.desc(), Update.id.desc())
+        .limit(ANSWER_LOOKBACK)
+    ).all()
+    told = set(
+        session.scalars(
+            select(OutboxMessage.update_id).where(OutboxMessage.resident_id == view.resident_id)
+        )
+    )
+    found: dict[int, AnsweredBy] = {}
+    for update in published:
+        condition = targets_condition(update)
+        if update.id in picked or (
+            condition is not None
+            and session.scalar(select(View.id).where(View.id == view.id, condition)) is not None
+        ):
+            found[update.id] = AnsweredBy(
+                update.id, update.title, update.published_at, update.id in picked,
+                update.id in told,
+            )  # fmt: skip
+    for update_id, title in picked.items():  # drafts, and older published updates
+        if update_id not in found:
+            update = session.get(Update, update_id)
+            published_at = update.published_at if update else None
+            found[update_id] = AnsweredBy(update_id, title, published_at, True, update_id in told)
+    return sorted(found.values(), key=lambda a: a.id)
 
 
 def view_detail(session: Session, view_id: int) -> ViewDetail | None:
-    """A view, the question it answers and the updates that cite it; None if unknown."""
+    """A view, the question it answers, the updates that answer it and the resident's
+    other views; None if unknown."""
     found = session.execute(
         select(View, Resident.conversation_id).join(Resident).where(View.id == view_id)
     ).first()
@@ -206,18 +265,22 @@ def view_detail(session: Session, view_id: int) -> ViewDetail | None:
         return None
     view, conversation = found
     question = session.get(CheckinQuestion, view.question_id) if view.question_id else None
-    updates = session.execute(
-        select(Update.id, Update.title)
-        .join(UpdateView, UpdateView.update_id == Update.id)
-        .where(UpdateView.view_id == view.id)
-        .order_by(Update.id)
+    same_resident = (View.resident_id == view.resident_id, View.id != view.id)
+    others = session.scalars(
+        select(View)
+        .where(*same_resident)
+        .order_by(View.created_at.desc(), View.id.desc())
+        .limit(OTHER_VIEWS)
     ).all()
     return ViewDetail(
         row=_row(view, conversation),
         theme_source=view.theme_source,
         question=question.wording if question else None,
         rating=view.rating,
-        updates=[(u.id, u.title) for u in updates],
+        updates=_answered_by(session, view),
+        others=[_row(other, conversation, redact(other.text)) for other in others],
+        other_total=session.scalar(select(func.count()).select_from(View).where(*same_resident))
+        or 0,
     )
 
 
@@ -260,6 +323,17 @@ def list_updates(session: Session, limit: int = 100) -> list[UpdateRow]:
         )
         for u, n, f in rows
     ]
+
+
+def account_names(session: Session, emails: list[str]) -> dict[str, str]:
+    """Console accounts' names by email, for showing who did something."""
+    wanted = [e.lower() for e in emails if e and "@" in e]
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(ConsoleUser.email, ConsoleUser.name).where(ConsoleUser.email.in_(wanted))
+    ).all()
+    return {email: name for email, name in rows}
 
 
 def update_targets(update: Update) -> tuple[list[str], list[str]]:

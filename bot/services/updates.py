@@ -8,13 +8,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, case, delete, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.models import OutboxMessage, Resident, Update, UpdateView, View, utcnow
+from bot.models import (
+    ChannelIdentity,
+    OutboxMessage,
+    Resident,
+    Update,
+    UpdateView,
+    View,
+    ViewTheme,
+    utcnow,
+)
+from bot.redaction import redact
 from bot.services import audit
-from bot.services.identities import chunks, reachable_channels
+from bot.services.dashboard import resident_tag
+from bot.services.identities import PROACTIVE_CHANNELS, chunks, reachable_channels
 from bot.services.targeting import checked_targets
 from bot.services.views import with_theme
 from bot.settings import get_settings
@@ -202,25 +213,16 @@ class Recipient:
 
 def _concerned(update: Update, resident_id: int | None = None):  # type: ignore[no-untyped-def]
     """SELECT of the residents whose views the update answers (matching or hand-picked)."""
-    themes, areas = json.loads(update.themes), json.loads(update.areas)
     base = select(View.resident_id)
     if resident_id is not None:
         base = base.where(View.resident_id == resident_id)
     picked = base.join(UpdateView, UpdateView.view_id == View.id).where(
         UpdateView.update_id == update.id
     )
-    if not (themes or areas):
+    matching = targets_condition(update)
+    if matching is None:
         return picked
-    matching = base
-    if themes:
-        matching = matching.where(with_theme(themes))
-    if areas:
-        matching = matching.where(View.area.in_(areas))
-    if update.since:
-        matching = matching.where(View.created_at >= update.since)
-    if update.until:
-        matching = matching.where(View.created_at < update.until)
-    return matching.union(picked)
+    return base.where(matching).union(picked)
 
 
 def recipients(session: Session, update: Update) -> list[Recipient]:
@@ -271,9 +273,157 @@ def news_for(session: Session, conversation_id: str, limit: int = 2) -> list[Upd
 
 
 def preview(session: Session, update: Update) -> dict[str, int]:
-    """How many residents would be told, by channel (and "total")."""
+    """How many residents would be told, by channel (and "total"); see `preview_details`."""
     counts = Counter(r.channel for r in recipients(session, update))
     return {**dict(sorted(counts.items())), "total": sum(counts.values())}
+
+
+# What the preview shows: which views it answers, and why some residents are not told ------
+
+MATCH_LIMIT = 10  # views listed on the preview page
+NOT_REACHED = {
+    "erased": "their details were erased",
+    "opted_out": "they opted out",
+    "no_contact": "they did not agree to be contacted",
+    "web_chat": "they wrote in the web chat, which cannot receive updates",
+    "gone": "their SMS number or Telegram chat no longer works",
+}
+
+
+@dataclass(frozen=True)
+class Match:
+    """A view the update answers, why, and whether its resident is told."""
+
+    view_id: int
+    text: str  # redacted
+    theme_key: str | None
+    area: str | None
+    channel: str
+    created_at: datetime
+    resident: str  # the console's anonymous tag
+    picked: bool  # hand-picked by the officer
+    themes: list[str]  # the update's themes the view is under (when it matches the targets)
+    matches: bool  # within the update's themes, areas and dates
+    told_by: str | None  # the channel its resident is told on; None: not told
+    not_reached: str | None  # why its resident is not told (a NOT_REACHED phrase)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """Who a draft would tell, by channel; the views it answers; who cannot be reached."""
+
+    counts: dict[str, int]  # by channel, and "total"
+    matches: list[Match]  # at most MATCH_LIMIT: hand-picked first, then the newest
+    views: int  # how many views it answers in all
+    picked: int  # how many views were hand-picked
+    not_reached: dict[str, int]  # NOT_REACHED phrase -> residents
+    picked_not_reached: dict[str, int]  # the same, for residents of hand-picked views
+
+
+def targets_condition(update: Update):  # type: ignore[no-untyped-def]
+    """The condition on View for the update's themes, areas and dates (None: picked only)."""
+    themes, areas = json.loads(update.themes), json.loads(update.areas)
+    if not (themes or areas):
+        return None
+    conditions = []
+    if themes:
+        conditions.append(with_theme(themes))
+    if areas:
+        conditions.append(View.area.in_(areas))
+    if update.since:
+        conditions.append(View.created_at >= update.since)
+    if update.until:
+        conditions.append(View.created_at < update.until)
+    return and_(*conditions)
+
+
+def _not_reached(session: Session, resident_ids: list[int]) -> dict[int, str]:
+    """Why each of these residents cannot be told (those who can are left out)."""
+    reasons: dict[int, str] = {}
+    contactable: list[int] = []
+    for chunk in chunks(sorted(resident_ids)):
+        for resident in session.scalars(select(Resident).where(Resident.id.in_(chunk))):
+            if resident.erased_at is not None:
+                reasons[resident.id] = NOT_REACHED["erased"]
+            elif resident.opted_out_at is not None:
+                reasons[resident.id] = NOT_REACHED["opted_out"]
+            elif resident.consent != "given" or not resident.contact_ok:
+                reasons[resident.id] = NOT_REACHED["no_contact"]
+            else:
+                contactable.append(resident.id)
+    reachable = reachable_channels(session, contactable)
+    lost = [i for i in contactable if i not in reachable]
+    proactive: set[int] = set()
+    for chunk in chunks(lost):
+        proactive.update(
+            session.scalars(
+                select(ChannelIdentity.resident_id).where(
+                    ChannelIdentity.resident_id.in_(chunk),
+                    ChannelIdentity.channel.in_(PROACTIVE_CHANNELS),
+                )
+            )
+        )
+    for resident_id in lost:
+        reasons[resident_id] = NOT_REACHED["gone" if resident_id in proactive else "web_chat"]
+    return reasons
+
+
+def preview_details(session: Session, update: Update, limit: int = MATCH_LIMIT) -> Preview:
+    """The preview in full: counts by channel, the views answered and who cannot be told."""
+    told = {r.resident_id: r.channel for r in recipients(session, update)}
+    counts = Counter(told.values())
+    concerned = set(session.scalars(_concerned(update)).all())
+    reasons = _not_reached(session, [i for i in concerned if i not in told])
+    picked_ids = select(UpdateView.view_id).where(UpdateView.update_id == update.id)
+    matching = targets_condition(update)
+    wanted = View.id.in_(picked_ids) if matching is None else or_(View.id.in_(picked_ids), matching)
+    is_picked = case((View.id.in_(picked_ids), True), else_=False)
+    is_match = false() if matching is None else case((matching, True), else_=False)
+    rows = session.execute(
+        select(View, Resident.conversation_id, is_picked, is_match)
+        .join(Resident, Resident.id == View.resident_id)
+        .where(wanted)
+        .order_by(is_picked.desc(), View.created_at.desc(), View.id.desc())
+        .limit(limit)
+    ).all()
+    themes = json.loads(update.themes)
+    under: dict[int, set[str]] = {}
+    for view_id, key in session.execute(
+        select(ViewTheme.view_id, ViewTheme.theme_key).where(
+            ViewTheme.view_id.in_([view.id for view, *_ in rows])
+        )
+    ):
+        under.setdefault(view_id, set()).add(key)
+    matches = [
+        Match(
+            view_id=view.id,
+            text=redact(view.text),
+            theme_key=view.theme_key,
+            area=view.area,
+            channel=view.channel,
+            created_at=view.created_at,
+            resident=resident_tag(conversation),
+            picked=bool(picked),
+            themes=[t for t in themes if t in under.get(view.id, ())] if matched else [],
+            matches=bool(matched),
+            told_by=told.get(view.resident_id),
+            not_reached=reasons.get(view.resident_id),
+        )
+        for view, conversation, picked, matched in rows
+    ]
+    picked_residents = set(
+        session.scalars(select(View.resident_id).where(View.id.in_(picked_ids)).distinct()).all()
+    )
+    return Preview(
+        counts={**dict(sorted(counts.items())), "total": sum(counts.values())},
+        matches=matches,
+        views=session.scalar(select(func.count()).select_from(View).where(wanted)) or 0,
+        picked=session.scalar(select(func.count()).select_from(picked_ids.subquery())) or 0,
+        not_reached=dict(Counter(reasons.values()).most_common()),
+        picked_not_reached=dict(
+            Counter(r for i, r in reasons.items() if i in picked_residents).most_common()
+        ),
+    )
 
 
 def publish(session: Session, update_id: int, now: datetime | None = None) -> int:

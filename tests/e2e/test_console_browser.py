@@ -142,9 +142,9 @@ def test_officer_publishes_an_update_and_sees_it_sent(console, fake):
         page.get_by_label("You said").fill("buses stop too early")
         page.get_by_label("We did").fill("From 3 March the 42 runs until 11pm.")
         expect(page.locator("#sms-text")).to_have_text(MESSAGE)
-        expect(page.locator("#sms-count")).to_have_text("148 characters, 1 SMS, GSM-7.")
+        expect(page.locator("#sms-count")).to_have_text("Plain text: 148 characters, 1 SMS.")
         page.get_by_label("We did").type(" \u2019")  # a curly quote is not plain SMS
-        expect(page.locator("#sms-count")).to_contain_text("UCS-2")
+        expect(page.locator("#sms-count")).to_contain_text("With special characters")
         page.get_by_label("We did").fill("From 3 March the 42 runs until 10pm.")
         page.get_by_label("Roads & transport").check()
         page.get_by_label("Areas").fill("LS6")
@@ -222,3 +222,43 @@ def test_analyst_downloads_views_as_csv(console):
     assert b"ring me on [phone]" in body
     assert b"7700" not in body and b"900101" not in body
     assert problems == []
+
+
+# Each key entry's swatch and the bounding box of its label's text, in CSS pixels.
+KEY_BOXES = """() => Array.from(document.querySelectorAll('.chart .legend li')).map(li => {
+  const swatch = li.querySelector('svg').getBoundingClientRect();
+  const text = Array.from(li.childNodes).find(n => n.nodeType === 3 && n.textContent.trim());
+  const range = document.createRange();
+  range.selectNodeContents(text);
+  const label = range.getBoundingClientRect();
+  return {swatch: [swatch.left, swatch.right, swatch.top, swatch.bottom],
+          label: [label.left, label.right, label.top, label.bottom], text: text.textContent};
+})"""
+
+
+def test_the_charts_key_puts_each_colour_next_to_its_label(console):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, _ = console
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(15_000)
+        page.goto(base)
+        page.get_by_label("Email address").fill(EMAIL)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator(".chart .legend li")).to_have_count(1)
+        keys = page.evaluate(KEY_BOXES)
+        plot = page.locator(".chart > svg").bounding_box()
+        browser.close()
+    assert plot is not None and plot["width"] > 300  # the plot still fills the figure
+    assert [k["text"].strip() for k in keys] == ["Roads & transport: 2"]
+    for key in keys:
+        s_left, s_right, s_top, s_bottom = key["swatch"]
+        l_left, _, l_top, l_bottom = key["label"]
+        assert 11 <= s_right - s_left <= 13 and 11 <= s_bottom - s_top <= 13, key
+        assert 0 <= l_left - s_right <= 8, key  # the colour sits just left of its label
+        assert s_top < l_bottom and l_top < s_bottom, key  # on the same line

@@ -48,7 +48,8 @@
     var text = message();
     var m = measure(text);
     out.textContent = text;
-    var line = m.chars + " characters, " + m.parts + " SMS, " + m.encoding + ".";
+    var line = (m.encoding === "GSM-7" ? "Plain text: " : "With special characters: ") +
+      m.chars + " characters, " + m.parts + " SMS.";
     if (m.outside.length) {
       line += " Not plain SMS characters: " + Array.from(new Set(m.outside)).join(" ") +
         ". Replace them (for example curly quotes with straight ones).";

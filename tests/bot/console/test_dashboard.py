@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
+from bot.models import AuditEvent
 from bot.services import dashboard
 from bot.services.dashboard import ViewFilter, latest_views, views_per_week
+from bot.services.updates import draft_update, publish
 from tests.bot.console.conftest import NOW, add_resident, add_view
 
 
@@ -99,3 +101,67 @@ def test_resident_tags_are_stable_and_opaque():
     assert dashboard.resident_tag("abc") == dashboard.resident_tag("abc")
     assert dashboard.resident_tag("abc") != dashboard.resident_tag("abd")
     assert "abc" not in dashboard.resident_tag("abc")
+
+
+def test_picked_views_carry_the_lists_theme_and_area_to_the_form(signed_in, seeded):
+    client = signed_in("officer")
+    listing = client.get("/?theme=roads_transport&area=ls6").get_data(as_text=True)
+    form = re.search(r'<form method="get" action="/updates/new" id="pick-views">.*?</form>',
+                     listing, re.S)[0]  # fmt: skip
+    assert '<input type="hidden" name="theme" value="roads_transport">' in form
+    assert '<input type="hidden" name="area" value="ls6">' in form
+    # What the browser sends when two views are picked and the button is pressed.
+    query = f"theme=roads_transport&area=ls6&view={seeded['bus_sms']}&view={seeded['bus_tg']}"
+    page = client.get(f"/updates/new?{query}").get_data(as_text=True)
+    assert re.search(r'value="roads_transport"\s+checked', page)
+    assert 'id="areas" name="areas" value="LS6"' in page
+    assert f'value="{seeded["bus_sms"]}, {seeded["bus_tg"]}"' in page
+    unthemed = client.get("/?theme=none").get_data(as_text=True)
+    assert 'name="theme" value="none"' not in unthemed  # "something else" is no theme
+
+
+def test_channels_and_audit_entries_are_in_plain_words(signed_in, seeded, database):
+    with database.transaction() as s:
+        web = add_resident(s, "rest", "web-9", area="LS6")
+        view_id = add_view(s, web, "from the web", "housing", channel="rest").id
+        s.add(AuditEvent(actor="cli:root", action="user.create", target="user:9", detail="{}"))
+    page = signed_in("analyst").get("/").get_data(as_text=True)
+    assert "<td>web chat</td>" in page and ">web chat</option>" in page
+    assert "<td>rest</td>" not in page
+    view = signed_in("analyst").get(f"/views/{view_id}").get_data(as_text=True)
+    assert "<dd>web chat</dd>" in view
+    log = re.sub(r"\s+", " ", signed_in("admin").get("/audit").get_data(as_text=True))
+    assert "<td>terminal (root)</td><td>Created an account</td><td>user:9</td><td></td>" in log
+    assert "Signed in" in log and "login.success" not in log and "{}" not in log
+    assert "cli:root" not in log
+
+
+def test_a_view_page_shows_the_residents_other_views_and_the_updates_answering_it(
+    signed_in, seeded, database
+):
+    client = signed_in("officer")
+    page = client.get(f"/views/{seeded['bins']}").get_data(as_text=True)
+    tag = re.search(r"<dt>Resident</dt><dd>(R-[0-9a-f]{8})", page)[1]
+    others = re.search(r'<table id="other-views">.*?</table>', page, re.S)[0]
+    assert f'href="/views/{seeded["other"]}"' in others and "I like the park" in others
+    assert f"{tag} gave 1 other view" in page
+    assert "No update answers this view yet." in page
+    with database.transaction() as s:
+        update = draft_update(
+            s, title="Bins every week", you_said="bins are missed", we_did="New rounds.",
+            created_by="officer@council.example", themes=["waste_recycling"],
+        )  # fmt: skip
+        publish(s, update.id)
+        picked = draft_update(
+            s, title="Park benches", you_said="the park", we_did="Benches.",
+            created_by="officer@council.example", view_ids=[seeded["bins"]],
+        )  # fmt: skip
+        ids = update.id, picked.id
+    page = re.sub(r"\s+", " ", client.get(f"/views/{seeded['bins']}").get_data(as_text=True))
+    answered = re.search(r'<ul id="answered">.*?</ul>', page)[0]
+    assert f'href="/updates/{ids[0]}">Bins every week</a>' in answered
+    assert "it matches its themes, areas and dates; this resident was sent it" in answered
+    assert f'href="/updates/{ids[1]}">Park benches</a>: a draft, not sent yet, hand-picked' in (
+        answered
+    )
+    assert "No update answers" not in page

@@ -7,8 +7,9 @@ import re
 from sqlalchemy import func, select
 
 from bot.models import AuditEvent, OutboxMessage, Resident, Update, UpdateReaction
-from bot.services.updates import preview
-from tests.bot.console.conftest import add_view, csrf
+from bot.services.consent import opt_out
+from bot.services.updates import NOT_REACHED, preview, preview_details
+from tests.bot.console.conftest import add_resident, add_view, csrf
 
 FORM = {
     "title": "Later buses",
@@ -59,7 +60,8 @@ def test_preview_shows_the_exact_message_and_recipients_by_channel(signed_in, se
         "Leeds Listens: you and others told us buses stop too early. From 3 March the 42 runs "
         "until 11pm. Did this help? Reply YES or NO. Reply STOP to stop." in page
     )
-    assert "148 characters, 1 SMS, GSM-7" in page
+    assert "Plain text: 148 characters, 1 SMS" in page and "GSM-7" not in page
+    assert "written by Officer on" in page  # the officer's name, not their email
     with database.transaction() as s:
         counts = preview(s, s.get(Update, update_id))
     assert counts == {"sms": 1, "telegram": 1, "total": 2}
@@ -144,7 +146,7 @@ def test_a_draft_can_be_changed_until_it_is_published(signed_in, seeded, databas
     with database.transaction() as s:
         update = s.get(Update, update_id)
         assert (update.title, update.since, update.until) == ("Buses later", None, None)
-    assert 'href="/views/' not in page  # the hand-picked view was removed
+    assert f'href="/views/{seeded["bins"]}"' not in page  # the hand-picked view was removed
 
     bad = client.post(f"/updates/{update_id}/edit", data={**data, "areas": "Leeds"})
     assert bad.status_code == 400 and "not a postcode district" in bad.get_data(as_text=True)
@@ -258,3 +260,68 @@ def test_creating_a_draft_is_audited(signed_in, seeded, database):
             '{"title": "Later buses"}',
         )
         assert s.get(Update, update_id).created_by == "officer@council.example"
+
+
+def _flat(html: str) -> str:
+    return re.sub(r"\s+", " ", html)
+
+
+def _unreachable_picks(database) -> dict[str, int]:
+    """Views by residents who cannot be told: web chat, no contact, opted out."""
+    with database.transaction() as s:
+        web = add_resident(s, "rest", "web-1", area="LS6")
+        quiet = add_resident(s, "sms", "+447700900020", area="LS6")
+        quiet.contact_ok = False
+        gone = add_resident(s, "telegram", "1020", area="LS6")
+        ids = {
+            "web": add_view(s, web, "call me on 07700 900123 about buses", "roads_transport",
+                            channel="rest").id,
+            "quiet": add_view(s, quiet, "potholes on the ring road", "roads_transport").id,
+            "gone": add_view(s, gone, "more buses please", "roads_transport").id,
+        }  # fmt: skip
+        opt_out(s, gone, channel="telegram")
+    return ids
+
+
+def test_preview_shows_which_views_match_and_why_picked_residents_are_not_told(
+    signed_in, seeded, database
+):
+    picks = _unreachable_picks(database)
+    client = signed_in("officer")
+    ids = ", ".join(str(i) for i in picks.values())
+    update_id = int(_compose(client, areas="", view_ids=ids).headers["Location"].rsplit("/", 1)[1])
+    page = _flat(client.get(f"/updates/{update_id}").get_data(as_text=True))
+    assert "<strong>2</strong> residents would be told: 1 by SMS, 1 by Telegram." in page
+    alert = re.search(r'<div id="picked-not-reached".*?</div>', page)[0]
+    for reason in ("web_chat", "no_contact", "opted_out"):
+        assert f"1 resident: {NOT_REACHED[reason]}" in alert, reason
+    rows = dict(re.findall(r'<tr data-view="(\d+)">(.*?)</tr>', page))
+    assert set(rows) == {str(i) for i in [*picks.values(), seeded["bus_sms"], seeded["bus_tg"]]}
+    assert "picked; matches theme Roads &amp; transport" in rows[str(picks["web"])]
+    assert "no: they wrote in the web chat" in rows[str(picks["web"])]
+    assert "call me on [phone] about buses" in rows[str(picks["web"])]  # redacted
+    assert "900123" not in page
+    assert "matches theme Roads &amp; transport" in rows[str(seeded["bus_sms"])]
+    assert "picked" not in rows[str(seeded["bus_sms"])]
+    assert "yes, by SMS" in rows[str(seeded["bus_sms"])]
+    assert "Themes</dt>" not in page  # no "Themes any, Areas all"
+    with database.transaction() as s:
+        details = preview_details(s, s.get(Update, update_id))
+        assert details.counts == preview(s, s.get(Update, update_id))
+        assert (details.views, details.picked, len(details.matches)) == (5, 3, 5)
+        assert [m.view_id for m in details.matches[:3]] == sorted(
+            picks.values(), key=lambda i: -i
+        )  # picked first, newest first
+
+
+def test_preview_of_picked_views_only_says_so_and_why_nobody_is_told(signed_in, seeded, database):
+    picks = _unreachable_picks(database)
+    client = signed_in("officer")
+    ids = f"{picks['web']}, {picks['quiet']}"
+    reply = _compose(client, theme=None, areas="", view_ids=ids)
+    page = _flat(client.get(reply.headers["Location"]).get_data(as_text=True))
+    assert "Only the residents of the 2 views you picked" in page
+    assert "<strong>0</strong> residents would be told" in page
+    assert NOT_REACHED["web_chat"] in page and NOT_REACHED["no_contact"] in page
+    assert "none of the residents of the 2 views it answers can be reached" in page
+    assert "Change the themes" not in page and "Publish to" not in page
