@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import textwrap
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -22,17 +24,35 @@ def load_sender(path: Path, new: bool) -> str:
     return sender
 
 
-def render(messages: list[dict[str, Any]]) -> list[str]:
+def wrap(text: str, first: str, indent: str, width: int) -> list[str]:
+    """`text` after `first`, wrapped at spaces to `width`; URLs and long words stay whole."""
+    lines: list[str] = []
+    for paragraph in text.splitlines() or [""]:
+        lines += textwrap.wrap(
+            paragraph,
+            width=width,
+            initial_indent=first if not lines else indent,
+            subsequent_indent=indent,
+            break_long_words=False,  # a URL on a line of its own, unbroken
+            break_on_hyphens=False,
+        ) or [(first if not lines else indent).rstrip()]
+    return lines
+
+
+def render(messages: list[dict[str, Any]], width: int | None = None) -> list[str]:
     """Lines to print for the bot's messages, buttons numbered from 1.
 
-    Typing a number is sent as typed: the gateway maps it to the button, as for SMS.
+    Lines are wrapped at word boundaries to `width` (default: the terminal's), under
+    the text they continue. Typing a number is sent as typed: the gateway maps it to
+    the button, as for SMS.
     """
+    width = width or shutil.get_terminal_size().columns
     lines: list[str] = []
     for message in messages:
         if message.get("text"):
-            lines.append(f"Bot: {message['text']}")
+            lines += wrap(message["text"], "Bot: ", " " * 5, width)
         for number, button in enumerate(message.get("buttons") or [], start=1):
-            lines.append(f"     {number}  {button.get('title', '')}")
+            lines += wrap(button.get("title", ""), f"     {number}  ", " " * 8, width)
     return lines
 
 

@@ -24,8 +24,16 @@ def _model_path(explicit: str | None) -> Path:
     return model
 
 
+RUN_DESCRIPTION = (
+    "Migrate the database, then start six processes: the webhook gateway (SMS, Telegram, "
+    "the REST channel and the inbox worker), the Rasa server, the action server, the "
+    "check-in scheduler, the notifier that sends updates, and the officer console. "
+    "Ctrl-C stops them all."
+)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """Start the Rasa server and the action server."""
+    """Start the gateway, Rasa, the action server, scheduler, notifier and console."""
     from bot.runner import run
 
     return run(get_settings())
@@ -263,7 +271,10 @@ def cmd_checkins(args: argparse.Namespace) -> int:
         print(f"Question {args.id} ended.")
         return 0
     with database.transaction() as session:
-        for q in session.scalars(select(CheckinQuestion).order_by(CheckinQuestion.id)):
+        questions = session.scalars(select(CheckinQuestion).order_by(CheckinQuestion.id)).all()
+        if not questions:
+            print("No check-in questions yet.")
+        for q in questions:
             window = (
                 f"{q.starts_at:%Y-%m-%d} to {q.ends_at:%Y-%m-%d}"
                 if q.ends_at
@@ -567,7 +578,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     commands.add_parser(
-        "run", help="start everything: webhooks, Rasa, actions, workers and the console"
+        "run",
+        help="start everything: webhooks, Rasa, actions, workers and the console",
+        description=RUN_DESCRIPTION,
     ).set_defaults(func=cmd_run)
     commands.add_parser(
         "gateway", help="serve the webhooks and hand the inbox to Rasa (make run starts it)"
@@ -733,6 +746,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"Setting error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C before a command's own handling: no traceback
+        return 130
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +18,17 @@ import requests
 
 from bot.migrate import upgrade
 from bot.settings import PROJECT_ROOT, Settings
+
+# Libraries' deprecation notices (Rasa, TensorFlow, SQLAlchemy's MovedIn20Warning,
+# matplotlib's pyparsing, sanic-cors' distutils...) are for their developers, not for
+# whoever runs the assistant: our processes start without them. Set PYTHONWARNINGS
+# yourself (e.g. to "default") to see them again.
+QUIET_WARNINGS = ",".join(
+    [
+        "ignore::DeprecationWarning",
+        "ignore::PendingDeprecationWarning",
+    ]
+)
 
 
 def server_environment(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
@@ -33,7 +46,64 @@ def server_environment(settings: Settings, base: Mapping[str, str]) -> dict[str,
         SANIC_HOST="127.0.0.1",  # the action server binds it anyway (actions/server.py)
         RASA_TELEMETRY_ENABLED="false",  # residents' conversations never leave this machine
     )
+    env.setdefault("PYTHONWARNINGS", QUIET_WARNINGS)
     return env
+
+
+def listening_ports(settings: Settings) -> list[tuple[str, str, int]]:
+    """Where each of our servers listens: (its setting, host, port), the gateway first."""
+    return [
+        ("GATEWAY_PORT", settings.gateway_host, settings.gateway_port),
+        ("RASA_PORT", settings.rasa_host, settings.rasa_port),
+        ("ACTION_PORT", "127.0.0.1", settings.action_port),
+        ("CONSOLE_PORT", settings.console_host, settings.console_port),
+    ]
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """True if something already listens on `host`:`port` (so our server could not)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror:
+        return False  # the server itself will say what is wrong with the host
+    with socket.socket(family, kind, proto) as sock:
+        # As the servers do: a port left in TIME_WAIT by a copy that stopped is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
+
+
+def port_taken(settings: Settings) -> str | None:
+    """Why `engage run` cannot start because a port is taken, or None if all are free."""
+    for setting, host, port in listening_ports(settings):
+        if port_in_use(host, port):
+            return (
+                f"Another copy is running (port {port} is in use): stop it first, or set {setting}."
+            )
+    return None
+
+
+def admin_exists(database_url: str) -> bool:
+    """True if an enabled admin account can sign in to the console."""
+    from sqlalchemy import select
+
+    from bot.db import Database
+    from bot.models import ConsoleUser
+
+    database = Database(database_url)
+    try:
+        with database.transaction() as session:
+            admin = session.scalar(
+                select(ConsoleUser.id)
+                .where(ConsoleUser.role == "admin", ConsoleUser.disabled_at.is_(None))
+                .limit(1)
+            )
+    finally:
+        database.dispose()
+    return admin is not None
 
 
 def channels_off(settings: Settings) -> list[str]:
@@ -118,20 +188,51 @@ def wait_until_up(url: str, processes: list[subprocess.Popen], timeout: float) -
     return False
 
 
-def stop(processes: list[subprocess.Popen]) -> None:
-    """Ask every process to stop, then make sure they have."""
-    for process in processes:
+def quieted(command: list[str]) -> list[str]:
+    """A sanic server's command line (Rasa, actions), run through `bot.quiet`.
+
+    Sanic turns deprecation warnings back on when imported; `bot.quiet` turns them off.
+    """
+    python, flag, *rest = command
+    assert flag == "-m", command
+    return [python, "-m", "bot.quiet", *rest]
+
+
+def stop(processes: list[subprocess.Popen], timeout: float = 15) -> None:
+    """Stop the processes one by one, last started first, each with its one signal."""
+    for process in reversed(processes):
         if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-    for process in processes:
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            process.send_signal(stop_signal(process))
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
-def running_banner(settings: Settings, base: str, skipped: list[str]) -> str:
-    """What to tell the person who ran `make run` (`base`: the gateway's URL)."""
+def stop_signal(process: subprocess.Popen) -> int:
+    """The signal that stops this process of ours cleanly.
+
+    The sanic servers (Rasa, actions: run through `bot.quiet`) stop gracefully on SIGTERM
+    once serving, and quietly before (SIGINT while Rasa loads its model prints a
+    traceback); our own processes stop on SIGINT, as on Ctrl-C.
+    """
+    args = process.args if isinstance(process.args, list) else []
+    return signal.SIGTERM if args[1:3] == ["-m", "bot.quiet"] else signal.SIGINT
+
+
+ADMIN_COMMAND = (
+    '.venv/bin/engage users create --email you@council.example --name "Your Name" --role admin'
+)
+
+
+def running_banner(
+    settings: Settings, base: str, skipped: list[str], needs_admin: bool = False
+) -> str:
+    """What to tell the person who ran `make run` (`base`: the gateway's URL).
+
+    `needs_admin`: no enabled admin account exists, so nobody can sign in to the console.
+    """
     public = settings.public_base_url or "(PUBLIC_BASE_URL not set)"
     lines = [
         "",
@@ -153,54 +254,88 @@ def running_banner(settings: Settings, base: str, skipped: list[str]) -> str:
         f"  Check-ins:           scheduler running (quiet hours {settings.quiet_hours})",
         "  Updates:             notifier running (same quiet hours)",
         f"  Database:            {settings.database_url}",
-        "Press Ctrl-C to stop.",
-        "",
     ]
+    if needs_admin:
+        lines += [
+            "  No admin yet:        nobody can sign in to the console until an admin exists;",
+            "                       create one in another terminal (it asks for a password):",
+            f"                       {ADMIN_COMMAND}",
+        ]
+    lines += ["Press Ctrl-C to stop.", ""]
     return "\n".join(lines)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _interrupt(*_: object) -> None:
-    """SIGTERM stops us the way Ctrl-C does."""
+    """SIGTERM and SIGHUP (the terminal closed) stop us the way Ctrl-C does."""
     raise KeyboardInterrupt
 
 
 def run(settings: Settings) -> int:
-    """Migrate the database, start the servers and workers and wait; returns an exit code."""
+    """Start everything and wait; Ctrl-C (or SIGTERM) stops it all and says "Stopped."."""
+    previous = {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS}
+    processes: list[subprocess.Popen] = []
+    interrupted = False
+    try:
+        return _run(settings, processes)
+    except KeyboardInterrupt:
+        interrupted = True
+        return 0
+    finally:
+        # A second Ctrl-C while the servers stop would only print a traceback.
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        stop(processes)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if interrupted:
+            print("Stopped.", flush=True)
+
+
+def _run(settings: Settings, processes: list[subprocess.Popen]) -> int:
+    """Migrate the database, start the servers and workers into `processes` and wait."""
+    taken = port_taken(settings)
+    if taken:
+        print(taken)
+        return 1
     model = latest_model(settings.model_dir)
     if model is None:
         print(f"No trained model in {settings.model_dir}. Run `make run` (it trains one).")
         return 1
     upgrade(settings.database_url)
+    needs_admin = not admin_exists(settings.database_url)
     if not settings.rasa_api_token:
         # Rasa's inbox channel and the action server need a token: a fresh one, given to
         # our processes in their environment only.
         settings = replace(settings, rasa_api_token=secrets.token_urlsafe(32))
     env = server_environment(settings, os.environ)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    processes = [
-        subprocess.Popen(action_command(settings), cwd=PROJECT_ROOT, env=env),  # noqa: S603 - our own argv
-        subprocess.Popen(rasa_command(settings, model), cwd=PROJECT_ROOT, env=env),  # noqa: S603 - our own argv
-        subprocess.Popen(gateway_command(), cwd=PROJECT_ROOT, env=env),  # noqa: S603 - our own argv
-        subprocess.Popen(scheduler_command(), cwd=PROJECT_ROOT, env=env),  # noqa: S603 - our own argv
-        subprocess.Popen(notifier_command(), cwd=PROJECT_ROOT, env=env),  # noqa: S603 - our own argv
-        subprocess.Popen(console_command(), cwd=PROJECT_ROOT, env=env),  # noqa: S603 - our own argv
+    commands = [
+        quieted(action_command(settings)),
+        quieted(rasa_command(settings, model)),
+        gateway_command(),
+        scheduler_command(),
+        notifier_command(),
+        console_command(),
     ]
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        base = f"http://{settings.gateway_host}:{settings.gateway_port}"
-        up = wait_until_up(f"{base}/healthz", processes, timeout=300) and wait_until_up(
-            f"{settings.rasa_url}/webhooks/inbox/", processes, timeout=300
+    for command in commands:
+        # Each in its own session: Ctrl-C reaches only us, and we stop them in order,
+        # once each (a second SIGINT mid-shutdown is what printed tracebacks).
+        processes.append(
+            subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True)  # noqa: S603 - our own argv
         )
-        if not up:
-            print("The servers did not start; see the messages above.")
-            return 1
-        print(running_banner(settings, base, channels_off(settings)), flush=True)
-        while all(p.poll() is None for p in processes):
-            time.sleep(0.5)
-        print("A server stopped; stopping the others.")
+    base = f"http://{settings.gateway_host}:{settings.gateway_port}"
+    up = wait_until_up(f"{base}/healthz", processes, timeout=300) and wait_until_up(
+        f"{settings.rasa_url}/webhooks/inbox/", processes, timeout=300
+    )
+    if not up:
+        print("The servers did not start; see the messages above.")
         return 1
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        stop(processes)
-        signal.signal(signal.SIGTERM, previous)
+    banner = running_banner(settings, base, channels_off(settings), needs_admin=needs_admin)
+    print(banner, flush=True)
+    while all(p.poll() is None for p in processes):
+        time.sleep(0.5)
+    print("A server stopped; stopping the others.")
+    return 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from bot.chat import chat, load_sender, render
 
 
@@ -29,3 +31,26 @@ def test_a_bot_that_is_not_running_gets_a_clear_message():
                 write=said.append, timeout=2)  # fmt: skip
     assert code == 1
     assert "make run" in said[-1]
+
+
+WELCOME = (
+    "Hi, this is Leeds Listens. We ask short questions now and then, and tell you what "
+    "changed because of what people said. Privacy: https://example.org/privacy/notice-2026"
+)
+
+
+def test_replies_wrap_at_word_boundaries_to_the_width():
+    lines = render([{"text": WELCOME}], width=40)
+    assert lines[0].startswith("Bot: Hi, this is Leeds Listens.")
+    assert all(line.startswith("     ") for line in lines[1:])
+    assert all(len(line) <= 40 for line in lines if "https://" not in line)
+    words = [word for line in lines for word in line.removeprefix("Bot:").split()]
+    assert words == WELCOME.split()  # no word broken across lines
+    assert "     https://example.org/privacy/notice-2026" in lines  # the URL whole
+
+
+def test_the_terminal_width_is_the_default(monkeypatch):
+    monkeypatch.setattr("shutil.get_terminal_size", lambda *a, **k: os.terminal_size((50, 24)))
+    lines = render([{"text": WELCOME, "buttons": [{"title": "Yes"}]}])
+    assert max(len(line) for line in lines if "https://" not in line) <= 50
+    assert lines[-1] == "     1  Yes"

@@ -1,8 +1,37 @@
-"""`engage run` says which channels are off and why, and where everything listens."""
+"""`engage run`: what is off and why, where everything listens, the first admin, a second
+copy, and a clean stop."""
 
 from __future__ import annotations
 
-from bot.runner import channels_off, rasa_command, running_banner
+import os
+import shlex
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+import pytest
+
+from bot import runner
+from bot.cli import build_parser
+from bot.models import ConsoleUser
+from bot.runner import (
+    ADMIN_COMMAND,
+    QUIET_WARNINGS,
+    action_command,
+    admin_exists,
+    channels_off,
+    console_command,
+    gateway_command,
+    port_in_use,
+    port_taken,
+    quieted,
+    rasa_command,
+    running_banner,
+    server_environment,
+    stop,
+)
 from bot.settings import PROJECT_ROOT, Settings
 
 SMS = {
@@ -39,3 +68,160 @@ def test_the_banner_gives_the_webhook_urls_and_what_is_off():
     assert "https://engage.example.org/webhooks/sms/webhook" in banner
     assert "POST http://127.0.0.1:5005/webhooks/rest/webhook" in banner
     assert "Not started:         Telegram" in banner
+
+
+# --- the first admin (issue 18, point 11) -------------------------------------------------
+
+
+def test_the_banner_says_how_to_create_the_first_admin():
+    settings = Settings.from_env({})
+    banner = running_banner(settings, "http://127.0.0.1:5005", [], needs_admin=True)
+    assert "nobody can sign in to the console until an admin exists" in banner
+    assert (
+        '.venv/bin/engage users create --email you@council.example --name "Your Name" '
+        "--role admin" in banner
+    )
+    assert banner.rstrip().endswith("Press Ctrl-C to stop.")
+    assert "users create" not in running_banner(settings, "http://127.0.0.1:5005", [])
+
+
+def test_the_admin_command_is_one_the_cli_accepts():
+    args = shlex.split(ADMIN_COMMAND)
+    assert args[0] == ".venv/bin/engage"
+    parsed = build_parser().parse_args(args[1:])
+    assert (parsed.command, parsed.action, parsed.role) == ("users", "create", "admin")
+
+
+def test_only_an_enabled_admin_counts(database):
+    assert not admin_exists(database.url)
+    with database.transaction() as session:
+        session.add(
+            ConsoleUser(email="o@council.example", name="O", password_hash="x", role="officer")
+        )
+        session.add(
+            ConsoleUser(email="a@council.example", name="A", password_hash="x", role="admin",
+                        disabled_at=datetime.now(timezone.utc))
+        )  # fmt: skip
+    assert not admin_exists(database.url)
+    with database.transaction() as session:
+        session.add(
+            ConsoleUser(email="b@council.example", name="B", password_hash="x", role="admin")
+        )
+    assert admin_exists(database.url)
+
+
+# --- a second copy, Ctrl-C and warnings (issue 18, point 13) ------------------------------
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports nobody listens on (held open together, so all differ)."""
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def port_env(gateway: int, rasa: int, action: int, console: int) -> dict[str, str]:
+    return {
+        "GATEWAY_PORT": str(gateway),
+        "RASA_PORT": str(rasa),
+        "ACTION_PORT": str(action),
+        "CONSOLE_PORT": str(console),
+    }
+
+
+@pytest.fixture
+def listening() -> Iterator[int]:
+    """A port something (another copy, say) is listening on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_free_ports_are_not_taken():
+    settings = Settings.from_env(port_env(*free_ports(4)))
+    assert port_taken(settings) is None
+
+
+@pytest.mark.parametrize("setting", ["GATEWAY_PORT", "RASA_PORT", "ACTION_PORT", "CONSOLE_PORT"])
+def test_a_taken_port_is_named_with_its_setting(listening, setting):
+    env = {**port_env(*free_ports(4)), setting: str(listening)}
+    assert port_in_use("127.0.0.1", listening)
+    assert port_taken(Settings.from_env(env)) == (
+        f"Another copy is running (port {listening} is in use): stop it first, or set {setting}."
+    )
+
+
+def test_a_second_copy_starts_nothing(listening, monkeypatch, capsys, tmp_path):
+    def must_not(*args, **kwargs):
+        raise AssertionError("started something")
+
+    monkeypatch.setattr(runner, "upgrade", must_not)
+    monkeypatch.setattr(runner.subprocess, "Popen", must_not)
+    env = {**port_env(listening, *free_ports(3)), "ENGAGE_VAR_DIR": str(tmp_path)}
+    assert runner.run(Settings.from_env(env)) == 1
+    out = capsys.readouterr().out
+    assert f"Another copy is running (port {listening} is in use)" in out
+    assert "set GATEWAY_PORT." in out and "The assistant is running" not in out
+
+
+class FakeProcess:
+    """A child process that records the signals it gets, and stops on the first."""
+
+    def __init__(self, args: list[str], log: list) -> None:
+        self.args, self.log, self.code = args, log, None
+
+    def poll(self):  # type: ignore[no-untyped-def]
+        return self.code
+
+    def send_signal(self, sig: int) -> None:
+        self.log.append((self.args[2:4], sig))
+        self.code = 0
+
+    def wait(self, timeout: float | None = None) -> int:
+        self.log.append((self.args[2:4], "waited"))
+        return 0
+
+
+def test_children_are_stopped_one_by_one_last_started_first():
+    settings = Settings.from_env({})
+    model = PROJECT_ROOT / "models" / "m.tar.gz"
+    log: list = []
+    processes = [
+        FakeProcess(command, log)
+        for command in [
+            quieted(action_command(settings)),
+            quieted(rasa_command(settings, model)),
+            gateway_command(),
+            console_command(),
+        ]
+    ]
+    stop(processes)  # type: ignore[arg-type]
+    assert log == [
+        (["bot.console"], signal.SIGINT), (["bot.console"], "waited"),
+        (["bot.cli", "gateway"], signal.SIGINT), (["bot.cli", "gateway"], "waited"),
+        (["bot.quiet", "rasa"], signal.SIGTERM), (["bot.quiet", "rasa"], "waited"),
+        (["bot.quiet", "actions.server"], signal.SIGTERM),
+        (["bot.quiet", "actions.server"], "waited"),
+    ]  # fmt: skip
+
+
+def test_children_get_no_deprecation_warnings_unless_asked():
+    settings = Settings.from_env({})
+    quiet = server_environment(settings, {})["PYTHONWARNINGS"]
+    assert "ignore::DeprecationWarning" in quiet and "ignore::PendingDeprecationWarning" in quiet
+    asked = server_environment(settings, {"PYTHONWARNINGS": "default"})
+    assert asked["PYTHONWARNINGS"] == "default"
+
+
+def test_the_action_server_starts_without_sanics_deprecation_warnings():
+    """Sanic turns DeprecationWarning back on as it loads (sanic-cors then warns)."""
+    env = {**os.environ, "PYTHONWARNINGS": QUIET_WARNINGS}
+    command = [*quieted(action_command(Settings.from_env({}))), "--help"]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0 and "usage" in done.stdout
+    assert "Warning" not in done.stderr, done.stderr
