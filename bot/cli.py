@@ -456,16 +456,16 @@ def cmd_retention(args: argparse.Namespace) -> int:
     """Apply the retention rules now (audited); print one line per rule."""
     from datetime import datetime, timezone
 
-    from bot.db import Database, default_database
+    from bot.db import default_database
     from bot.retention import run_retention
     from bot.services.audit import cli_actor
+    from bot.tracker_store import tracker_database
 
     settings = get_settings()
-    tracker = Database(settings.tracker_database_url)
+    database = default_database()
+    tracker = tracker_database(settings.tracker_database_url, database)
     try:
-        report = run_retention(
-            default_database(), tracker, settings, datetime.now(timezone.utc), cli_actor()
-        )
+        report = run_retention(database, tracker, settings, datetime.now(timezone.utc), cli_actor())
     finally:
         tracker.dispose()
     for line in report.lines():
@@ -500,8 +500,7 @@ def _progress(rows):  # type: ignore[no-untyped-def]
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export data for analysts: pseudonymised, redacted, suppressed, audited."""
-
-    from bot.db import Database, default_database
+    from bot.db import default_database
     from bot.exports import (
         KINDS,
         ExportError,
@@ -512,6 +511,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     )
     from bot.pseudonyms import NoPseudonymKey
     from bot.services.audit import cli_actor
+    from bot.tracker_store import tracker_database
 
     path = user_path(args.output)
     settings = get_settings()
@@ -523,7 +523,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         with default_database().transaction() as session:
             count = export(
                 session, request, path, key=settings.export_pseudonym_key, actor=cli_actor(),
-                tracker=Database(settings.tracker_database_url),
+                tracker=tracker_database(settings.tracker_database_url, default_database()),
                 minimum=settings.export_min_count, progress=_progress,
             )  # fmt: skip
     except (ExportError, NoPseudonymKey) as exc:

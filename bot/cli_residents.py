@@ -50,14 +50,15 @@ def cmd_find(args: argparse.Namespace) -> int:
     """Print the resident's id and a one-line summary."""
     from bot.db import default_database
     from bot.services import audit
-    from bot.services.rights import resident_at_address, summary
+    from bot.services.identities import resident_at
+    from bot.services.rights import summary
 
     address = _address(args)
     if address is None:
         print("Not found: that is not a phone number or a chat id.", file=sys.stderr)
         return 2
     with default_database().transaction() as session:
-        resident = resident_at_address(session, *address)
+        resident = resident_at(session, *address)
         found = summary(session, resident.id) if resident else None
         audit.record(
             session, actor=audit.cli_actor(), action="resident.find",
@@ -73,10 +74,11 @@ def cmd_find(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write everything held on the resident to a JSON file (all or nothing)."""
-    from bot.db import Database, default_database
+    from bot.db import default_database
     from bot.services import audit
     from bot.services.rights import subject_access, subject_access_json
     from bot.settings import get_settings
+    from bot.tracker_store import tracker_database
 
     path: Path = args.user_path(args.output)
     if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
@@ -84,8 +86,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 2
     database = default_database()
     settings = get_settings()
-    same = settings.tracker_database_url == database.url
-    tracker = database if same else Database(settings.tracker_database_url)
+    tracker = tracker_database(settings.tracker_database_url, database)
     with database.transaction() as session, tracker.engine.connect() as connection:
         copy = subject_access(session, connection, args.id)
         if copy is None:

@@ -11,6 +11,7 @@ from bot.keys import local_secret
 from bot.models import Resident
 from bot.services.rights import Erasure, delete_tracker_events, erase, erasure_requested
 from bot.settings import Settings
+from bot.tracker_store import tracker_database
 
 
 def do_not_contact_key(settings: Settings) -> str:
@@ -29,8 +30,7 @@ class Eraser:
     @classmethod
     def for_settings(cls, settings: Settings, database: Database) -> Eraser:
         """The eraser of a running system (the tracker store may share the database)."""
-        same = settings.tracker_database_url == database.url
-        tracker = database if same else Database(settings.tracker_database_url)
+        tracker = tracker_database(settings.tracker_database_url, database)
         return cls(database, tracker, do_not_contact_key(settings))
 
     def erase(self, resident_id: int, actor: str, remote_addr: str | None = None) -> Erasure | None:

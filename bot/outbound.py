@@ -11,6 +11,7 @@ or the worker) and records each message.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -175,6 +176,11 @@ class Outbound:
         """Release the senders' connections (a later send reopens them)."""
         await asyncio.gather(*(sender.close() for sender in self.senders.values()))
 
+    @functools.cached_property
+    def do_not_contact_key(self) -> str:
+        """The key of the do-not-contact list (read once: it may come from a file in var/)."""
+        return do_not_contact_key(self.settings)
+
     def quiet(self) -> bool:
         """True in quiet hours (no proactive message is sent)."""
         return in_quiet_hours(self.clock(), self.settings.quiet_hours, self.settings.timezone)
@@ -196,7 +202,7 @@ class Outbound:
         """
         buttons = next((m["buttons"] for m in reversed(messages) if m.get("buttons")), [])
         payloads = [str(b.get("payload", "")) for b in buttons]
-        key = do_not_contact_key(self.settings) if proactive else None
+        key = self.do_not_contact_key if proactive else None
         resident_id, address = await run_in_transaction(
             self.database, lambda s: _prepare(s, conversation_id, channel, payloads, key)
         )

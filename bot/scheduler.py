@@ -41,6 +41,7 @@ from bot.services.checkins import (
 )
 from bot.settings import Settings
 from bot.timing import in_quiet_hours
+from bot.tracker_store import tracker_database
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,8 @@ async def run_forever(
 ) -> None:
     """Pass after pass until cancelled; the retention rules once a day."""
     if retention is None:
-        retention = DailyRetention(database, Database(settings.tracker_database_url), settings)
+        tracker = tracker_database(settings.tracker_database_url, database)
+        retention = DailyRetention(database, tracker, settings)
     while True:
         try:
             report = await run_once(database, settings, clock(), rasa, outbound)

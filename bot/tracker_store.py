@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import Float, Integer, String, Text, column, select, table
 from sqlalchemy.engine import Connection
 
+from bot.db import Database
+
 EVENTS = table(
     "events",
     column("id", Integer),
@@ -52,6 +54,11 @@ def events_of(connection: Connection, conversation_id: str) -> Iterator[TrackerE
             datetime.fromtimestamp(timestamp or 0, timezone.utc),
             json.loads(data) if data else {},
         )
+
+
+def tracker_database(url: str, database: Database) -> Database:
+    """Rasa's tracker store at `url`: `database` itself when they share one (PostgreSQL)."""
+    return database if url == database.url else Database(url)
 
 
 def has_events_table(connection: Connection) -> bool:

@@ -47,6 +47,17 @@ def database(request, tmp_path) -> Iterator[Database]:
 
 
 @pytest.fixture
+def tracker(database):  # type: ignore[no-untyped-def]
+    """Rasa's own SQL tracker store on the test database, its table dropped afterwards."""
+    from tests.tracker import clear_events, tracker_store_for
+
+    store = tracker_store_for(database)
+    yield store
+    clear_events(database)
+    store.engine.dispose()
+
+
+@pytest.fixture
 def fake() -> Iterator[FakeProviders]:
     """A fake Twilio and Telegram on 127.0.0.1 for one test (e2e: one per package)."""
     providers = FakeProviders().start()

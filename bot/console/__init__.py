@@ -116,6 +116,7 @@ def tracker_database() -> Database:
 
     config = current_app.extensions[EXTENSION]
     if "tracker" not in config:
-        url = settings().tracker_database_url
-        config.setdefault("tracker", database() if url == database().url else Database(url))
+        from bot.tracker_store import tracker_database as shared_or_own
+
+        config.setdefault("tracker", shared_or_own(settings().tracker_database_url, database()))
     return config["tracker"]

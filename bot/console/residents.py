@@ -27,9 +27,9 @@ from bot.console.security import login_required
 from bot.erasure import Eraser, do_not_contact_key
 from bot.phone import InvalidNumber, to_e164
 from bot.services import audit
+from bot.services.identities import resident_at
 from bot.services.rights import (
     ResidentSummary,
-    resident_at_address,
     subject_access,
     subject_access_json,
     summary,
@@ -106,7 +106,7 @@ def find():  # type: ignore[no-untyped-def]
     except BadInput as exc:
         return _page(form, error=str(exc), status=400)
     with database().transaction() as s:
-        resident = resident_at_address(s, channel, where)
+        resident = resident_at(s, channel, where)
         found = summary(s, resident.id) if resident else None
         audit.record(
             s, actor=g.user.email, action="resident.find",

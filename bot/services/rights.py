@@ -81,15 +81,6 @@ def address_hash(channel: str, address: str, key: str) -> str:
     return hmac.new(key.encode(), f"{channel}:{address}".encode(), hashlib.sha256).hexdigest()
 
 
-def resident_at_address(session: Session, channel: str, address: str) -> Resident | None:
-    """The resident at a phone number (E.164) or Telegram chat id, if any."""
-    return session.scalars(
-        select(Resident)
-        .join(ChannelIdentity)
-        .where(ChannelIdentity.channel == channel, ChannelIdentity.address == address)
-    ).first()
-
-
 def summary(session: Session, resident_id: int) -> ResidentSummary | None:
     """The one-line summary of a resident, or None if there is no such resident."""
     resident = _live(session, resident_id)

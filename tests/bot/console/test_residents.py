@@ -27,7 +27,7 @@ from tests.residents import (
     short_conversation,
     two_residents,
 )  # fmt: skip
-from tests.tracker import clear_events, tracker_store_for
+from tests.tracker import tracker_store_for
 
 KEY = "console-dnc-test-key"
 ADMIN = "admin@council.example"
@@ -37,15 +37,6 @@ ADMIN = "admin@council.example"
 def settings(settings, database):
     """The shared settings, with Rasa's tracker store in the test database."""
     return replace(settings, tracker_database_url=database.url, do_not_contact_key=KEY)
-
-
-@pytest.fixture
-def tracker(database):
-    """Rasa's tracker store on the test database, emptied afterwards."""
-    store = tracker_store_for(database)
-    yield store
-    clear_events(database)
-    store.engine.dispose()
 
 
 @pytest.fixture

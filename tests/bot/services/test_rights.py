@@ -11,30 +11,19 @@ from sqlalchemy import select
 from bot.erasure import Eraser
 from bot.models import AuditEvent, DoNotContact, Resident
 from bot.services.consent import record_consent
-from bot.services.identities import resident_for
+from bot.services.identities import resident_at, resident_for
 from bot.services.rights import (
     address_hash,
     forget_last_view,
     is_blocked,
     request_erasure,
-    resident_at_address,
     subject_access,
     summary,
     unblock,
 )
 from tests.residents import CHAT, PHONE, WORDS, everything, two_residents
-from tests.tracker import clear_events, tracker_store_for
 
 KEY = "dnc-test-key"
-
-
-@pytest.fixture
-def tracker(database):
-    """Rasa's tracker store on the test database, dropped afterwards."""
-    store = tracker_store_for(database)
-    yield store
-    clear_events(database)
-    store.engine.dispose()
 
 
 @pytest.fixture
@@ -45,9 +34,9 @@ def jo(database, tracker):
 
 def test_summary_and_finding_by_address(database, jo):
     with database.transaction() as s:
-        assert resident_at_address(s, "sms", PHONE).id == jo["jo"]
-        assert resident_at_address(s, "telegram", CHAT).id == jo["jo"]
-        assert resident_at_address(s, "sms", "+447700900000") is None
+        assert resident_at(s, "sms", PHONE).id == jo["jo"]
+        assert resident_at(s, "telegram", CHAT).id == jo["jo"]
+        assert resident_at(s, "sms", "+447700900000") is None
         line = summary(s, jo["jo"]).line()
     assert f"resident {jo['jo']}" in line and "sms/telegram" in line and "2 views" in line
     assert PHONE not in line and CHAT not in line and "pothole" not in line
