@@ -8,8 +8,9 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import EngageAction, channel_of, intent_of
+from actions.base import channel_of, intent_of
 from actions.dialogue import VIEW
+from actions.views import ViewKeeping
 from bot.erasure import do_not_contact_key
 from bot.services.consent import record_consent
 from bot.services.residents import get_or_create_resident
@@ -25,7 +26,7 @@ def consent_wording(domain: dict[str, Any], values: dict[str, str]) -> str:
     return "\n".join(text.format(**values) for text in texts)
 
 
-class ActionRecordConsent(EngageAction):
+class ActionRecordConsent(ViewKeeping):
     """Record YES or NO to the consent question, with the wording shown."""
 
     def name(self) -> str:
@@ -48,8 +49,11 @@ class ActionRecordConsent(EngageAction):
                 unblock(session, resident, do_not_contact_key(self.settings))
 
         await self.in_transaction(_record)
+        held = list(tracker.get_slot("held_views") or [])
+        if given and held:  # what they said before we asked: kept now, not asked again
+            return [SlotSet("consent", "given"), *await self.store_held(dispatcher, tracker, held)]
         if given:
             dispatcher.utter_message(response="utter_consent_given")
             return [SlotSet("consent", "given"), SlotSet("stage", VIEW)]
         dispatcher.utter_message(response="utter_consent_declined")
-        return [SlotSet("consent", "refused"), SlotSet("stage", None)]
+        return [SlotSet("consent", "refused"), SlotSet("stage", None), SlotSet("held_views", None)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -47,10 +48,13 @@ def theme_buttons(keys: list[str]) -> list[dict[str, str]]:
     return buttons
 
 
-def top_themes(ranking: list[dict[str, Any]], n: int = 3) -> list[str]:
+def top_themes(
+    ranking: list[dict[str, Any]], n: int = 3, exclude: Collection[str] = ()
+) -> list[str]:
     """The `n` most likely theme keys from an NLU theme ranking (catalogue order if none)."""
-    keys = [item.get("name") for item in ranking if is_theme(item.get("name"))][:n]
-    return keys or [theme.key for theme in catalogue()][:n]
+    keys = [item.get("name") for item in ranking if is_theme(item.get("name"))]
+    keys = keys or [theme.key for theme in catalogue()]
+    return [key for key in keys if key not in exclude][:n]
 
 
 def ask_theme(dispatcher: CollectingDispatcher, keys: list[str]) -> list[EventType]:
@@ -65,7 +69,7 @@ def lead_back(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventT
         return []
     consent = tracker.get_slot("consent")
     current = stage(tracker)
-    if consent is None:
+    if consent is None and current != CONSENT:
         return introduce(dispatcher)
     if consent == "refused" or current == CONSENT:
         response = "utter_consent_reminder" if consent == "refused" else "utter_ask_consent"

@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.base import EngageAction
 from bot.services.residents import resident_state
 
-CARRIED_OVER = ("stage", "pending_view_id", "theme_choices")
+CARRIED_OVER = ("stage", "pending_view_id", "theme_choices", "held_views")
 
 
 class ActionSessionStart(EngageAction):

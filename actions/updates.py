@@ -11,12 +11,15 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import EngageAction, channel_of, inbox_id_of, intent_of, latest_theme
 from actions.dialogue import UPDATE_REPLY, UPDATE_WHY, lead_back, stage
-from bot.services.reactions import record_reaction, update_awaiting_reply
+from bot.services.reactions import add_to_reaction, record_reaction, update_awaiting_reply
 from bot.services.views import NotAllowed
 from bot.themes import is_theme, label
+from bot.update_replies import COMMENT, HELPED, NOT_HELPED, has_words, reply_kind
 
 # Intents our own processes send (never typed): they are not replies.
 TRIGGERED = {"start_checkin", "checkins_paused"}
+# After "what would have helped?", a bare "no", "ok" or "thanks" has nothing to add.
+CLOSING = {"deny", "affirm", "thank", "done"}
 
 
 def last_activity(tracker: Tracker) -> datetime | None:
@@ -65,25 +68,32 @@ class ActionReactToUpdate(EngageAction):
         outbox_id, current = tracker.get_slot("update_outbox_id"), stage(tracker)
         if outbox_id is None or current not in (UPDATE_REPLY, UPDATE_WHY):
             return lead_back(dispatcher, tracker)
-        kind = "comment"
-        if current == UPDATE_REPLY:
-            kind = {"affirm": "helped", "deny": "not_helped"}.get(intent_of(tracker) or "", kind)
+        text = tracker.latest_message.get("text") or ""
+        if current == UPDATE_WHY and not has_words(text) and intent_of(tracker) in CLOSING:
+            return close_update_reply(dispatcher)
         theme, confidence = latest_theme(tracker)
         theme = theme if is_theme(theme) else None
-        text = tracker.latest_message.get("text") or ""
         channel = channel_of(tracker)
+        # An answer to "Did this help?" is read from how it starts; what they say after
+        # "it did not" is more of the same reaction.
+        kind = reply_kind(text, intent_of(tracker)) if current == UPDATE_REPLY else COMMENT
+        kept = text if kind == COMMENT or has_words(text) else ""
 
         def _store(session) -> bool:  # type: ignore[no-untyped-def]
+            details = {"channel": channel, "theme_key": theme, "confidence": confidence}
+            inbox_id = inbox_id_of(tracker)
+            if current == UPDATE_WHY and add_to_reaction(
+                session, int(outbox_id), tracker.sender_id, text=text, inbox_id=inbox_id, **details
+            ):
+                return True
             reaction = record_reaction(
                 session,
                 int(outbox_id),
                 tracker.sender_id,
                 kind=kind,
-                channel=channel,
-                text=text,
-                theme_key=theme,
-                confidence=confidence,
-                inbox_id=inbox_id_of(tracker),
+                text=kept,
+                inbox_id=inbox_id,
+                **details,
             )
             return reaction is not None
 
@@ -93,12 +103,14 @@ class ActionReactToUpdate(EngageAction):
             stored = False
         if not stored:
             return [SlotSet("stage", None), *lead_back(dispatcher, tracker)]
-        if kind == "not_helped":
-            # What they say next is their comment on the update.
+        if kind == NOT_HELPED:
+            # What they say next is more of their reaction to the update.
             dispatcher.utter_message(response="utter_update_not_helped")
             return [SlotSet("stage", UPDATE_WHY)]
-        if kind == "helped":
+        if kind == HELPED:
             dispatcher.utter_message(response="utter_update_helped")
+        elif theme is None:
+            return close_update_reply(dispatcher)
         else:
             dispatcher.utter_message(
                 response="utter_update_comment_noted", theme_label=label(theme)
@@ -115,5 +127,10 @@ class ActionEndUpdateReply(EngageAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        dispatcher.utter_message(response="utter_update_reply_closed")
-        return [SlotSet("stage", None), SlotSet("update_outbox_id", None)]
+        return close_update_reply(dispatcher)
+
+
+def close_update_reply(dispatcher: CollectingDispatcher) -> list[EventType]:
+    """Thank the resident and close the exchange about the update."""
+    dispatcher.utter_message(response="utter_update_reply_closed")
+    return [SlotSet("stage", None), SlotSet("update_outbox_id", None)]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 # The GSM 03.38 default alphabet, and its extension table (each costs two septets).
 GSM7_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -73,3 +76,19 @@ def split_sms(text: str) -> list[str]:
     if is_gsm7(text):
         return split_text(text, SINGLE_GSM7, gsm7_length)
     return split_text(text, SINGLE_UCS2, ucs2_length)
+
+
+def numbered(text: str, buttons: Sequence[Mapping[str, Any]]) -> str:
+    """A question with its buttons as numbered options: "... 1 Housing  2 Something else".
+
+    A 1-to-5 scale (buttons titled "1".."5") is left as the question words it.
+    """
+    if not buttons or all(b.get("title") == str(i) for i, b in enumerate(buttons, start=1)):
+        return text
+    options = "  ".join(f"{i} {b.get('title', '')}" for i, b in enumerate(buttons, start=1))
+    return f"{text}\n{options}"
+
+
+def sms_count(text: str, buttons: Sequence[Mapping[str, Any]] = ()) -> int:
+    """How many SMS a bot message becomes on a phone without buttons."""
+    return len(split_sms(numbered(text, buttons)))

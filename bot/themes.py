@@ -1,4 +1,4 @@
-"""The theme catalogue (data/themes.yml): keys, labels and descriptions."""
+"""The theme catalogue (data/themes.yml): keys, labels, descriptions and naming words."""
 
 from __future__ import annotations
 
@@ -20,12 +20,16 @@ class Theme:
     key: str
     label: str
     description: str
+    words: tuple[str, ...] = ()  # other words residents use to name it ("bins", "gp")
 
 
 def load_catalogue(path: Path = CATALOGUE_PATH) -> tuple[Theme, ...]:
     """Read the catalogue file; raises ValueError if it is malformed."""
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    themes = tuple(Theme(t["key"], t["label"], t["description"]) for t in raw["themes"])
+    themes = tuple(
+        Theme(t["key"], t["label"], t["description"], tuple(t.get("words") or ()))
+        for t in raw["themes"]
+    )
     keys = [t.key for t in themes]
     if len(set(keys)) != len(keys):
         raise ValueError(f"duplicate theme keys in {path}")

@@ -26,7 +26,7 @@ from bot.outbound import Button, Part, RetryLater, Undeliverable
 from bot.phone import InvalidNumber, to_e164
 from bot.services.inbound import NON_TEXT, Incoming
 from bot.settings import Settings
-from bot.sms import split_sms
+from bot.sms import numbered, split_sms
 from channels.common import BadInput
 
 CHANNEL = "sms"
@@ -137,17 +137,6 @@ def parse_status(fields: dict[str, str]) -> Status:
 
 
 # --- outbound ----------------------------------------------------------------------------
-
-
-def numbered(text: str, buttons: Sequence[Button]) -> str:
-    """A question with its buttons as numbered options: "... 1 Housing  2 Something else".
-
-    A 1-to-5 scale (buttons titled "1".."5") is left as the question words it.
-    """
-    if not buttons or all(b.get("title") == str(i) for i, b in enumerate(buttons, start=1)):
-        return text
-    options = "  ".join(f"{i} {b.get('title', '')}" for i, b in enumerate(buttons, start=1))
-    return f"{text}\n{options}"
 
 
 def _sender_options(settings: Settings, address: str, body: str) -> dict[str, Any]:

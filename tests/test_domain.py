@@ -19,7 +19,7 @@ from bot.settings import (
     MAX_SIGNPOST,
     PROJECT_ROOT,
 )
-from bot.sms import MAX_SEGMENTS, gsm7_length, is_gsm7, segments
+from bot.sms import MAX_SEGMENTS, gsm7_length, is_gsm7, segments, sms_count
 from bot.themes import catalogue
 
 DOMAIN = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
@@ -121,3 +121,18 @@ def test_theme_labels_are_short_and_gsm7():
 )
 def test_segment_counting_at_the_edges(text, expected):
     assert segments(text) == expected
+
+
+# What a newcomer can be told before the consent question: each one SMS, so that with the
+# question (one SMS, its options numbered) no first reply runs past two SMS.
+BEFORE_CONSENT = ("utter_intro", "utter_who_we_are", "utter_about_service", "utter_rhythm_offer")
+
+
+@pytest.mark.parametrize("name", BEFORE_CONSENT)
+def test_what_a_newcomer_hears_before_the_question_is_one_sms(name):
+    assert sms_count(DOMAIN["responses"][name][0]["text"].format(**WORST_CASE)) == 1
+
+
+def test_the_consent_question_with_its_numbered_options_is_one_sms():
+    [question] = DOMAIN["responses"]["utter_ask_consent"]
+    assert sms_count(question["text"], question["buttons"]) == 1

@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from bot.models import PreferenceEvent, Resident
+from bot.models import PreferenceEvent, Resident, utcnow
+from bot.services.residents import find_resident
 
 RHYTHMS = ("fortnightly", "monthly", "updates_only")  # most to least often
 INTERVALS = {"fortnightly": timedelta(days=14), "monthly": timedelta(days=30)}
 DEFAULT_PAUSE = timedelta(days=91)  # "pause" without a length: three months
+
+
+@dataclass(frozen=True)
+class Rhythm:
+    """How often a consented resident hears from us now."""
+
+    rhythm: str
+    paused_until: datetime | None
+
+
+def rhythm_of(session: Session, conversation_id: str) -> Rhythm | None:
+    """The rhythm of the resident in this conversation (None: not a consented resident)."""
+    resident = find_resident(session, conversation_id)
+    if resident is None or resident.consent != "given" or resident.opted_out_at is not None:
+        return None
+    paused = resident.paused_until
+    return Rhythm(resident.rhythm, paused if paused and paused > utcnow() else None)
 
 
 def _record(session: Session, resident: Resident, reason: str) -> None:

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.models import OutboxMessage, Update, UpdateReaction
+from bot.models import OutboxMessage, Update, UpdateReaction, View
 from bot.services.inbox import made_from
 from bot.services.residents import find_resident
-from bot.services.views import store_view
+from bot.services.views import add_words, store_view
 
 REPLY_WINDOW = timedelta(days=14)  # a reply later than this is a new conversation
 KINDS = ("helped", "not_helped", "comment")
@@ -55,7 +55,7 @@ def record_reaction(
     confidence: float | None = None,
     inbox_id: int | None = None,
 ) -> UpdateReaction | None:
-    """Store a reaction against the update (a comment is also kept as a themed view).
+    """Store a reaction against the update; its words, if any, are kept as a themed view.
 
     None if the outbox row is not this resident's. Raises NotAllowed after an opt-out.
     """
@@ -69,7 +69,7 @@ def record_reaction(
     if existing is not None:
         return existing
     view_id = None
-    if kind == "comment":
+    if text.strip():
         view = store_view(
             session,
             resident,
@@ -90,5 +90,49 @@ def record_reaction(
         inbox_id=inbox_id,
     )
     session.add(reaction)
+    session.flush()
+    return reaction
+
+
+def add_to_reaction(
+    session: Session,
+    outbox_id: int,
+    conversation_id: str,
+    *,
+    channel: str,
+    text: str,
+    theme_key: str | None = None,
+    confidence: float | None = None,
+    inbox_id: int | None = None,
+) -> UpdateReaction | None:
+    """Keep a follow-up ("it's on Victoria Rd") with the resident's reaction to the update.
+
+    None if they have not reacted to it yet. Raises NotAllowed after an opt-out.
+    """
+    resident = find_resident(session, conversation_id)
+    row = session.get(OutboxMessage, outbox_id)
+    if resident is None or row is None or row.resident_id != resident.id:
+        return None
+    reaction = session.scalars(
+        select(UpdateReaction)
+        .where(UpdateReaction.outbox_id == row.id, UpdateReaction.resident_id == resident.id)
+        .order_by(UpdateReaction.id.desc())
+    ).first()
+    if reaction is None:
+        return None
+    view = session.get(View, reaction.view_id) if reaction.view_id is not None else None
+    if view is not None:
+        add_words(view, text)
+        return reaction
+    view = store_view(
+        session,
+        resident,
+        text=text,
+        theme_key=theme_key,
+        confidence=confidence,
+        channel=channel,
+        inbox_id=inbox_id,
+    )
+    reaction.view_id = view.id
     session.flush()
     return reaction

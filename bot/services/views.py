@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from bot.models import Resident, View, ViewTheme
 from bot.services.inbox import add_once, made_from
+from bot.services.residents import find_resident
 from bot.themes import is_theme
 
 
@@ -101,9 +102,18 @@ def with_theme(theme_keys: Sequence[str]):  # type: ignore[no-untyped-def]
 
 
 def set_view_theme(
-    session: Session, resident: Resident, view_id: int, theme_key: str | None
+    session: Session,
+    resident: Resident,
+    view_id: int,
+    theme_key: str | None,
+    *,
+    more_text: str = "",
 ) -> View | None:
-    """Put one of the resident's own views under another theme (None: something else)."""
+    """Put one of the resident's own views under another theme (None: something else).
+
+    `more_text`, what the resident added while correcting it ("..., they intimidate
+    people"), is kept with the view's words.
+    """
     if theme_key is not None and not is_theme(theme_key):
         raise ValueError(f"unknown theme {theme_key!r}")
     view = session.get(View, view_id)
@@ -111,8 +121,43 @@ def set_view_theme(
         return None
     view.theme_key = theme_key
     view.theme_source = "resident"
+    add_words(view, more_text)
     _set_themes(session, view.id, [(theme_key, None)] if theme_key is not None else [])
     return view
+
+
+@dataclass(frozen=True)
+class Rethemed:
+    """A resident's view moved from one theme to another (None: no theme)."""
+
+    before: str | None
+    after: str | None
+
+
+def correct_view_theme(
+    session: Session,
+    conversation_id: str,
+    view_id: int,
+    theme_key: str | None,
+    *,
+    more_text: str = "",
+) -> Rethemed | None:
+    """The resident in this conversation re-themes their view (None: not theirs)."""
+    resident = find_resident(session, conversation_id)
+    view = session.get(View, view_id) if resident is not None else None
+    if view is None:
+        return None
+    before = view.theme_key
+    if set_view_theme(session, resident, view_id, theme_key, more_text=more_text) is None:
+        return None
+    return Rethemed(before, theme_key)
+
+
+def add_words(view: View, more_text: str) -> None:
+    """Keep more of the resident's words with a view (once: a retried turn adds nothing)."""
+    more_text = more_text.strip()
+    if more_text and not view.text.endswith(more_text):
+        view.text = f"{view.text}\n{more_text}"
 
 
 def set_area(session: Session, resident: Resident, area: str) -> None:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from actions.consent import ActionRecordConsent, consent_wording
 from actions.opt_out import ActionOptIn, ActionOptOut
 from actions.session import ActionSessionStart
-from bot.models import ConsentEvent, ConsentWording
+from bot.models import ConsentEvent, ConsentWording, View
 from bot.services.consent import opt_out
 from bot.services.residents import find_resident
 from tests.actions.conftest import SENDER, make_tracker, responses, slots
@@ -61,7 +61,7 @@ async def test_no_records_refusal(database, settings, dispatcher, domain):
     tracker = make_tracker(intent="deny", text="no", slots={"stage": "consent"})
     events = await ActionRecordConsent(database, settings).run(dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_consent_declined"]
-    assert slots(events) == {"consent": "refused", "stage": None}
+    assert slots(events) == {"consent": "refused", "stage": None, "held_views": None}
     with database.transaction() as s:
         assert s.scalars(select(ConsentEvent.kind)).one() == "refused"
 
@@ -120,3 +120,36 @@ async def test_start_without_consent_asks_for_it(database, settings, dispatcher,
     events = await ActionOptIn(database, settings).run(dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_intro", "utter_ask_consent"]
     assert slots(events) == {"opted_out": False, "stage": "consent"}
+
+
+async def test_yes_stores_what_a_newcomer_said_before_and_does_not_ask_again(
+    database, settings, dispatcher, domain
+):
+    held = [
+        {"text": "the potholes on otley rd are a joke", "theme": ["roads_transport", 0.93],
+         "themes": [["roads_transport", 0.93]], "ranking": ["roads_transport"], "inbox_id": None}
+    ]  # fmt: skip
+    tracker = make_tracker(
+        intent="affirm", text="y", slots={"stage": "consent", "held_views": held}
+    )
+    events = await ActionRecordConsent(database, settings).run(dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_view_noted"]  # not "What's one thing...?"
+    assert slots(events)["consent"] == "given"
+    assert slots(events)["stage"] == "more"
+    assert slots(events)["held_views"] is None
+    with database.transaction() as s:
+        [view] = s.scalars(select(View)).all()
+        assert (view.text, view.theme_key) == (
+            "the potholes on otley rd are a joke",
+            "roads_transport",
+        )
+        assert slots(events)["pending_view_id"] == view.id
+
+
+async def test_no_forgets_what_a_newcomer_said_before(database, settings, dispatcher, domain):
+    held = [{"text": "the bins", "theme": ["waste_recycling", 0.9], "themes": [], "ranking": []}]
+    tracker = make_tracker(intent="deny", text="no", slots={"stage": "consent", "held_views": held})
+    events = await ActionRecordConsent(database, settings).run(dispatcher, tracker, domain)
+    assert slots(events)["held_views"] is None
+    with database.transaction() as s:
+        assert s.scalars(select(View)).all() == []

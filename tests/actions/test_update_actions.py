@@ -90,9 +90,46 @@ async def test_helped_not_helped_and_a_comment(database, settings, dispatcher, d
     assert dispatcher.messages[0]["theme_label"]
     with database.transaction() as s:
         kinds = [(r.kind, r.view_id is not None) for r in s.scalars(select(UpdateReaction))]
-        assert kinds == [("helped", False), ("not_helped", False), ("comment", True)]
+        # What they said after "it did not help" belongs to that reaction.
+        assert kinds == [("helped", False), ("not_helped", True)]
         comment = s.scalars(select(View).where(View.text.like("still no bus%"))).one()
         assert comment.theme_key == "roads_transport"
+
+
+async def test_a_reply_that_starts_negative_did_not_help_and_keeps_its_words(
+    database, settings, dispatcher, domain, consented
+):
+    outbox_id = _sent_update(database, datetime.now(timezone.utc))
+    context = {**GIVEN, "stage": "update_reply", "update_outbox_id": outbox_id}
+    action = ActionReactToUpdate(database, settings)
+    first = "not really, the one outside the school still isnt done"
+    tracker = make_tracker(intent="share_view", text=first,
+                           theme=("children_young_people", 0.7), slots=context)  # fmt: skip
+    events = await action.run(dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_update_not_helped"]
+    assert slots(events) == {"stage": "update_why"}
+
+    dispatcher.messages.clear()
+    why = {**context, "stage": "update_why"}
+    tracker = make_tracker(intent="share_view", text="it's on Victoria Rd",
+                           theme=("roads_transport", 0.5), slots=why)  # fmt: skip
+    await action.run(dispatcher, tracker, domain)
+    with database.transaction() as s:
+        [reaction] = s.scalars(select(UpdateReaction)).all()
+        assert reaction.kind == "not_helped"
+        assert s.get(View, reaction.view_id).text == f"{first}\nit's on Victoria Rd"
+        assert not s.scalars(select(View).where(View.text == "it's on Victoria Rd")).all()
+
+
+async def test_a_bare_no_after_it_did_not_help_closes(
+    database, settings, dispatcher, domain, consented
+):
+    outbox_id = _sent_update(database, datetime.now(timezone.utc))
+    why = {**GIVEN, "stage": "update_why", "update_outbox_id": outbox_id}
+    tracker = make_tracker(intent="deny", text="no", slots=why)
+    events = await ActionReactToUpdate(database, settings).run(dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_update_reply_closed"]
+    assert slots(events) == {"stage": None, "update_outbox_id": None}
 
 
 async def test_someone_elses_update_is_not_stored(database, settings, dispatcher, domain,

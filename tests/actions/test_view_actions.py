@@ -69,7 +69,17 @@ async def test_no_consent_means_we_introduce_ourselves_and_store_nothing(
     tracker = make_tracker(text="bins", theme=("waste_recycling", 0.9))
     events = await ActionStoreView(database, settings).run(dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_intro", "utter_ask_consent"]
-    assert slots(events) == {"stage": "consent"}
+    assert slots(events)["stage"] == "consent"
+    assert [m["text"] for m in slots(events)["held_views"]] == ["bins"]  # in the tracker only
+    assert stored(database) == []
+
+
+async def test_a_refusal_after_consent_does_not_hold_words(database, settings, dispatcher, domain):
+    tracker = make_tracker(
+        text="bins", theme=("waste_recycling", 0.9), slots={"consent": "refused"}
+    )
+    events = await ActionStoreView(database, settings).run(dispatcher, tracker, domain)
+    assert "held_views" not in slots(events)
     assert stored(database) == []
 
 

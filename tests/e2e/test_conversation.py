@@ -212,8 +212,8 @@ def test_small_talk_is_answered_and_leads_back(stack, message, expected):
 def test_help_before_consent_explains_then_asks(stack):
     sender = new_sender()
     replies = stack.texts(sender, "help")
-    assert "Reply STOP" in replies[0]
-    assert "YES or NO" in replies[-1]
+    assert replies[0].startswith("Hi, this is Leeds Listens")  # what this is, once
+    assert "YES or NO" in replies[-1] and "Reply STOP" in replies[-1]
 
 
 @pytest.mark.parametrize(
