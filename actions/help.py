@@ -12,7 +12,6 @@ from actions.base import EngageAction, intent_of
 from actions.dialogue import introduce
 from bot.services.preferences import rhythm_of
 
-
 # The answer, by what they asked and their rhythm now ("paused" while a pause lasts).
 ANSWERS = {
     "help": {

@@ -318,13 +318,7 @@ class ActionStoreArea(EngageAction):
     ) -> list[EventType]:
         if tracker.get_slot("consent") != "given":
             return lead_back(dispatcher, tracker)
-        candidates = [
-            str(e.get("value"))
-            for e in tracker.latest_message.get("entities") or []
-            if e.get("entity") == "postcode"
-        ]
-        candidates.append(tracker.latest_message.get("text") or "")
-        area = next((code for text in candidates if (code := outward_code(text))), None)
+        area = outward_code(tracker.latest_message.get("text") or "")
         if area is None and stage(tracker) != AREA:
             dispatcher.utter_message(response="utter_did_not_understand")
             return lead_back(dispatcher, tracker)

@@ -66,7 +66,7 @@ def mark_unreachable(session: Session, channel: str, address: str) -> None:
 
 
 def reachable_channel(session: Session, resident: Resident) -> str | None:
-    """The channel we last heard them on that can still reach them (SMS or Telegram)."""
+    """The channel of their newest identity that can still reach them (SMS or Telegram)."""
     return reachable_channels(session, [resident.id]).get(resident.id)
 
 

@@ -232,7 +232,6 @@ async def test_area_answer_keeps_only_the_district(
     tracker = make_tracker(
         intent="give_area",
         text="its ls6 3ab",
-        entities=[{"entity": "postcode", "value": "ls6 3ab"}],
         slots={**GIVEN, "stage": "area"},
     )
     events = await ActionStoreArea(database, settings).run(dispatcher, tracker, domain)
@@ -248,6 +247,20 @@ async def test_an_invalid_area_is_asked_again(database, settings, dispatcher, do
     events = await ActionStoreArea(database, settings).run(dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_area_invalid"]
     assert events == []
+
+
+async def test_an_area_answer_that_is_not_a_district_twice_is_skipped(
+    database, settings, dispatcher, domain, consented
+):
+    tracker = make_tracker(
+        intent="share_view", text="dunno, near the park", slots={**GIVEN, "stage": "area"}
+    )
+    tracker.events.insert(0, {"event": "bot", "metadata": {"utter_action": "utter_area_invalid"}})
+    events = await ActionStoreArea(database, settings).run(dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_thanks_bye"]
+    assert slots(events) == {"stage": None, "pending_view_id": None}
+    with database.transaction() as s:
+        assert find_resident(s, SENDER).area is None
     with database.transaction() as s:
         assert find_resident(s, SENDER).area is None
 
@@ -319,7 +332,8 @@ async def test_what_do_you_know_names_the_councils_route_for_a_full_copy(
     ("slot_values", "expected"),
     [
         ({}, ["utter_intro", "utter_ask_consent"]),
-        ({"consent": None, "stage": "consent"}, ["utter_intro", "utter_ask_consent"]),
+        # Already introduced: only the question again (never the introduction twice).
+        ({"consent": None, "stage": "consent"}, ["utter_ask_consent"]),
         ({"consent": "refused"}, ["utter_consent_reminder"]),
         ({"consent": "given", "stage": "theme", "theme_choices": ["housing"]}, ["utter_ask_theme"]),
         ({"consent": "given", "stage": "more"}, ["utter_ask_more"]),
