@@ -20,12 +20,13 @@ TRAIN_INPUTS := config.yml domain.yml $(shell find data -name '*.yml') $(wildcar
 PYTHON310 ?= $(shell for p in python3.10 $$(ls -d $$HOME/.pyenv/versions/3.10.*/bin/python3.10 2>/dev/null | sort -V | tail -1) /usr/bin/python3.10; do \
 	  $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo $$p; break; }; done)
 
-.PHONY: help install train run chat lint format test test-unit validate test-stories clean
+.PHONY: help install train run demo chat lint format test test-unit validate test-stories clean
 
 help:
 	@echo "make run    set up everything (venv, packages, model, database) and start the bot"
 	@echo "make test   lint, validate the training data, story tests and the test suite"
 	@echo "make chat   talk to the running bot from this terminal"
+	@echo "make demo   try it all locally: a synthetic council, SMS and Telegram printed, not sent"
 	@echo "make train  (re)train the model if its data or config changed"
 	@echo "make lint   ruff check and format check"
 
@@ -53,6 +54,10 @@ train: $(MODEL)
 
 run: install train
 	$(VENV)/bin/engage run
+
+# Its own database and ports (var/demo, ports + DEMO_PORT_OFFSET): runs beside `make run`.
+demo: install train
+	$(VENV)/bin/engage demo
 
 chat: install
 	$(VENV)/bin/engage chat

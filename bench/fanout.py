@@ -48,7 +48,7 @@ THEME = "roads_transport"
 def _serve_fake(conn, delay_s: float) -> None:  # type: ignore[no-untyped-def]
     """The fake providers in their own process; answers "dump" and "stop" on `conn`."""
     sys.path.insert(0, str(ROOT))
-    from tests.fakes.providers import FakeProviders
+    from bot.fake_providers import FakeProviders
 
     fake = FakeProviders()
     fake.delay_s = delay_s

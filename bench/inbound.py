@@ -1,6 +1,6 @@
 """Benchmark: inbound messages through the signed webhooks while the back end is disturbed.
 
-Starts the fake Twilio and Telegram (tests/fakes/providers.py) and the gateway, Rasa and
+Starts the fake Twilio and Telegram (bot/fake_providers.py) and the gateway, Rasa and
 the action server as separate processes (tests/e2e/services.py) on fresh databases
 (SQLite files in a temporary directory, or with --postgres a new database on the server of
 TEST_DATABASE_URL, dropped afterwards). Then R residents send N messages in all, spread
@@ -58,7 +58,7 @@ from tests.e2e.test_channels import (  # noqa: E402
     post_twilio_raw,
     telegram_update,
 )
-from tests.fakes.providers import FakeProviders  # noqa: E402
+from bot.fake_providers import FakeProviders  # noqa: E402
 
 ACTION_TIMEOUT_S = 2
 FREEZE_AT_S = 2.0  # when the action server is frozen, from the first message

@@ -29,6 +29,7 @@ from twilio.request_validator import RequestValidator
 
 from bot import gateway as gateway_module
 from bot.db import Database
+from bot.fake_providers import FakeProviders
 from bot.gateway import Gateway, make_app
 from bot.inbox_worker import InboxWorker
 from bot.models import (
@@ -54,7 +55,6 @@ from tests.channels.conftest import (
     channel_env,
     payload,
 )
-from tests.fakes.providers import FakeProviders
 
 NUMBER = "+447700900123"  # the saved SMS payloads' sender
 CHAT = "5550001"  # the saved Telegram payloads' private chat

@@ -15,9 +15,9 @@ import pytest
 import requests
 
 from bot.db import Database
+from bot.fake_providers import FakeProviders
 from bot.services.inbox import depth
 from bot.settings import PROJECT_ROOT, Settings
-from tests.fakes.providers import FakeProviders
 
 MODEL = PROJECT_ROOT / "models" / "engage.tar.gz"
 PUBLIC_BASE_URL = "https://engage.example.org"  # what providers sign; we are on 127.0.0.1

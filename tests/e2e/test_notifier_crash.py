@@ -21,11 +21,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.db import Database
+from bot.fake_providers import FakeProviders
 from bot.migrate import upgrade
 from bot.models import ChannelIdentity, OutboxMessage
 from bot.settings import PROJECT_ROOT
 from tests.bot.test_notifier import published
-from tests.fakes.providers import FakeProviders
 
 SMS_RESIDENTS = 300
 TELEGRAM_CHATS = 100

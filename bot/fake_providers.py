@@ -1,8 +1,10 @@
 """A fake Twilio and Telegram on 127.0.0.1: the subset of their HTTP APIs we use.
 
 It records what it receives and can answer with the providers' real error shapes on
-demand (Twilio 21610 / 30007, Telegram 429 with retry_after, 403). No test reaches the
-internet: point `TWILIO_API_BASE_URL` and `TELEGRAM_API_BASE_URL` at `base_url`.
+demand (Twilio 21610 / 30007, Telegram 429 with retry_after, 403). Point
+`TWILIO_API_BASE_URL` and `TELEGRAM_API_BASE_URL` at `base_url`: the tests do (no test
+reaches the internet), and so does `engage demo`, which prints each message it receives
+(`listeners`) instead of sending it to a phone.
 
 It serves with aiohttp on its own event loop in a background thread: HTTP/1.1 keep-alive
 and no Nagle delay, as the real APIs, and light enough that the fan-out benchmark
@@ -17,6 +19,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any
@@ -41,6 +44,7 @@ class Recorded:
     at: float = field(default_factory=time.monotonic)
     wall: float = field(default_factory=time.time)
     sid: str = ""  # the MessageSid the fake gave an accepted SMS
+    accepted: bool = True  # False: answered with an error (the message went nowhere)
 
 
 class FakeProviders:
@@ -55,6 +59,8 @@ class FakeProviders:
         self.telegram_retry_after = 1  # seconds a Telegram 429 asks to wait
         self.twilio_drop: set[str] = set()  # numbers whose sends lose the connection
         self.dropped: list[dict[str, Any]] = []  # sends whose connection was dropped
+        # Called with each call once answered (from the fake's own thread): keep them quick.
+        self.listeners: list[Callable[[Recorded], None]] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -157,8 +163,12 @@ class FakeProviders:
             statuses = self.twilio_statuses.get(params.get("To", "")) or []
             status = statuses.pop(0) if statuses else None
             sid = f"SM{next(self._ids):032d}"
+            recorded = self.calls[-1]
             if not code and not status:
-                self.calls[-1].sid = sid  # taken: it will be listed and counted
+                recorded.sid = sid  # taken: it will be listed and counted
+            else:
+                recorded.accepted = False
+        self._tell(recorded)
         if status:
             return status, {"code": 20429 if status == 429 else 20500, "status": status}
         if code:
@@ -210,11 +220,14 @@ class FakeProviders:
 
     def _telegram(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with self._lock:
-            self.calls.append(Recorded("telegram", method, params))
+            recorded = Recorded("telegram", method, params)
+            self.calls.append(recorded)
             chat = str(params.get("chat_id", ""))
             queued = self.telegram_errors.get(chat) or []
             error = queued.pop(0) if method == "sendMessage" and queued else None
             message_id = next(self._ids)
+            recorded.accepted = error is None
+        self._tell(recorded)
         if error == 429:
             return 429, {
                 "ok": False,
@@ -247,6 +260,14 @@ class FakeProviders:
         else:  # answerCallbackQuery, setWebhook, deleteWebhook
             result = True
         return 200, {"ok": True, "result": result}
+
+    def _tell(self, recorded: Recorded) -> None:
+        """Pass a call to every listener; a failing listener never fails the call."""
+        for listener in self.listeners:
+            try:
+                listener(recorded)
+            except Exception:  # noqa: S112 - the fake answers whatever a listener does
+                continue
 
     # Helpers for assertions --------------------------------------------------------
 
