@@ -20,12 +20,13 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from bot import metrics
 from bot.db import Database, default_database, run_in_transaction
 from bot.erasure import Eraser
 from bot.inbox_worker import InboxWorker
 from bot.outbound import Outbound, Sender, senders_for
 from bot.phone import mask
-from bot.rasa_client import RasaClient
+from bot.rasa_pool import rasa_for
 from bot.services.delivery import record_status
 from bot.services.inbound import Accepted, Incoming, accept_message
 from bot.settings import Settings
@@ -101,6 +102,7 @@ class Gateway:
                 "Dropped a repeated %s message from %s.", incoming.channel, mask(incoming.address)
             )
         elif accepted.inbox_id is not None:
+            metrics.MESSAGES_IN.labels(incoming.channel).inc()
             self.worker.nudge()
         return accepted
 
@@ -211,6 +213,7 @@ def make_app(gateway: Gateway) -> web.Application:
     # aiohttp refuses a body of client_max_size bytes or more: MAX_BODY_BYTES itself is allowed.
     app = web.Application(client_max_size=MAX_BODY_BYTES + 1, middlewares=[short_errors])
     app.router.add_get("/healthz", health)
+    app.router.add_get("/metrics", metrics.aiohttp_metrics)  # refused through the proxy
     for prefix in ("sms", "telegram", "rest"):
         app.router.add_get(f"/webhooks/{prefix}/", health)
     app.router.add_post("/webhooks/sms/webhook", gateway.sms)
@@ -224,7 +227,11 @@ def build(settings: Settings, database: Database | None = None) -> web.Applicati
     """The gateway for these settings, with its inbox worker started and stopped with it."""
     database = database or default_database()
     senders = senders_for(settings)
-    rasa = RasaClient(settings.rasa_url, settings.rasa_api_token)
+    rasa = rasa_for(settings)  # RASA_URL: one Rasa server or several
+    metrics.watch_database(database, "inbox")
+    metrics.start_counting(
+        inbound=("sms", "telegram", "rest"), outbound=senders, purposes=["reply"]
+    )
     eraser = Eraser.for_settings(settings, database)
     worker = InboxWorker(database, rasa, Outbound(database, settings, senders), eraser=eraser)
     app = make_app(Gateway(settings, database, worker, senders))

@@ -35,6 +35,7 @@ from math import ceil
 
 from sqlalchemy.orm import Session
 
+from bot import metrics
 from bot.db import Database, run_in_transaction
 from bot.duty_mail import notify_duty_inbox
 from bot.outbound import RetryLater, Sender, Undeliverable, rate_of, shared_limiter
@@ -190,6 +191,8 @@ class Notifier:
                     )
             except Exception:  # a bad pass must not stop the next one
                 logger.exception("Notifier pass failed")
+            else:
+                metrics.passed("notifier")
             await asyncio.sleep(idle_s)
 
     async def _drain_channel(self, channel: str, report: Report) -> None:
@@ -245,6 +248,8 @@ class Notifier:
         )
         mine.add(claim.token)
         report.expired += claim.expired
+        if claim.expired:
+            metrics.OUTBOX.labels(channel, "expired").inc(claim.expired)
         return claim
 
     async def _deliver(self, sender: Sender, item: Claimed, report: Report) -> None:
@@ -289,12 +294,16 @@ class Notifier:
         if outcome.provider_id is not None:
             report.sent += 1
             report.by_channel[channel] = report.by_channel.get(channel, 0) + 1
+            _measure(channel, "sent")
         elif outcome.retry is not None:
             report.retrying += 1
+            _measure(channel, "retrying", outcome.retry.code)
         elif outcome.expired:
             report.expired += 1
+            _measure(channel, "expired")
         elif outcome.refused is not None:
             report.failed += 1
+            _measure(channel, "failed", outcome.refused.code)
             logger.info(
                 "%s refused an update to %s (%s).", channel, mask(item.address), outcome.refused
             )
@@ -340,6 +349,45 @@ class Notifier:
     async def _db(self, work):  # type: ignore[no-untyped-def]
         async with self._db_lane:
             return await run_in_transaction(self.database, work)
+
+
+def _measure(channel: str, outcome: str, code: str | None = None) -> None:
+    """Count one settled update for the operators (and the provider's code if it failed)."""
+    metrics.OUTBOX.labels(channel, outcome).inc()
+    if outcome == "sent":
+        metrics.count_sent(channel, "update")
+    elif code is not None:
+        metrics.count_provider_error(channel, code)
+
+
+async def serve_forever(notifier: Notifier) -> None:
+    """The notifier as a service: its /healthz and /metrics (NOTIFIER_PORT), then drains.
+
+    A metrics port already taken is logged, not fatal: sending matters more than metrics.
+    """
+    settings = notifier.settings
+    metrics.watch_database(notifier.database, "outbox")
+    for channel in notifier.senders:
+        metrics.start_counting(outbound=[channel], purposes=["update"])
+        for outcome in metrics.OUTBOX_OUTCOMES:
+            metrics.OUTBOX.labels(channel, outcome)
+    ops = metrics.OpsServer(
+        settings.metrics_host,
+        settings.notifier_port,
+        lambda: {"seconds_since_drain": metrics.seconds_since_pass("notifier")},
+    )
+    try:
+        await ops.start()
+    except OSError as exc:
+        logger.warning(
+            "No /metrics for the notifier: port %d unusable (%s); set NOTIFIER_PORT.",
+            settings.notifier_port,
+            exc.strerror or type(exc).__name__,
+        )
+    try:
+        await notifier.run_forever()
+    finally:
+        await ops.stop()
 
 
 async def tell_duty_inbox(database: Database, settings: Settings) -> None:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from bot import metrics
 from bot.db import Database, run_in_transaction
 from bot.erasure import do_not_contact_key
 from bot.models import utcnow
@@ -28,8 +29,8 @@ from bot.services.delivery import Sent, offer_choices, recipient_refused, record
 from bot.services.identities import address_for
 from bot.services.residents import find_resident
 from bot.services.rights import is_blocked
-from bot.services.send_slots import reserve
 from bot.settings import Settings
+from bot.slot_stores import slot_reserver
 from bot.timing import SharedRateLimiter, in_quiet_hours
 
 logger = logging.getLogger(__name__)
@@ -122,16 +123,10 @@ def rate_of(settings: Settings, channel: str) -> float:
 def shared_limiter(
     database: Database, settings: Settings, sender: Sender, batch: int = 1
 ) -> SharedRateLimiter:
-    """The rate limiter of `sender`'s identity, shared through the database."""
+    """The rate limiter of `sender`'s identity, shared through the database (or Redis)."""
     per_second = rate_of(settings, sender.channel)
-    interval = 1.0 / per_second
-
-    async def _reserve(count: int) -> float:
-        return await run_in_transaction(
-            database, lambda s: reserve(s, sender.identity, count, interval)
-        )
-
-    return SharedRateLimiter(per_second, _reserve, batch=batch)
+    reserve = slot_reserver(database, settings, sender.identity, 1.0 / per_second)
+    return SharedRateLimiter(per_second, reserve, batch=batch)
 
 
 @dataclass
@@ -267,11 +262,14 @@ class Outbound:
                     result.error = exc.code
                     if isinstance(exc, Undeliverable):
                         pending.refused = exc
+                        metrics.count_provider_error(sender.channel, exc.code)
                 except Exception as exc:  # a transport or library error: recorded, not raised
                     result.error = type(exc).__name__[:16]
+                    metrics.count_provider_error(sender.channel, result.error)
                 else:
                     result.sent += 1
                     pending.records.append(replace(record, provider_id=provider_id))
+                    metrics.count_sent(sender.channel, purpose)
                     continue
                 logger.warning(
                     "%s message to %s failed (%s).", sender.channel, mask(address), result.error
@@ -294,6 +292,7 @@ class Outbound:
             try:
                 return await sender.send(address, text, buttons, valid_for=valid_for)
             except RetryLater as exc:
+                metrics.count_provider_error(sender.channel, exc.code)
                 wait = exc.retry_after if exc.retry_after is not None else float(attempt)
                 if exc.in_doubt or attempt == SEND_ATTEMPTS or wait > MAX_RETRY_WAIT_S:
                     raise

@@ -10,13 +10,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-import requests
-
-from bot.migrate import upgrade
 from bot.settings import PROJECT_ROOT, Settings
 
 # Libraries' deprecation notices (Rasa, TensorFlow, SQLAlchemy's MovedIn20Warning,
@@ -31,6 +28,19 @@ QUIET_WARNINGS = ",".join(
 )
 
 
+REDIS_LOCK_STORE = "bot.lock_store.UrlRedisLockStore"
+# Every process `engage run` starts, in the order it starts them (deploy/Procfile has one
+# line each, `engage serve <name>`; it stops them in the reverse order).
+PROCESSES = ("actions", "rasa", "gateway", "scheduler", "notifier", "console")
+
+
+def upgrade(database_url: str) -> None:
+    """Create or migrate the database (Alembic is imported only when it is needed)."""
+    from bot.migrate import upgrade as migrate
+
+    migrate(database_url)
+
+
 def server_environment(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
     """The environment both servers need (endpoints.yml reads these variables).
 
@@ -42,6 +52,8 @@ def server_environment(settings: Settings, base: Mapping[str, str]) -> dict[str,
         ACTION_ENDPOINT_URL=f"http://127.0.0.1:{settings.action_port}/webhook",
         TRACKER_DATABASE_URL=settings.tracker_database_url,
         DATABASE_URL=settings.database_url,
+        # Several Rasa servers lock conversations in Redis; one keeps its locks in memory.
+        LOCK_STORE_TYPE=REDIS_LOCK_STORE if settings.redis_url else "in_memory",
         RASA_API_TOKEN=settings.rasa_api_token,
         SANIC_HOST="127.0.0.1",  # the action server binds it anyway (actions/server.py)
         RASA_TELEMETRY_ENABLED="false",  # residents' conversations never leave this machine
@@ -173,8 +185,56 @@ def action_command(settings: Settings) -> list[str]:
     ]  # fmt: skip
 
 
+def process_command(name: str, settings: Settings, model: Path | None = None) -> list[str]:
+    """The command line of one of PROCESSES (`model`: the trained model, for Rasa)."""
+    if name == "actions":
+        return quieted(action_command(settings))
+    if name == "rasa":
+        if model is None:
+            raise ValueError("Rasa needs a trained model")
+        return quieted(rasa_command(settings, model))
+    simple = {
+        "gateway": gateway_command,
+        "scheduler": scheduler_command,
+        "notifier": notifier_command,
+        "console": console_command,
+    }
+    if name not in simple:
+        raise ValueError(f"no process called {name!r}; one of {', '.join(PROCESSES)}")
+    return simple[name]()
+
+
+def serve(name: str, settings: Settings) -> int:
+    """`engage serve NAME`: one process in the foreground, as systemd or a Procfile runs it.
+
+    It becomes the server itself (exec), with the environment `engage run` would give it,
+    so the supervisor's signals reach the server. Nothing is migrated here: run `engage db
+    upgrade` once per release (docs/DEPLOY.md). RASA_API_TOKEN must be set (the same on
+    every server): without `engage run` nobody makes one up.
+    """
+    if name not in PROCESSES:
+        print(f"No process called {name!r}; one of: {', '.join(PROCESSES)}.", file=sys.stderr)
+        return 2
+    if not settings.rasa_api_token:
+        print("Set RASA_API_TOKEN (the same on every server) first.", file=sys.stderr)
+        return 2
+    model = latest_model(settings.model_dir) if name == "rasa" else None
+    if name == "rasa" and model is None:
+        print(f"No trained model in {settings.model_dir}: run `make train` first.", file=sys.stderr)
+        return 1
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    command = process_command(name, settings, model)
+    env = server_environment(settings, os.environ)
+    os.chdir(PROJECT_ROOT)
+    sys.stdout.flush()
+    os.execve(command[0], command, env)  # noqa: S606 - our own argv; replaces this process
+    return 0  # not reached
+
+
 def wait_until_up(url: str, processes: list[subprocess.Popen], timeout: float) -> bool:
     """Poll `url` until it answers 200, a process dies, or `timeout` seconds pass."""
+    import requests
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(p.poll() is not None for p in processes):
@@ -253,6 +313,8 @@ def running_banner(
         f"  Officer console:     http://{settings.console_host}:{settings.console_port}",
         f"  Check-ins:           scheduler running (quiet hours {settings.quiet_hours})",
         "  Updates:             notifier running (same quiet hours)",
+        f"  Metrics:             /metrics and /healthz on each port (scheduler "
+        f":{settings.scheduler_port}, notifier :{settings.notifier_port})",
         f"  Database:            {settings.database_url}",
     ]
     if needs_admin:
@@ -273,13 +335,16 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def run(settings: Settings) -> int:
-    """Start everything and wait; Ctrl-C (or SIGTERM) stops it all and says "Stopped."."""
+def run(settings: Settings, on_ready: Callable[[], None] | None = None) -> int:
+    """Start everything and wait; Ctrl-C (or SIGTERM) stops it all and says "Stopped.".
+
+    `on_ready` is called once everything answers, after the banner (`engage demo` uses it).
+    """
     previous = {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS}
     processes: list[subprocess.Popen] = []
     interrupted = False
     try:
-        return _run(settings, processes)
+        return _run(settings, processes, on_ready)
     except KeyboardInterrupt:
         interrupted = True
         return 0
@@ -294,7 +359,11 @@ def run(settings: Settings) -> int:
             print("Stopped.", flush=True)
 
 
-def _run(settings: Settings, processes: list[subprocess.Popen]) -> int:
+def _run(
+    settings: Settings,
+    processes: list[subprocess.Popen],
+    on_ready: Callable[[], None] | None = None,
+) -> int:
     """Migrate the database, start the servers and workers into `processes` and wait."""
     taken = port_taken(settings)
     if taken:
@@ -312,14 +381,7 @@ def _run(settings: Settings, processes: list[subprocess.Popen]) -> int:
         settings = replace(settings, rasa_api_token=secrets.token_urlsafe(32))
     env = server_environment(settings, os.environ)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    commands = [
-        quieted(action_command(settings)),
-        quieted(rasa_command(settings, model)),
-        gateway_command(),
-        scheduler_command(),
-        notifier_command(),
-        console_command(),
-    ]
+    commands = [process_command(name, settings, model) for name in PROCESSES]
     for command in commands:
         # Each in its own session: Ctrl-C reaches only us, and we stop them in order,
         # once each (a second SIGINT mid-shutdown is what printed tracebacks).
@@ -335,6 +397,8 @@ def _run(settings: Settings, processes: list[subprocess.Popen]) -> int:
         return 1
     banner = running_banner(settings, base, channels_off(settings), needs_admin=needs_admin)
     print(banner, flush=True)
+    if on_ready is not None:
+        on_ready()
     while all(p.poll() is None for p in processes):
         time.sleep(0.5)
     print("A server stopped; stopping the others.")

@@ -26,9 +26,11 @@ from datetime import date, datetime, timedelta, timezone
 from functools import partial
 from zoneinfo import ZoneInfo
 
+from bot import metrics
 from bot.db import Database, run_in_transaction
-from bot.outbound import Outbound
+from bot.outbound import Outbound, senders_for
 from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.rasa_pool import RasaServers, rasa_for
 from bot.retention import RetentionReport, run_retention
 from bot.services.checkins import (
     Due,
@@ -46,6 +48,7 @@ from bot.tracker_store import tracker_database
 logger = logging.getLogger(__name__)
 
 INTENTS = {"checkin": "start_checkin", "pause_note": "checkins_paused"}
+Rasa = RasaClient | RasaServers  # one Rasa server, or several (RASA_URL)
 
 
 @dataclass
@@ -65,7 +68,7 @@ SENT, FAILED, EXPIRED = "sent", "failed", "expired"
 
 
 async def _open(
-    rasa: RasaClient, outbound: Outbound, item: Due, checkin_id: int, valid_until: datetime
+    rasa: Rasa, outbound: Outbound, item: Due, checkin_id: int, valid_until: datetime
 ) -> str:
     """Start the check-in in Rasa and send what it says: SENT only if the message left."""
     entities = {"checkin_id": str(checkin_id)}
@@ -90,7 +93,7 @@ async def _open(
 
 
 async def run_once(
-    database: Database, settings: Settings, now: datetime, rasa: RasaClient, outbound: Outbound
+    database: Database, settings: Settings, now: datetime, rasa: Rasa, outbound: Outbound
 ) -> PassReport:
     """One scheduling pass at `now` (aware)."""
     report = PassReport()
@@ -162,7 +165,7 @@ class DailyRetention:
 async def run_forever(
     database: Database,
     settings: Settings,
-    rasa: RasaClient,
+    rasa: Rasa,
     outbound: Outbound,
     interval_s: float = 60.0,
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
@@ -175,6 +178,8 @@ async def run_forever(
     while True:
         try:
             report = await run_once(database, settings, clock(), rasa, outbound)
+            metrics.count_checkins(report)
+            metrics.passed("scheduler")
             if report.sent or report.failed or report.expired:
                 logger.info(
                     "Check-ins: %d sent, %d failed, %d skipped, %d expired.",
@@ -190,3 +195,35 @@ async def run_forever(
         except Exception:  # check-ins go on; the rules run again tomorrow
             logger.exception("Retention run failed")
         await asyncio.sleep(interval_s)
+
+
+async def serve_forever(database: Database, settings: Settings) -> None:
+    """The scheduler as a service: its /healthz and /metrics (SCHEDULER_PORT), then passes.
+
+    Check-ins are opened on any of the Rasa servers in RASA_URL (bot/rasa_pool.py). A
+    metrics port already taken is logged, not fatal: check-ins matter more than metrics.
+    """
+    rasa = rasa_for(settings)
+    outbound = Outbound(database, settings, senders_for(settings))
+    metrics.start_counting(outbound=outbound.senders, purposes=["checkin"])
+    for outcome in metrics.CHECKIN_OUTCOMES:
+        metrics.CHECKINS.labels(outcome)
+    ops = metrics.OpsServer(
+        settings.metrics_host,
+        settings.scheduler_port,
+        lambda: {"seconds_since_pass": metrics.seconds_since_pass("scheduler")},
+    )
+    try:
+        await ops.start()
+    except OSError as exc:
+        logger.warning(
+            "No /metrics for the scheduler: port %d unusable (%s); set SCHEDULER_PORT.",
+            settings.scheduler_port,
+            exc.strerror or type(exc).__name__,
+        )
+    try:
+        await run_forever(database, settings, rasa, outbound)
+    finally:
+        await ops.stop()
+        await rasa.close()
+        await outbound.close()

@@ -91,6 +91,31 @@ def _base_url(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _base_urls(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """One origin or several, separated by commas (each as `_base_url` checks it)."""
+    values = [v.strip() for v in env.get(name, "").split(",") if v.strip()]
+    return tuple(_base_url({name: value}, name) for value in values)
+
+
+def _redis_url(env: Mapping[str, str]) -> str:
+    """REDIS_URL: redis://[:password@]host[:port][/db], or rediss:// for TLS; or empty."""
+    value = env.get("REDIS_URL", "").strip()
+    if value and not re.fullmatch(r"rediss?://[^/\s]+(/\d+)?/?", value):
+        raise SettingsError(
+            "REDIS_URL must look like redis://host:6379/0 (rediss:// for TLS), got a value "
+            "that does not"
+        )
+    return value
+
+
+def _key_prefix(env: Mapping[str, str]) -> str:
+    """REDIS_KEY_PREFIX: letters and digits (Rasa's lock store ignores any other prefix)."""
+    value = env.get("REDIS_KEY_PREFIX", "").strip() or "engage"
+    if not re.fullmatch(r"[A-Za-z0-9]{1,40}", value):
+        raise SettingsError(f"REDIS_KEY_PREFIX must be 1-40 letters and digits, got {value!r}")
+    return value
+
+
 def _webhook_secret(env: Mapping[str, str]) -> str:
     """Telegram allows 1-256 characters A-Z, a-z, 0-9, _ and - in a webhook secret."""
     value = env.get("TELEGRAM_WEBHOOK_SECRET", "").strip()
@@ -195,6 +220,18 @@ class Settings:
     operational_retention_days: int = 90
     # Where residents report a fault (a pothole, a missed bin), by theme key; "" for any.
     report_urls: tuple[tuple[str, str], ...] = ()
+    # Scale-out: several servers share Redis (Rasa's lock store and the send rate limits)
+    # and can reach several Rasa servers; empty/one on a single machine.
+    redis_url: str = ""
+    redis_key_prefix: str = "engage"
+    rasa_urls: tuple[str, ...] = ()  # every Rasa server our workers may use; rasa_url first
+    # Where the scheduler and the notifier serve /healthz and /metrics (the other processes
+    # serve them on their own ports).
+    metrics_host: str = "127.0.0.1"
+    scheduler_port: int = 5007
+    notifier_port: int = 5008
+    # `engage demo` listens on each of our ports plus this, beside a running `engage run`.
+    demo_port_offset: int = 100
 
     def report_url(self, theme_key: str | None) -> str:
         """The council's reporting link for a theme's faults, or the general one, or ""."""
@@ -227,6 +264,7 @@ class Settings:
         var_dir = _path(env.get("ENGAGE_VAR_DIR", "var"))
         database_url = env.get("DATABASE_URL", "").strip() or _sqlite_url(var_dir / "engage.db")
         rasa_port = _int(env, "RASA_PORT", 5006)
+        rasa_urls = _base_urls(env, "RASA_URL") or (f"http://127.0.0.1:{rasa_port}",)
         tracker_url = env.get("TRACKER_DATABASE_URL", "").strip()
         if not tracker_url:
             # SQLite allows one writer at a time: the tracker gets its own file so Rasa
@@ -272,7 +310,13 @@ class Settings:
             console_port=_int(env, "CONSOLE_PORT", 8000),
             console_secret_key=env.get("CONSOLE_SECRET_KEY", "").strip(),
             action_timeout_s=_float(env, "ACTION_TIMEOUT_S", 10.0, 1.0, 300.0),
-            rasa_url=_base_url(env, "RASA_URL") or f"http://127.0.0.1:{rasa_port}",
+            rasa_url=rasa_urls[0],
+            rasa_urls=rasa_urls,
+            redis_url=_redis_url(env),
+            redis_key_prefix=_key_prefix(env),
+            metrics_host=env.get("METRICS_HOST", "").strip() or "127.0.0.1",
+            scheduler_port=_int(env, "SCHEDULER_PORT", 5007),
+            notifier_port=_int(env, "NOTIFIER_PORT", 5008),
             emergency_number=_short_text(env, "EMERGENCY_NUMBER", "999", MAX_PHONE),
             samaritans_number=_short_text(env, "SAMARITANS_NUMBER", "116 123", MAX_PHONE),
             nhs_mental_health=_short_text(
@@ -303,6 +347,7 @@ class Settings:
             ),
             unconsented_retention_days=int(_float(env, "UNCONSENTED_RETENTION_DAYS", 7, 1, 3650)),
             operational_retention_days=int(_float(env, "OPERATIONAL_RETENTION_DAYS", 90, 1, 3650)),
+            demo_port_offset=int(_float(env, "DEMO_PORT_OFFSET", 100, 0, 60000)),
         )
 
 

@@ -8,13 +8,17 @@ from collections.abc import Iterator
 import pytest
 
 from bot.db import Database
+from bot.fake_providers import FakeProviders
 from bot.migrate import upgrade
 from bot.models import metadata
 from bot.settings import Settings
 from tests.databases import drop_postgres_database, fresh_postgres_database
-from tests.fakes.providers import FakeProviders
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+# Redis is for the tests of several servers only (tests/e2e/test_scale_out.py and
+# tests/bot/test_redis_shared.py read it here): taken out of the environment, so that every
+# other process the tests start runs as one machine does, without Redis.
+REDIS_URL = os.environ.pop("REDIS_URL", "").strip()
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import sys
 
 from bot.console import create_app
 from bot.db import default_database
+from bot.metrics import with_metrics
 from bot.settings import SettingsError, get_settings
 
 
@@ -26,7 +27,8 @@ def main() -> int:
     shown = f"[{host}]" if ":" in host else host
     print(f"Officer console listening on http://{shown}:{port}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
-        serve(app, host=host, port=port, threads=8, ident="engage-console")
+        # /metrics beside the app, for Prometheus (never through the proxy: bot/metrics.py).
+        serve(with_metrics(app), host=host, port=port, threads=8, ident="engage-console")
     return 0
 
 

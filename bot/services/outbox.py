@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
@@ -102,11 +103,16 @@ def claim_due(
             or_(OutboxMessage.claim_token.is_(None), OutboxMessage.claim_token.not_in(skip_claims))
         )
     due_ids = due_ids.limit(limit)
+    picked: Any = due_ids.scalar_subquery()
     if session.get_bind().dialect.name == "postgresql":
-        due_ids = due_ids.with_for_update(skip_locked=True)
+        # The rows are picked and locked first, in their own statement: as a subquery of
+        # the UPDATE, PostgreSQL re-runs the LIMIT for each row (a nested-loop semi-join)
+        # and skips the rows this UPDATE has just changed, so it claimed far more than
+        # `limit` (every due row), and a second worker found nothing to share.
+        picked = session.scalars(due_ids.with_for_update(skip_locked=True)).all()
     session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(due_ids.scalar_subquery()), _due(now, lease))
+        .where(OutboxMessage.id.in_(picked), _due(now, lease))
         .values(
             status="sending",
             claimed_at=now,

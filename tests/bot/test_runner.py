@@ -18,6 +18,7 @@ from bot.cli import build_parser
 from bot.models import ConsoleUser
 from bot.runner import (
     ADMIN_COMMAND,
+    PROCESSES,
     QUIET_WARNINGS,
     action_command,
     admin_exists,
@@ -26,6 +27,7 @@ from bot.runner import (
     gateway_command,
     port_in_use,
     port_taken,
+    process_command,
     quieted,
     rasa_command,
     running_banner,
@@ -130,6 +132,9 @@ def port_env(gateway: int, rasa: int, action: int, console: int) -> dict[str, st
         "RASA_PORT": str(rasa),
         "ACTION_PORT": str(action),
         "CONSOLE_PORT": str(console),
+        # The workers' metrics ports: taken ones are only logged, but keep them apart too.
+        "SCHEDULER_PORT": str(free_ports(1)[0]),
+        "NOTIFIER_PORT": str(free_ports(1)[0]),
     }
 
 
@@ -225,3 +230,56 @@ def test_the_action_server_starts_without_sanics_deprecation_warnings():
     done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0 and "usage" in done.stdout
     assert "Warning" not in done.stderr, done.stderr
+
+
+# --- scale-out (issue 14): Redis, one process at a time ---------------------------------
+
+
+def test_one_machine_keeps_rasas_locks_in_memory_and_redis_moves_them():
+    alone = server_environment(Settings.from_env({}), {})
+    assert alone["LOCK_STORE_TYPE"] == "in_memory"
+    shared = server_environment(Settings.from_env({"REDIS_URL": "redis://192.0.2.5:6379/0"}), {})
+    assert shared["LOCK_STORE_TYPE"] == "bot.lock_store.UrlRedisLockStore"
+    endpoints = (PROJECT_ROOT / "endpoints.yml").read_text()
+    assert "type: ${LOCK_STORE_TYPE}" in endpoints
+
+
+def test_engage_run_starts_each_process_of_the_procfile_in_its_order():
+    settings = Settings.from_env({})
+    model = PROJECT_ROOT / "models" / "m.tar.gz"
+    assert [process_command(name, settings, model) for name in PROCESSES] == [
+        quieted(action_command(settings)),
+        quieted(rasa_command(settings, model)),
+        gateway_command(),
+        runner.scheduler_command(),
+        runner.notifier_command(),
+        console_command(),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "env", "said"),
+    [
+        ("gateway", {}, "Set RASA_API_TOKEN (the same on every server) first."),
+        ("worker", {"RASA_API_TOKEN": "t"}, "No process called 'worker'"),
+        ("rasa", {"RASA_API_TOKEN": "t", "MODEL_DIR": "/nonexistent"}, "No trained model"),
+    ],
+)
+def test_serve_refuses_what_it_cannot_run(name, env, said, capsys, monkeypatch):
+    monkeypatch.setattr(runner.os, "execve", lambda *a: pytest.fail("started something"))
+    assert runner.serve(name, Settings.from_env(env)) in (1, 2)
+    assert said in capsys.readouterr().err
+
+
+def test_serve_becomes_the_process_with_engage_runs_environment(monkeypatch, tmp_path):
+    started = []
+    monkeypatch.setattr(runner.os, "execve", lambda *args: started.append(args))
+    monkeypatch.setattr(runner.os, "chdir", lambda path: None)
+    env = {"RASA_API_TOKEN": "t", "ENGAGE_VAR_DIR": str(tmp_path), "REDIS_URL": "redis://r/0"}
+    settings = Settings.from_env(env)
+    runner.serve("gateway", settings)
+    [(program, argv, environment)] = started
+    assert argv == gateway_command() and program == argv[0]
+    assert environment["LOCK_STORE_TYPE"] == "bot.lock_store.UrlRedisLockStore"
+    assert environment["RASA_API_TOKEN"] == "t" and "t" not in argv
+    assert build_parser().parse_args(["serve", "gateway"]).process == "gateway"
