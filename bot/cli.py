@@ -39,6 +39,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run(get_settings())
 
 
+DEMO_DESCRIPTION = (
+    "Start everything as `engage run` does, on its own database and ports (ENGAGE_VAR_DIR/demo, "
+    "wiped and seeded with a synthetic council at each start), with a local stand-in for "
+    "Twilio and Telegram that prints each message instead of sending it. `engage demo text` "
+    "writes to the running demo as a resident would by SMS."
+)
+
+
+def _residents(text: str) -> int:
+    from bot.demo.council import MAX_RESIDENTS
+
+    value = int(text)
+    if not 1 <= value <= MAX_RESIDENTS:
+        raise argparse.ArgumentTypeError(f"from 1 to {MAX_RESIDENTS}")
+    return value
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the demo, or text the running demo as a resident."""
+    from bot.demo.run import run_demo, text_as_resident
+
+    if args.demo_action == "text":
+        return text_as_resident(get_settings(), " ".join(args.message), args.sender)
+    return run_demo(get_settings(), residents=args.residents)
+
+
 def cmd_gateway(args: argparse.Namespace) -> int:
     """Serve the webhooks and process the inbox."""
     import logging
@@ -49,6 +75,13 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
         serve(get_settings())
     return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run one of `engage run`'s processes in the foreground (systemd, a Procfile)."""
+    from bot.runner import serve
+
+    return serve(args.process, get_settings())
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -91,8 +124,26 @@ def cmd_themes_classify(args: argparse.Namespace) -> int:
     return 0
 
 
+TEST_SPLIT = Path("tests") / "nlu" / "themes_test.yml"  # the project's held-out test split
+
+
+def _before_after(labels: tuple[str, ...], before, after) -> str:  # type: ignore[no-untyped-def]
+    """Per-theme F1 and macro-F1 of two models side by side, with the change."""
+    width = max(len(label) for label in labels)
+    lines = [f"{'theme':{width}s}  before  after  change"]
+    for n, label in enumerate(labels):
+        change = after.f1[n] - before.f1[n]
+        lines.append(f"{label:{width}s}  {before.f1[n]:6.3f}  {after.f1[n]:5.3f}  {change:+6.3f}")
+    change = after.macro_f1 - before.macro_f1
+    lines.append(
+        f"{'macro-F1':{width}s}  {before.macro_f1:6.3f}  {after.macro_f1:5.3f}  {change:+6.3f}"
+    )
+    return "\n".join(lines)
+
+
 def cmd_themes_eval(args: argparse.Namespace) -> int:
-    """Score the trained model and the TF-IDF baseline on a labelled file."""
+    """Score the trained model and the TF-IDF baseline on a labelled file (by default the
+    project's test split); with --before, an older model beside it (before and after)."""
     from bot.nlu.evaluation import (
         ThemeParser,
         load_labelled,
@@ -102,10 +153,15 @@ def cmd_themes_eval(args: argparse.Namespace) -> int:
         tfidf_baseline,
     )
 
+    labelled = args.file or str(TEST_SPLIT)
     try:
-        texts, labels = load_labelled(Path(args.file))
+        texts, labels = load_labelled(user_path(args.file) if args.file else TEST_SPLIT)
     except (OSError, ValueError) as exc:
-        print(f"Cannot read {args.file}: {exc}", file=sys.stderr)
+        print(f"Cannot read {labelled}: {exc}", file=sys.stderr)
+        return 2
+    before_path = user_path(args.before) if args.before else None
+    if before_path is not None and not before_path.exists():
+        print(f"No model at {args.before}.", file=sys.stderr)
         return 2
     predictions = ThemeParser(_model_path(args.model)).classify(texts)
     ours = score(labels, [p.theme for p in predictions])
@@ -116,6 +172,50 @@ def cmd_themes_eval(args: argparse.Namespace) -> int:
     print(report("baseline: TF-IDF + logistic regression, same training data", baseline))
     print()
     print(f"macro-F1: pipeline {ours.macro_f1:.3f}, baseline {baseline.macro_f1:.3f}")
+    if before_path is not None:
+        earlier = ThemeParser(before_path).classify(texts)
+        before = score(labels, [p.theme for p in earlier])
+        print()
+        after = args.model or "the newest model"
+        print(f"Before ({args.before}) and after ({after}), F1 on {labelled}:")
+        print(_before_after(ours.labels, before, ours))
+    return 0
+
+
+def cmd_themes_corrections(args: argparse.Namespace) -> int:
+    """Write the views residents and officers re-themed as NLU training-example candidates."""
+    from bot.db import default_database
+    from bot.models import utcnow
+    from bot.services import audit
+    from bot.services.topics import corrected_examples, nlu_yaml
+
+    try:
+        since = _date(args.since)
+    except ValueError:
+        print("--since must look like 2026-12-01.", file=sys.stderr)
+        return 2
+    path = user_path(args.output)
+    with default_database().transaction() as session:
+        examples = corrected_examples(session, since)
+        count = sum(len(texts) for texts in examples.values())
+        note = (
+            f"Views whose theme a resident or officer corrected"
+            f"{f' since {since:%Y-%m-%d}' if since else ''}, as of {utcnow():%Y-%m-%d %H:%M} UTC\n"
+            "(redacted). Training-example candidates: review them, move the good ones to\n"
+            "data/nlu/themes/<theme>.yml, retrain (make train), compare (engage themes eval)."
+        )
+        try:
+            path.write_text(nlu_yaml(examples, note), encoding="utf-8")
+        except OSError as exc:
+            print(f"Cannot write {args.output}: {exc.strerror}.", file=sys.stderr)
+            return 2
+        audit.record(
+            session, actor=audit.cli_actor(), action="export.corrections",
+            detail={"since": since.isoformat() if since else None, "rows": count},
+        )  # fmt: skip
+    print(
+        f"{count} example{'' if count == 1 else 's'} for {len(examples)} themes written to {path}."
+    )
     return 0
 
 
@@ -169,8 +269,8 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
     from bot.db import default_database
     from bot.outbound import Outbound, senders_for
-    from bot.rasa_client import RasaClient
-    from bot.scheduler import run_forever, run_once
+    from bot.rasa_pool import rasa_for
+    from bot.scheduler import run_once, serve_forever
 
     settings = get_settings()
     if not settings.rasa_api_token:
@@ -185,12 +285,12 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
         now = now.replace(tzinfo=timezone.utc)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     database = default_database()
-    rasa = RasaClient(settings.rasa_url, settings.rasa_api_token)
-    outbound = Outbound(database, settings, senders_for(settings))
     if not args.once:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
-            asyncio.run(run_forever(database, settings, rasa, outbound))
+            asyncio.run(serve_forever(database, settings))
         return 0
+    rasa = rasa_for(settings)
+    outbound = Outbound(database, settings, senders_for(settings))
 
     async def _one_pass():  # type: ignore[no-untyped-def]
         try:
@@ -220,15 +320,19 @@ def _date(text: str | None):  # type: ignore[no-untyped-def]
 
 
 def cmd_checkins(args: argparse.Namespace) -> int:
-    """Officers' check-in questions: add (with a preview), list, end."""
-    import json as _json
-
-    from sqlalchemy import select
-
+    """Officers' check-in questions: add (with a preview), list, end (as the console does)."""
     from bot.db import default_database
-    from bot.models import CheckinQuestion, utcnow
-    from bot.services.checkins import InvalidQuestion, add_question
-    from bot.sms import segments
+    from bot.models import utcnow
+    from bot.services.audit import cli_actor
+    from bot.services.checkins import InvalidQuestion
+    from bot.services.checkins_questions import (
+        UnknownQuestion,
+        add_question_recorded,
+        end_question,
+        list_questions,
+        preview_message,
+        reach_of_question,
+    )
 
     settings = get_settings()
     database = default_database()
@@ -240,8 +344,9 @@ def cmd_checkins(args: argparse.Namespace) -> int:
             return 2
         try:
             with database.transaction() as session:
-                question = add_question(
+                question = add_question_recorded(
                     session,
+                    actor=cli_actor(),
                     wording=args.wording,
                     kind=args.kind,
                     ask_why=args.ask_why,
@@ -250,39 +355,83 @@ def cmd_checkins(args: argparse.Namespace) -> int:
                     starts_at=starts,
                     ends_at=ends,
                 )
-                preview = f"Hi from {settings.org_name}. {question.wording}"
-                number = question.id
+                number, wording = question.id, question.wording
+                reached = reach_of_question(session, question)
         except InvalidQuestion as exc:
             print(f"Not added: {exc}.", file=sys.stderr)
             return 2
-        encoding, count = segments(preview)
+        preview = preview_message(wording, settings.org_name)
         print(
-            f"Question {number} added. Residents will read ({len(preview)} characters, "
-            f"{count} SMS, {encoding}):\n  {preview}"
+            f"Question {number} added. Residents will read ({preview.characters} characters, "
+            f"{preview.sms} SMS, {preview.encoding}):\n  {preview.text}\n"
+            f"It would be put to {reached} resident{'' if reached == 1 else 's'} as things are now."
         )
         return 0
     if args.action == "end":
-        with database.transaction() as session:
-            question = session.get(CheckinQuestion, args.id)
-            if question is None:
-                print(f"No question {args.id}.", file=sys.stderr)
-                return 2
-            question.ends_at = utcnow()
+        try:
+            with database.transaction() as session:
+                end_question(session, args.id, actor=cli_actor())
+        except UnknownQuestion:
+            print(f"No question {args.id}.", file=sys.stderr)
+            return 2
+        except InvalidQuestion as exc:
+            print(f"Not ended: {exc}.", file=sys.stderr)
+            return 2
         print(f"Question {args.id} ended.")
         return 0
     with database.transaction() as session:
-        questions = session.scalars(select(CheckinQuestion).order_by(CheckinQuestion.id)).all()
-        if not questions:
-            print("No check-in questions yet.")
-        for q in questions:
-            window = (
-                f"{q.starts_at:%Y-%m-%d} to {q.ends_at:%Y-%m-%d}"
-                if q.ends_at
-                else (f"from {q.starts_at:%Y-%m-%d}")
-            )
-            target = ", ".join(_json.loads(q.themes) + _json.loads(q.areas)) or "everyone"
-            why = " + why" if q.ask_why else ""
-            print(f"{q.id:4d}  {q.kind}{why:7s} {window:26s} {target:30s} {q.wording}")
+        questions = list_questions(session)
+    if not questions:
+        print("No check-in questions yet.")
+    for q in questions:
+        window = (
+            f"{q.starts_at:%Y-%m-%d} to {q.ends_at:%Y-%m-%d}"
+            if q.ends_at
+            else f"from {q.starts_at:%Y-%m-%d}"
+        )
+        target = ", ".join(q.themes + q.areas) or "everyone"
+        why = " + why" if q.ask_why else ""
+        answers = f"{q.answers} answer{'' if q.answers == 1 else 's'}"
+        if q.mean is not None:
+            answers += f", mean {q.mean:.1f}"
+        print(
+            f"{q.id:4d}  {q.status:8s}{q.kind}{why:7s} {window:26s} {target:30s} "
+            f"{answers:22s} {q.wording}"
+        )
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    """Emerging topics: views that fit no theme, grouped by meaning (a table, or JSON)."""
+    from bot.db import default_database
+    from bot.nlu.embeddings import shared_encoder
+    from bot.services.topics import find_topics
+
+    settings = get_settings()
+    try:
+        encode = shared_encoder(settings.encoder_dir).encode
+    except FileNotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    with default_database().transaction() as session:
+        topics = find_topics(
+            session, encode, low_confidence=settings.theme_confidence_threshold, days=args.days
+        )
+    if args.json:
+        print(json.dumps([topic.as_dict() for topic in topics], ensure_ascii=False, indent=2))
+        return 0
+    if not topics:
+        print(f"No emerging topic in the last {args.days} days.")
+        return 0
+    print(
+        f"{'topic':8s} {'views':>5s}  {'trend':8s} {'districts':24s} words, then a typical message"
+    )
+    for topic in topics:
+        districts = ", ".join(f"{area} {n}" for area, n in topic.districts[:3])
+        print(
+            f"{topic.key:8s} {topic.size:5d}  {topic.trend:8s} {districts:24s} "
+            f"{', '.join(topic.words)}: {topic.typical[0]}"
+        )
     return 0
 
 
@@ -293,7 +442,7 @@ def cmd_notifier(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
     from bot.db import default_database
-    from bot.notifier import IN_FLIGHT, Notifier
+    from bot.notifier import IN_FLIGHT, Notifier, serve_forever
     from bot.outbound import senders_for
 
     settings = get_settings()
@@ -305,7 +454,7 @@ def cmd_notifier(args: argparse.Namespace) -> int:
     notifier = Notifier(default_database(), settings, senders, lease=timedelta(seconds=args.lease))
     if not args.once:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
-            asyncio.run(notifier.run_forever())
+            asyncio.run(serve_forever(notifier))
         return 0
     report = asyncio.run(notifier.drain())
     if report.quiet:
@@ -585,6 +734,30 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "gateway", help="serve the webhooks and hand the inbox to Rasa (make run starts it)"
     ).set_defaults(func=cmd_gateway)
+    serve = commands.add_parser(
+        "serve",
+        help="run one process of `engage run` in the foreground (deploy/: systemd, Procfile)",
+    )
+    from bot.runner import PROCESSES
+
+    serve.add_argument("process", choices=PROCESSES)
+    serve.set_defaults(func=cmd_serve)
+
+    demo = commands.add_parser(
+        "demo",
+        help="try it all locally: a synthetic council, SMS and Telegram printed, not sent",
+        description=DEMO_DESCRIPTION,
+    )
+    demo.add_argument(
+        "--residents", type=_residents, default=300, help="how many to seed (default 300)"
+    )
+    demo.set_defaults(func=cmd_demo, demo_action=None)
+    demo_actions = demo.add_subparsers(dest="demo_action")
+    demo_text = demo_actions.add_parser("text", help="send the running demo an SMS as a resident")
+    demo_text.add_argument("message", nargs="+", help="what the resident writes")
+    demo_text.add_argument(
+        "--from", dest="sender", default="+447700900001", help="their number (+447700900001)"
+    )
 
     chat = commands.add_parser("chat", help="chat with the running bot from this terminal")
     chat.add_argument("--url", help="the REST webhook (default: the local gateway)")
@@ -602,10 +775,23 @@ def build_parser() -> argparse.ArgumentParser:
     classify = themes.add_parser("classify", help="classify one text per line from stdin")
     classify.add_argument("--model", help="a trained model (default: the newest in models/)")
     classify.set_defaults(func=cmd_themes_classify)
-    evaluate = themes.add_parser("eval", help="score the model on a labelled YAML file")
-    evaluate.add_argument("file", help="a YAML list of {text, theme}")
+    evaluate = themes.add_parser(
+        "eval", help="score the model on a labelled YAML file (default: the test split)"
+    )
+    evaluate.add_argument(
+        "file", nargs="?", help=f"a YAML list of {{text, theme}} (default: {TEST_SPLIT})"
+    )
+    evaluate.add_argument(
+        "--before", metavar="MODEL", help="an older model to compare with (before and after)"
+    )
     evaluate.add_argument("--model", help="a trained model (default: the newest in models/)")
     evaluate.set_defaults(func=cmd_themes_eval)
+    corrections = themes.add_parser(
+        "corrections", help="views residents or officers re-themed, as NLU training examples"
+    )
+    corrections.add_argument("-o", "--output", required=True, help="the YAML file to write")
+    corrections.add_argument("--since", help="only themes set from this day (YYYY-MM-DD)")
+    corrections.set_defaults(func=cmd_themes_corrections)
 
     scheduler = commands.add_parser("scheduler", help="start check-ins when residents are due")
     scheduler.add_argument("--once", action="store_true", help="run one pass and exit")
@@ -628,6 +814,13 @@ def build_parser() -> argparse.ArgumentParser:
     end = actions.add_parser("end", help="stop asking a question")
     end.add_argument("id", type=int)
     checkins.set_defaults(func=cmd_checkins)
+
+    topics = commands.add_parser(
+        "topics", help="emerging topics: views that fit no theme, grouped by meaning"
+    )
+    topics.add_argument("--days", type=int, default=90, help="views of the last DAYS days (90)")
+    topics.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    topics.set_defaults(func=cmd_topics)
 
     updates = commands.add_parser("updates", help='"you said, we did" updates')
     update_actions = updates.add_subparsers(dest="action", required=True)

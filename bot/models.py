@@ -154,7 +154,11 @@ def _consent_events_are_append_only(mapper, connection, target) -> None:  # type
 
 
 class View(Base):
-    """Something a resident told us, with its theme."""
+    """Something a resident told us, with its theme.
+
+    Officers curate views (bot/services/curation.py): put them under other themes, redact
+    words, hide them (left out of counts, exports and targeting) or link them to updates.
+    """
 
     __tablename__ = "views"
 
@@ -163,7 +167,10 @@ class View(Base):
     text = Column(Text, nullable=False)
     theme_key = Column(String(32), nullable=True, index=True)  # None: "something else"
     confidence = Column(Float, nullable=True)  # the classifier's confidence in its theme
-    theme_source = Column(String(16), nullable=False, default="model")  # "model" or "resident"
+    # Who set its theme: "model", "resident" (corrected it) or "officer" (re-themed it), and
+    # when (kept by `_theme_set_now` below whenever `theme_source` is assigned).
+    theme_source = Column(String(16), nullable=False, default="model")
+    theme_set_at = Column(UTCDateTime, nullable=True, default=utcnow)
     channel = Column(String(32), nullable=False)
     area = Column(String(8), nullable=True)
     conversation_id = Column(String(255), nullable=False, index=True)
@@ -172,8 +179,18 @@ class View(Base):
     # The inbox message it came from: storing the same message twice keeps one view.
     inbox_id = Column(ForeignKey("inbox.id", ondelete="SET NULL"), nullable=True, unique=True)
     created_at = Column(UTCDateTime, nullable=False, default=utcnow, index=True)
+    # Hidden by an officer (abusive, spam, test): kept, but out of counts, exports, targeting.
+    hidden_at = Column(UTCDateTime, nullable=True)
+    hidden_reason = Column(String(16), nullable=True)
+    redacted_at = Column(UTCDateTime, nullable=True)  # an officer redacted words of its text
 
     resident = relationship("Resident", back_populates="views")
+
+
+@event.listens_for(View.theme_source, "set")
+def _theme_set_now(target, value, oldvalue, initiator) -> None:  # type: ignore[no-untyped-def]
+    """Whoever sets a view's theme (model, resident or officer) sets when, too."""
+    target.theme_set_at = utcnow()
 
 
 class SafeguardingAlert(Base):

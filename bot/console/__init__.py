@@ -22,10 +22,14 @@ def create_app(settings: Settings, database: Database) -> Flask:
     """The console app for these settings and this database (nothing connects yet)."""
     from bot.console import (
         auth,
+        checkins,
+        curation,
         dashboard,
         exports,
+        loop,
         residents,
         safeguarding,
+        topics,
         updates,
         users,
         wording,
@@ -71,7 +75,10 @@ def create_app(settings: Settings, database: Database) -> Flask:
         app.logger.error("Console error %s on %s:\n%s", type(error).__name__, request.path, where)
         return render_template("error.html", error=None), 500
 
-    for module in (auth, dashboard, exports, residents, safeguarding, updates, users):
+    for module in (
+        auth, checkins, curation, dashboard, exports, loop, residents, safeguarding, topics,
+        updates, users,
+    ):  # fmt: skip
         app.register_blueprint(module.blueprint)
     return app
 

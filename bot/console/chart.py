@@ -1,4 +1,5 @@
-"""Views per theme per week as a stacked bar chart, laid out for inline SVG (no script)."""
+"""Bar charts laid out for inline SVG (no script): views per theme per week, stacked, and a
+small one of a scale question's ratings."""
 
 from __future__ import annotations
 
@@ -75,4 +76,33 @@ def build(counts: WeeklyCounts) -> Chart:
         legend=[
             (colours[k], label(k), sum(counts.by_theme[k])) for k in keys if k in counts.by_theme
         ],
+    )
+
+
+SMALL_WIDTH, SMALL_HEIGHT, SMALL_LEFT = 240, 120, 28
+
+
+def distribution(counts: dict[int, int], what: str = "rated") -> Chart:
+    """A small bar chart of how many gave each value (a scale question's 1 to 5)."""
+    values = list(counts)
+    top = _nice_max(max(counts.values(), default=0) or 1)
+    plot_h = SMALL_HEIGHT - BOTTOM - TOP
+    slot = (SMALL_WIDTH - SMALL_LEFT) / max(len(values), 1)
+    bars = []
+    for i, value in enumerate(values):
+        n = counts[value]
+        h = n / top * plot_h
+        bars.append(
+            Bar(SMALL_LEFT + i * slot + slot * 0.2, SMALL_HEIGHT - BOTTOM - h, slot * 0.6, h,
+                PALETTE[0], f"{n} {what} {value}")
+        )  # fmt: skip
+    return Chart(
+        bars=bars,
+        week_labels=[(SMALL_LEFT + (i + 0.5) * slot, str(v)) for i, v in enumerate(values)],
+        ticks=[(SMALL_HEIGHT - BOTTOM - plot_h * k / 2, top * k // 2) for k in range(3)],
+        legend=[],
+        width=SMALL_WIDTH,
+        height=SMALL_HEIGHT,
+        left=SMALL_LEFT,
+        baseline=SMALL_HEIGHT - BOTTOM,
     )

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from dataclasses import replace
+
+from flask import Blueprint, abort, g, render_template, request
 
 from bot.console import chart, database
 from bot.console.forms import BadInput, day, page_number
 from bot.console.security import login_required
 from bot.services import dashboard as queries
+from bot.services.curation import (
+    HIDE_REASONS,
+    MAX_VIEWS,
+    answering_choices,
+    text_digest,
+    words_of,
+)
+from bot.services.users import has_role
 
 blueprint = Blueprint("dashboard", __name__)
 
@@ -28,6 +38,7 @@ def view_filter(args) -> tuple[queries.ViewFilter, list[str]]:  # type: ignore[n
             since=dates.get("since"),
             until=dates.get("until"),
             text=args.get("q", "").strip()[:200],
+            hidden=args.get("hidden") == "1",
         ),
         errors,
     )
@@ -38,6 +49,8 @@ def view_filter(args) -> tuple[queries.ViewFilter, list[str]]:  # type: ignore[n
 def index():  # type: ignore[no-untyped-def]
     """The chart and the filtered, paginated list of views."""
     wanted, errors = view_filter(request.args)
+    if wanted.hidden and not has_role(g.user.role, "officer"):
+        wanted = replace(wanted, hidden=False)  # hidden views are for those who curate
     with database().transaction() as s:
         counts = queries.views_per_week(s)
         page = queries.latest_views(s, wanted, page_number(request.args.get("page")))
@@ -52,15 +65,28 @@ def index():  # type: ignore[no-untyped-def]
         errors=errors,
         args=args,
         no_theme=queries.NO_THEME,
+        reasons=HIDE_REASONS,
+        max_curate=MAX_VIEWS,
     )
 
 
 @blueprint.get("/views/<int:view_id>")
 @login_required("analyst")
 def view(view_id: int):  # type: ignore[no-untyped-def]
-    """One view in full."""
+    """One view in full; for officers, the forms to curate it."""
+    curating = has_role(g.user.role, "officer")
     with database().transaction() as s:
         detail = queries.view_detail(s, view_id)
+        updates = answering_choices(s) if curating and detail else []
     if detail is None:
         abort(404)
-    return render_template("view.html", detail=detail)
+    return render_template(
+        "view.html",
+        detail=detail,
+        curating=curating,
+        words=words_of(detail.row.text) if curating else [],
+        digest=text_digest(detail.row.text),
+        updates=updates,
+        reasons=HIDE_REASONS,
+        no_theme=queries.NO_THEME,
+    )

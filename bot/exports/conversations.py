@@ -2,7 +2,8 @@
 
 Only residents who consented to have their views kept, and only the turns from the moment
 they consented (until they withdrew, if they did). A message that raised a safeguarding
-alert, and the bot's answer to it, never leave: they are for the duty officers alone.
+alert, and the bot's answer to it, never leave: they are for the duty officers alone. Nor
+do the messages that made a view officers hid (abusive, spam, a test), nor the answers to them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from bot.exports.filters import ExportFilter
-from bot.models import ChannelIdentity, ConsentEvent, Resident
+from bot.models import ChannelIdentity, ConsentEvent, Resident, View
 from bot.pseudonyms import pseudonym
 from bot.redaction import redact
 from bot.services.safeguarding import KINDS as SAFEGUARDING_INTENTS
@@ -97,6 +98,30 @@ def _turns(events: Iterator[TrackerEvent]) -> Iterator[dict[str, Any]]:
             }
 
 
+def _hidden_texts(session: Session, resident_id: int) -> list[str]:
+    """The words of the resident's views that officers hid, spaces tidied."""
+    return [
+        " ".join(text.split())
+        for text in session.scalars(
+            select(View.text).where(View.resident_id == resident_id, View.hidden_at.is_not(None))
+        )
+    ]
+
+
+def _without_hidden(turns: list[dict[str, Any]], hidden: list[str]) -> list[dict[str, Any]]:
+    """The turns less those that made a hidden view, and the bot's answers to them."""
+    if not hidden:
+        return turns
+    kept, withheld = [], False
+    for turn in turns:
+        if turn["speaker"] == "resident":
+            said = " ".join((turn["text"] or "").split())
+            withheld = bool(said) and any(said in text for text in hidden)
+        if not withheld:
+            kept.append(turn)
+    return kept
+
+
 def _residents(session: Session, wanted: ExportFilter):  # type: ignore[no-untyped-def]
     query = (
         select(Resident.id, Resident.conversation_id)
@@ -133,6 +158,7 @@ def conversation_rows(
             and (wanted.since is None or turn["timestamp"] >= wanted.since)
             and (wanted.until is None or turn["timestamp"] < wanted.until)
         ]
+        turns = _without_hidden(turns, _hidden_texts(session, resident_id))
         if wanted.themes:
             raised = {
                 t["session"] for t in turns if set((t["theme"] or "").split(";")) & wanted_themes

@@ -6,13 +6,14 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from bot.exports.filters import ExportFilter
 from bot.models import Update, UpdateReaction, View
 from bot.pseudonyms import pseudonym
 from bot.redaction import redact
+from bot.services.curation import visible
 
 BATCH = 1000
 REACTION_COLUMNS = {
@@ -36,6 +37,7 @@ def reaction_rows(session: Session, wanted: ExportFilter, key: str) -> Iterator[
         select(UpdateReaction, Update.title, Update.themes, Update.areas, View.text)
         .join(Update, Update.id == UpdateReaction.update_id)
         .outerjoin(View, View.id == UpdateReaction.view_id)
+        .where(or_(View.id.is_(None), visible()))  # a comment officers hid is left out
         .order_by(UpdateReaction.id)
     )
     if wanted.since:

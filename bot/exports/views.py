@@ -12,6 +12,7 @@ from bot.exports.filters import ExportFilter
 from bot.models import UpdateReaction, View, ViewTheme
 from bot.pseudonyms import pseudonym
 from bot.redaction import redact
+from bot.services.curation import visible
 from bot.services.views import with_theme
 from bot.themes import catalogue, label
 
@@ -35,10 +36,12 @@ VIEW_COLUMNS = {
 
 
 def views_query(wanted: ExportFilter):  # type: ignore[no-untyped-def]
-    """The views `wanted` picks, with the update each comments on, oldest first."""
+    """The views `wanted` picks, with the update each comments on, oldest first (views
+    officers hid are never exported nor counted)."""
     query = (
         select(View, UpdateReaction.update_id)
         .outerjoin(UpdateReaction, UpdateReaction.view_id == View.id)
+        .where(visible())
         .order_by(View.id)
     )
     if wanted.since:

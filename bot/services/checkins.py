@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Row
@@ -15,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.models import Checkin, CheckinQuestion, Resident, View, ViewTheme
+from bot.services.curation import visible
 from bot.services.identities import chunks, reachable_channels
 from bot.services.preferences import INTERVALS, pause, resume
 from bot.services.targeting import checked_targets
@@ -33,8 +35,7 @@ class InvalidQuestion(ValueError):
     """A question an officer cannot set as given."""
 
 
-def add_question(
-    session: Session,
+def checked_question(
     *,
     wording: str,
     kind: str = "open",
@@ -43,8 +44,8 @@ def add_question(
     areas: list[str] | None = None,
     starts_at: datetime,
     ends_at: datetime | None = None,
-) -> CheckinQuestion:
-    """Set a check-in question; raises InvalidQuestion with a short reason."""
+) -> dict[str, Any]:
+    """A question's columns, tidied and checked; raises InvalidQuestion with a short reason."""
     wording = " ".join(wording.split())
     if not wording:
         raise InvalidQuestion("the question is empty")
@@ -60,15 +61,35 @@ def add_question(
     themes, districts = checked_targets(themes, areas, InvalidQuestion)
     if ends_at is not None and ends_at <= starts_at:
         raise InvalidQuestion("the run window ends before it starts")
+    return {
+        "wording": wording,
+        "kind": kind,
+        "ask_why": ask_why,
+        "themes": json.dumps(themes),
+        "areas": json.dumps(districts),
+        "starts_at": starts_at,
+        "ends_at": ends_at,
+    }
+
+
+def add_question(
+    session: Session,
+    *,
+    wording: str,
+    kind: str = "open",
+    ask_why: bool = False,
+    themes: list[str] | None = None,
+    areas: list[str] | None = None,
+    starts_at: datetime,
+    ends_at: datetime | None = None,
+) -> CheckinQuestion:
+    """Set a check-in question; raises InvalidQuestion with a short reason."""
     question = CheckinQuestion(
-        wording=wording,
-        kind=kind,
-        ask_why=ask_why,
-        themes=json.dumps(themes),
-        areas=json.dumps(districts),
-        starts_at=starts_at,
-        ends_at=ends_at,
-    )
+        **checked_question(
+            wording=wording, kind=kind, ask_why=ask_why, themes=themes, areas=areas,
+            starts_at=starts_at, ends_at=ends_at,
+        )
+    )  # fmt: skip
     session.add(question)
     session.flush()
     return question
@@ -125,7 +146,7 @@ def questions_for(
         for resident_id, theme_key in session.execute(
             select(View.resident_id, ViewTheme.theme_key)
             .join(ViewTheme, ViewTheme.view_id == View.id)
-            .where(View.resident_id.in_(chunk))
+            .where(View.resident_id.in_(chunk), visible())
             .distinct()
         ):
             spoken_about[resident_id].add(theme_key)

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from bot.models import (
@@ -23,6 +23,7 @@ from bot.models import (
     utcnow,
 )
 from bot.redaction import redact
+from bot.services.curation import visible
 from bot.services.views import with_theme
 
 NO_THEME = "none"  # the filter value for views under "something else"
@@ -62,7 +63,7 @@ def views_per_week(session: Session, weeks: int = 12, now: datetime | None = Non
         *[(View.created_at >= start, i) for i, start in reversed(list(enumerate(starts)))],
         else_=0,
     ).label("week")
-    recent = View.created_at >= starts[0]
+    recent = and_(View.created_at >= starts[0], visible())  # hidden views are not counted
     # A view about two things counts under each; "something else" under None.
     rows = (
         session.execute(
@@ -97,6 +98,7 @@ class ViewFilter:
     until: date | None = None  # to the end of this day (UTC)
     text: str = ""  # words the view contains (case-insensitive)
     ids: tuple[int, ...] = field(default_factory=tuple)  # only these views
+    hidden: bool = False  # only the views officers hid (otherwise only those they did not)
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ class ViewRow:
     area: str | None
     text: str
     resident: str  # resident_tag()
+    theme_source: str = "model"  # who set its theme: "model", "resident" or "officer"
+    hidden_reason: str | None = None  # why an officer hid it (bot.services.curation)
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,7 @@ class Page:
 
 
 def _filtered(query, wanted: ViewFilter):  # type: ignore[no-untyped-def]
+    query = query.where(View.hidden_at.is_not(None) if wanted.hidden else visible())
     if wanted.theme == NO_THEME:
         query = query.where(View.theme_key.is_(None))
     elif wanted.theme:
@@ -179,6 +184,8 @@ def _row(view: View, conversation_id: str, text: str | None = None) -> ViewRow:
         area=view.area,
         text=view.text if text is None else text,
         resident=resident_tag(conversation_id),
+        theme_source=view.theme_source,
+        hidden_reason=view.hidden_reason if view.hidden_at is not None else None,
     )
 
 
@@ -204,6 +211,10 @@ class ViewDetail:
 
     row: ViewRow
     theme_source: str
+    theme_set_at: datetime | None  # when its theme was set (by theme_source)
+    themes: list[str]  # every theme it is under, the primary first
+    hidden_at: datetime | None
+    redacted_at: datetime | None
     question: str | None  # the check-in question it answers
     rating: int | None
     updates: list[AnsweredBy]  # updates that picked it or, published, match it
@@ -275,6 +286,16 @@ def view_detail(session: Session, view_id: int) -> ViewDetail | None:
     return ViewDetail(
         row=_row(view, conversation),
         theme_source=view.theme_source,
+        theme_set_at=view.theme_set_at,
+        themes=list(
+            session.scalars(
+                select(ViewTheme.theme_key)
+                .where(ViewTheme.view_id == view.id)
+                .order_by(ViewTheme.rank)
+            )
+        ),
+        hidden_at=view.hidden_at,
+        redacted_at=view.redacted_at,
         question=question.wording if question else None,
         rating=view.rating,
         updates=_answered_by(session, view),

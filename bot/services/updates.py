@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, delete, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from bot.models import (
     ChannelIdentity,
@@ -24,6 +24,7 @@ from bot.models import (
 )
 from bot.redaction import redact
 from bot.services import audit
+from bot.services.curation import visible
 from bot.services.dashboard import resident_tag
 from bot.services.identities import PROACTIVE_CHANNELS, chunks, reachable_channels
 from bot.services.targeting import checked_targets
@@ -212,8 +213,9 @@ class Recipient:
 
 
 def _concerned(update: Update, resident_id: int | None = None):  # type: ignore[no-untyped-def]
-    """SELECT of the residents whose views the update answers (matching or hand-picked)."""
-    base = select(View.resident_id)
+    """SELECT of the residents whose views the update answers (matching or hand-picked);
+    hidden views answer nothing."""
+    base = select(View.resident_id).where(visible())
     if resident_id is not None:
         base = base.where(View.resident_id == resident_id)
     picked = base.join(UpdateView, UpdateView.view_id == View.id).where(
@@ -325,7 +327,7 @@ def targets_condition(update: Update):  # type: ignore[no-untyped-def]
     themes, areas = json.loads(update.themes), json.loads(update.areas)
     if not (themes or areas):
         return None
-    conditions = []
+    conditions = [visible()]  # a hidden view is not targeted
     if themes:
         conditions.append(with_theme(themes))
     if areas:
@@ -374,7 +376,12 @@ def preview_details(session: Session, update: Update, limit: int = MATCH_LIMIT) 
     counts = Counter(told.values())
     concerned = set(session.scalars(_concerned(update)).all())
     reasons = _not_reached(session, [i for i in concerned if i not in told])
-    picked_ids = select(UpdateView.view_id).where(UpdateView.update_id == update.id)
+    shown = aliased(View)  # picked views that are not hidden (uncorrelated with View below)
+    picked_ids = (
+        select(UpdateView.view_id)
+        .join(shown, shown.id == UpdateView.view_id)
+        .where(UpdateView.update_id == update.id, shown.hidden_at.is_(None))
+    )
     matching = targets_condition(update)
     wanted = View.id.in_(picked_ids) if matching is None else or_(View.id.in_(picked_ids), matching)
     is_picked = case((View.id.in_(picked_ids), True), else_=False)

@@ -1,5 +1,5 @@
 """The officer console in Debian's Chromium: sign in, compose, change, publish, delivery;
-an analyst downloads an export.
+an analyst downloads an export; an officer adds a check-in question and re-themes a view.
 
 The real server (`python -m bot.console`) runs on a free port with its own SQLite file; the
 account is made with `engage users create`; `engage notifier --once` sends through the
@@ -262,3 +262,58 @@ def test_the_charts_key_puts_each_colour_next_to_its_label(console):
         assert 11 <= s_right - s_left <= 13 and 11 <= s_bottom - s_top <= 13, key
         assert 0 <= l_left - s_right <= 8, key  # the colour sits just left of its label
         assert s_top < l_bottom and l_top < s_bottom, key  # on the same line
+
+
+def test_officer_adds_a_checkin_question_and_rethemes_a_view(console):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, _ = console
+    question = "How are the buses? Reply 1 (awful) to 5 (great)."
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page()
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.set_default_timeout(15_000)
+        page.goto(base)
+        page.get_by_label("Email address").fill(EMAIL)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+
+        page.get_by_role("link", name="Check-ins").click()
+        page.get_by_role("textbox", name="Question").fill(question)
+        page.get_by_label("A number from 1 to 5").check()
+        page.get_by_label("After a number, ask why").check()
+        page.get_by_label("Roads & transport").check()
+        page.get_by_label("Only residents in").fill("LS6")
+        page.get_by_role("button", name="Preview").click()
+        expect(page.locator("#checkin-text")).to_have_text(f"Hi from Leeds Listens. {question}")
+        expect(page.locator("#checkin-size")).to_have_text(
+            "Plain text: 71 characters, 1 SMS (on Telegram, with buttons 1 to 5)."
+        )
+        expect(page.locator("#checkin-reach")).to_have_text(
+            "2 residents would be asked it now (at their next check-in)."
+        )
+        page.get_by_role("button", name="Add the question").click()
+        expect(page.get_by_role("status")).to_have_text(
+            "Question 1 added. It would be put to 2 residents as things are now."
+        )
+        expect(page.locator("#running")).to_contain_text(question)
+        expect(page.locator("#answers-1")).to_have_text("Asked 0 times; 0 ratings; 0 said why.")
+
+        page.get_by_role("link", name="Views", exact=True).click()
+        expect(page.locator(".chart .legend li")).to_have_text(["Roads & transport: 2"])
+        page.locator("#pick-views a").first.click()
+        page.get_by_label("Main theme").select_option("housing")
+        page.get_by_role("button", name="Change the theme").click()
+        expect(page.get_by_role("status")).to_contain_text("Theme changed")
+        expect(page.locator("#view-theme")).to_contain_text("Housing (set by an officer on")
+        page.get_by_role("link", name="Views", exact=True).click()
+        expect(page.locator(".chart .legend li")).to_have_text(
+            ["Roads & transport: 1", "Housing: 1"]
+        )
+        browser.close()
+    assert problems == []

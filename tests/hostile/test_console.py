@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from bot.console.security import CSP
 from bot.models import LoginFailure, View, metadata
+from bot.services.checkins import add_question
 from bot.services.safeguarding import record_alert
 from bot.services.updates import draft_update
 from bot.services.users import (
@@ -55,6 +56,10 @@ GET_ACCESS = {
     "users.audit_log": "admin",
     "residents.index": "admin",
     "safeguarding.index": SAFEGUARDING,
+    "checkins.index": "officer",
+    "curation.curate": "officer",
+    "loop.index": "analyst",
+    "topics.index": "analyst",
 }
 # Who may send each form.
 POST_ACCESS = {
@@ -71,6 +76,16 @@ POST_ACCESS = {
     "residents.export": "admin",
     "residents.erase": "admin",
     "safeguarding.handled": SAFEGUARDING,
+    "checkins.add": "officer",
+    "checkins.end": "officer",
+    "curation.set_theme": "officer",
+    "curation.redact": "officer",
+    "curation.hide_one": "officer",
+    "curation.unhide_one": "officer",
+    "curation.answered_one": "officer",
+    "curation.curate_many": "officer",
+    "topics.merge": "officer",
+    "topics.propose": "officer",
 }
 # What each form would need to do its work, had it been let through.
 FORMS = {
@@ -91,6 +106,13 @@ FORMS = {
     "users.change": {"role": "admin", "allowed": "yes"},
     "residents.find": {"channel": "sms", "address": "+447700900001"},
     "residents.erase": {"confirm": "ERASE"},
+    "checkins.add": {"wording": "How are the buses?", "do": "add"},
+    "curation.set_theme": {"theme": "housing"},
+    "curation.redact": {"word": "0"},
+    "curation.hide_one": {"reason": "spam"},
+    "curation.curate_many": {"do": "hide", "reason": "spam", "view": "1"},
+    "topics.merge": {"theme": "housing", "view": "1"},
+    "topics.propose": {"key": "e_scooters", "label": "Scooters", "description": "d", "view": "1"},
 }  # fmt: skip
 CHANGES = ("disable", "enable", "role", "safeguarding")  # users.change's <any(...)>
 SEND_TO_SIGN_IN = "/login?next="
@@ -130,7 +152,9 @@ def world(database, accounts, seeded):
             we_did="The 42 runs later.", created_by="test", themes=["roads_transport"],
         )  # fmt: skip
         alert = record_alert(s, "conv-1", kind="abuse", text="he hits me", channel="telegram")
+        question = add_question(s, wording="How are the buses?", starts_at=console.NOW)
         ids = {
+            "question_id": question.id,
             "view_id": seeded["bus_sms"],
             "update_id": update.id,
             "alert_id": alert.id,

@@ -9,7 +9,7 @@ import json
 import re
 import tempfile
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -69,7 +69,9 @@ def resident(database, seeded, settings):
         c.execute(
             text("INSERT INTO events (sender_id, type_name, timestamp, data) "
                  "VALUES (:s, 'user', :at, :d)"),
-            {"s": conversation_id, "at": NOW.timestamp() + 60, "d": json.dumps(turn)},
+            # A minute after consent, now (the module's NOW may be minutes old by this test).
+            {"s": conversation_id, "at": datetime.now(timezone.utc).timestamp() + 60,
+             "d": json.dumps(turn)},
         )  # fmt: skip
     tracker.dispose()
     return resident_id

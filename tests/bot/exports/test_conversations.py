@@ -17,7 +17,7 @@ from sqlalchemy import select
 from bot.db import Database
 from bot.exports import ExportError, ExportFilter, ExportRequest, export
 from bot.exports.conversations import consented_intervals, conversation_rows
-from bot.models import AuditEvent, ConsentEvent
+from bot.models import AuditEvent, ConsentEvent, Resident
 from bot.pseudonyms import pseudonym
 from bot.services.identities import resident_for
 from tests.bot.exports.rasa_store import DAMP, HOUR, HOUSING, MINUTE, PARKS, ROADS, T0, WASTE
@@ -189,3 +189,17 @@ def test_no_tracker_store_yet_means_no_turns(database, tmp_path):
         )  # fmt: skip
     empty.dispose()
     assert count == 0 and path.read_bytes() == b""
+
+
+def test_the_messages_of_a_view_officers_hid_are_left_out(database, tracker, conversations):
+    from bot.services.curation import hide
+    from bot.services.views import store_view
+
+    with database.transaction() as s:
+        cat = s.get(Resident, conversations["cat"][0])
+        view = store_view(s, cat, text="more council houses please", theme_key=HOUSING,
+                          confidence=0.9, channel="sms")  # fmt: skip
+        hide(s, [view.id], "test", actor="officer@council.example")
+    cat_rows = [r for r in _rows(database, tracker) if r["resident"] == pseudonym(
+        conversations["cat"][0], KEY)]  # fmt: skip
+    assert _said(cat_rows) == [(2, "resident", DAMP), (2, "bot", "Noted twice 👍🏽.")]

@@ -106,3 +106,13 @@ def test_the_reactions_export_is_audited_without_personal_data(database, two_upd
             "format": "jsonl", "filters": {"channel": "sms"}, "rows": 2
         }  # fmt: skip
         assert event.actor == "cli:test"
+
+
+def test_a_comment_officers_hid_is_left_out(database, two_updates):
+    from bot.models import UpdateReaction
+    from bot.services.curation import hide
+
+    with database.transaction() as s:
+        comment = s.scalars(select(UpdateReaction).where(UpdateReaction.kind == "comment")).one()
+        hide(s, [comment.view_id], "abusive", actor="officer@council.example")
+    assert [row["reaction"] for row in _rows(database)] == ["helped", "not_helped"]

@@ -1,0 +1,141 @@
+"""Check-in questions: running, planned and ended, with their answers; add one (after a
+preview of the message and of who it would reach); end one early.
+
+The same service functions as `engage checkins` (bot/services/checkins_questions.py), and
+the same audit actions, "checkin.add" and "checkin.end". Officers and admins only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, timezone
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+
+from bot.console import chart, database, settings
+from bot.console.forms import BadInput, day, words
+from bot.console.security import login_required
+from bot.models import utcnow
+from bot.services.checkins import MAX_QUESTION_CHARS, InvalidQuestion, checked_question
+from bot.services.checkins_questions import (
+    STATUSES,
+    MessagePreview,
+    UnknownQuestion,
+    add_question_recorded,
+    end_question,
+    list_questions,
+    preview_message,
+    reach_of,
+)
+
+blueprint = Blueprint("checkins", __name__, url_prefix="/checkins")
+
+HEADINGS = {"running": "Running now", "planned": "Planned", "ended": "Ended"}
+
+
+def _midnight(value, days: int = 0) -> datetime | None:  # type: ignore[no-untyped-def]
+    if value is None:
+        return None
+    return datetime.combine(value + timedelta(days=days), time.min, tzinfo=timezone.utc)
+
+
+def _posted() -> dict:
+    """The form as posted (for showing it again)."""
+    form = {k: v for k, v in request.form.items() if k not in ("csrf_token", "do")}
+    form["themes"] = request.form.getlist("theme")
+    return form
+
+
+def _fields(form: dict, now: datetime) -> dict:
+    """The question's fields from the form; raises BadInput or InvalidQuestion."""
+    starts = _midnight(day(form.get("starts"), "Starts"))
+    return {
+        "wording": form.get("wording", ""),
+        "kind": form.get("kind", "open"),
+        "ask_why": form.get("ask_why") == "yes",
+        "themes": form["themes"],
+        "areas": words(form.get("areas")),
+        "starts_at": now if starts is None or starts <= now else starts,
+        "ends_at": _midnight(day(form.get("ends"), "Ends"), days=1),  # the whole last day
+    }
+
+
+def _reason(exc: Exception) -> str:
+    message = str(exc)
+    return message[:1].upper() + message[1:] + "."
+
+
+def _page(  # type: ignore[no-untyped-def]
+    form: dict | None = None,
+    preview: MessagePreview | None = None,
+    reached: int | None = None,
+    error: str | None = None,
+    status: int = 200,
+):
+    """The page: the questions by status, and the form (with its preview or its error)."""
+    with database().transaction() as s:
+        questions = list_questions(s)
+    groups = {name: [q for q in questions if q.status == name] for name in STATUSES}
+    charts = {q.id: chart.distribution(q.ratings) for q in questions if q.kind == "scale"}
+    page = render_template(
+        "checkins.html",
+        groups=groups,
+        headings=HEADINGS,
+        charts=charts,
+        form=form or {"kind": "open", "themes": []},
+        preview=preview,
+        reached=reached,
+        error=error,
+        max_chars=MAX_QUESTION_CHARS,
+    )
+    return page, status
+
+
+@blueprint.get("")
+@login_required("officer")
+def index():  # type: ignore[no-untyped-def]
+    """Every question and its answers so far, and the form to add one."""
+    return _page()
+
+
+@blueprint.post("")
+@login_required("officer")
+def add():  # type: ignore[no-untyped-def]
+    """Preview the question (the message, its size, who it reaches), or add it."""
+    form = _posted()
+    now = utcnow()
+    try:
+        fields = _fields(form, now)
+        checked_question(**fields)
+        preview = preview_message(fields["wording"], settings().org_name)
+        with database().transaction() as s:
+            reached = reach_of(s, themes=fields["themes"], areas=fields["areas"], now=now)
+            if request.form.get("do") == "add":
+                question = add_question_recorded(
+                    s, actor=g.user.email, remote_addr=request.remote_addr, **fields
+                )
+                number = question.id
+    except (BadInput, InvalidQuestion) as exc:
+        return _page(form, error=_reason(exc), status=400)
+    if request.form.get("do") != "add":
+        return _page(form, preview=preview, reached=reached)
+    flash(
+        f"Question {number} added. It would be put to {reached} "
+        f"resident{'' if reached == 1 else 's'} as things are now."
+    )
+    return redirect(url_for("checkins.index"))
+
+
+@blueprint.post("/<int:question_id>/end")
+@login_required("officer")
+def end(question_id: int):  # type: ignore[no-untyped-def]
+    """Stop asking a question from now on."""
+    try:
+        with database().transaction() as s:
+            end_question(s, question_id, actor=g.user.email, remote_addr=request.remote_addr)
+    except UnknownQuestion:
+        return _page(error=f"There is no question {question_id}.", status=404)
+    except InvalidQuestion as exc:
+        flash(_reason(exc))
+        return redirect(url_for("checkins.index"))
+    flash(f"Question {question_id} ended: nobody will be asked it from now on.")
+    return redirect(url_for("checkins.index"))

@@ -1,0 +1,82 @@
+"""Officers' questions: their status, answers, reach, and ending one early (the service)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bot.services.checkins import DEFAULT_WORDING, InvalidQuestion, add_question, default_question
+from bot.services.checkins_questions import (
+    UnknownQuestion,
+    end_question,
+    list_questions,
+    preview_message,
+    reach,
+)
+from bot.services.consent import opt_out, record_consent
+from bot.services.identities import resident_for
+from bot.services.views import store_view
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
+
+
+def test_statuses_and_their_order(database):
+    with database.transaction() as s:
+        older = add_question(s, wording="Older", starts_at=T0 - timedelta(days=9))
+        newer = add_question(s, wording="Newer", starts_at=T0 - timedelta(days=1))
+        soon = add_question(s, wording="Soon", starts_at=T0 + timedelta(days=1))
+        later = add_question(s, wording="Later", starts_at=T0 + timedelta(days=9))
+        over = add_question(
+            s, wording="Over", starts_at=T0 - timedelta(days=9), ends_at=T0 - timedelta(days=2)
+        )
+        standing = default_question(s)
+        found = list_questions(s, now=T0)
+    assert [(q.id, q.status) for q in found] == [
+        (newer.id, "running"), (older.id, "running"), (standing.id, "running"),
+        (soon.id, "planned"), (later.id, "planned"), (over.id, "ended"),
+    ]  # fmt: skip
+    assert [q.standing for q in found] == [False, False, True, False, False, False]
+
+
+def test_ending(database):
+    with database.transaction() as s:
+        running = add_question(s, wording="Running", starts_at=T0 - timedelta(days=1))
+        planned = add_question(s, wording="Planned", starts_at=T0 + timedelta(days=1))
+        standing = default_question(s)
+        assert end_question(s, running.id, actor="a", now=T0).ends_at == T0
+        ended = end_question(s, planned.id, actor="a", now=T0)
+        assert ended.starts_at == ended.ends_at == T0  # never asked, still in order
+        with pytest.raises(InvalidQuestion, match="already ended"):
+            end_question(s, running.id, actor="a", now=T0 + timedelta(seconds=1))
+        with pytest.raises(InvalidQuestion, match="standing question"):
+            end_question(s, standing.id, actor="a", now=T0)
+        with pytest.raises(UnknownQuestion):
+            end_question(s, 9999, actor="a", now=T0)
+        assert standing.wording == DEFAULT_WORDING and standing.ends_at is None
+
+
+def test_reach_counts_residents_a_question_would_be_put_to(database):
+    with database.transaction() as s:
+        people = []
+        for n, (area, theme) in enumerate(
+            [("LS6", "housing"), ("LS6", "roads_transport"), ("LS7", "housing")]
+        ):
+            person = resident_for(s, "sms", f"+44770090050{n}")
+            record_consent(s, person, given=True, wording="w", channel="sms")
+            person.area = area
+            store_view(s, person, text="x", theme_key=theme, confidence=0.9, channel="sms")
+            people.append(person)
+        assert reach(s, now=T0) == 3
+        assert reach(s, ["housing"], now=T0) == 2
+        assert reach(s, ["housing"], ["LS6"], now=T0) == 1
+        opt_out(s, people[0], channel="sms")
+        assert reach(s, ["housing"], ["LS6"], now=T0) == 0
+
+
+def test_the_message_is_measured_as_an_sms():
+    preview = preview_message("How  are\nthe buses?", "Leeds Listens")
+    assert preview.text == "Hi from Leeds Listens. How are the buses?"
+    assert (preview.characters, preview.encoding, preview.sms) == (41, "GSM-7", 1)
+    assert not preview.too_long
+    assert preview_message("x" * 300, "Leeds Listens").sms == 3
