@@ -10,9 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import EngageAction, channel_of, inbox_id_of, latest_theme
 from actions.dialogue import CHECKIN_OPEN, CHECKIN_SCALE, CHECKIN_WHY, lead_back, stage
-from bot.models import CheckinQuestion
-from bot.services.checkins import answer_checkin, checkin_for
-from bot.services.views import NotAllowed
+from bot.services.checkins import give_checkin_answer, question_to_ask
 from bot.themes import is_theme, label
 
 SCALE = range(1, 6)
@@ -43,25 +41,20 @@ class ActionStartCheckin(EngageAction):
         raw_id = entity(tracker, "checkin_id") or ""
         if not raw_id.isdigit() or tracker.get_slot("opted_out"):
             return []
-
-        def _question(session):  # type: ignore[no-untyped-def]
-            checkin = checkin_for(session, int(raw_id), tracker.sender_id)
-            if checkin is None or checkin.question_id is None:
-                return None
-            question = session.get(CheckinQuestion, checkin.question_id)
-            return question.wording, question.kind
-
-        found = await self.in_transaction(_question)
-        if found is None:
+        question = await self.in_transaction(
+            lambda s: question_to_ask(s, tracker.sender_id, int(raw_id))
+        )
+        if question is None:
             return []
-        wording, kind = found
-        if kind == "scale":
+        if question.kind == "scale":
             dispatcher.utter_message(
-                response="utter_checkin_question", question=wording, buttons=scale_buttons()
+                response="utter_checkin_question",
+                question=question.wording,
+                buttons=scale_buttons(),
             )
             next_stage = CHECKIN_SCALE
         else:
-            dispatcher.utter_message(response="utter_checkin_question", question=wording)
+            dispatcher.utter_message(response="utter_checkin_question", question=question.wording)
             next_stage = CHECKIN_OPEN
         return [SlotSet("checkin_id", int(raw_id)), SlotSet("stage", next_stage)]
 
@@ -80,24 +73,18 @@ class ActionAnswerCheckin(EngageAction):
         theme = theme if is_theme(theme) else None
         text = tracker.latest_message.get("text") or ""
         channel = channel_of(tracker)
-
-        def _store(session) -> bool:  # type: ignore[no-untyped-def]
-            question = answer_checkin(
-                session,
-                int(checkin_id),
+        stored = checkin_id is not None and await self.in_transaction(
+            lambda s: give_checkin_answer(
+                s,
                 tracker.sender_id,
+                int(checkin_id),
                 text=text,
                 theme_key=theme,
                 confidence=confidence,
                 channel=channel,
                 inbox_id=inbox_id_of(tracker),
             )
-            return question is not None
-
-        try:
-            stored = checkin_id is not None and await self.in_transaction(_store)
-        except (NotAllowed, ValueError):
-            stored = False
+        )
         if not stored:
             return lead_back(dispatcher, tracker)
         dispatcher.utter_message(response="utter_checkin_noted", theme_label=label(theme))
@@ -121,12 +108,11 @@ class ActionRateCheckin(EngageAction):
             dispatcher.utter_message(response="utter_checkin_rate_reask")
             return []
         channel = channel_of(tracker)
-
-        def _store(session) -> bool | None:  # type: ignore[no-untyped-def]
-            question = answer_checkin(
-                session,
-                int(checkin_id),
+        answered = await self.in_transaction(
+            lambda s: give_checkin_answer(
+                s,
                 tracker.sender_id,
+                int(checkin_id),
                 text=rating,
                 theme_key=None,
                 confidence=None,
@@ -134,15 +120,10 @@ class ActionRateCheckin(EngageAction):
                 rating=int(rating),
                 inbox_id=inbox_id_of(tracker),
             )
-            return question.ask_why if question else None
-
-        try:
-            ask_why = await self.in_transaction(_store)
-        except NotAllowed:
-            ask_why = None
-        if ask_why is None:
+        )
+        if answered is None:
             return lead_back(dispatcher, tracker)
-        if ask_why:
+        if answered.ask_why:
             dispatcher.utter_message(response="utter_checkin_why")
             return [SlotSet("stage", CHECKIN_WHY)]
         dispatcher.utter_message(response="utter_checkin_thanks")

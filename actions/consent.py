@@ -12,9 +12,7 @@ from actions.base import channel_of, intent_of
 from actions.dialogue import VIEW
 from actions.views import ViewKeeping
 from bot.erasure import do_not_contact_key
-from bot.services.consent import record_consent
-from bot.services.residents import get_or_create_resident
-from bot.services.rights import unblock
+from bot.services.consent import answer_consent
 
 CONSENT_RESPONSES = ("utter_intro", "utter_ask_consent")
 
@@ -41,19 +39,23 @@ class ActionRecordConsent(ViewKeeping):
             {"org_name": self.settings.org_name, "privacy_url": self.settings.privacy_url},
         )
         channel = channel_of(tracker)
-
-        def _record(session) -> None:  # type: ignore[no-untyped-def]
-            resident = get_or_create_resident(session, tracker.sender_id, channel)
-            record_consent(session, resident, given=given, wording=wording, channel=channel)
-            if given:  # consented again after an erasure: off the do-not-contact list
-                unblock(session, resident, do_not_contact_key(self.settings))
-
-        await self.in_transaction(_record)
+        recorded = await self.in_transaction(
+            lambda s: answer_consent(
+                s,
+                tracker.sender_id,
+                given=given,
+                wording=wording,
+                channel=channel,
+                # A yes after an erasure: off the do-not-contact list, kept under this key.
+                do_not_contact_key=do_not_contact_key(self.settings) if given else None,
+            )
+        )
         held = list(tracker.get_slot("held_views") or [])
+        events: list[EventType] = [SlotSet("consent", recorded.consent)]
         if given and held:  # what they said before we asked: kept now, not asked again
-            return [SlotSet("consent", "given"), *await self.store_held(dispatcher, tracker, held)]
+            return events + await self.store_held(dispatcher, tracker, held)
         if given:
             dispatcher.utter_message(response="utter_consent_given")
-            return [SlotSet("consent", "given"), SlotSet("stage", VIEW)]
+            return [*events, SlotSet("stage", VIEW)]
         dispatcher.utter_message(response="utter_consent_declined")
-        return [SlotSet("consent", "refused"), SlotSet("stage", None), SlotSet("held_views", None)]
+        return [*events, SlotSet("stage", None), SlotSet("held_views", None)]

@@ -9,18 +9,17 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import EngageAction
-from bot.services.residents import find_resident
-from bot.services.views import ViewSummary, summarise_views
+from bot.services.rights import ResidentSummary, summary_for
 from bot.themes import label
 
 MAX_THEMES_LISTED = 4
 
 
-def breakdown(summary: ViewSummary) -> tuple[str, int]:
+def breakdown(summary: ResidentSummary) -> tuple[str, int]:
     """'Roads & transport (2), Housing (1)' for the top themes, and how many themes are left."""
-    listed = summary.by_theme[:MAX_THEMES_LISTED]
+    listed = summary.themes[:MAX_THEMES_LISTED]
     text = ", ".join(f"{label(key)} ({count})" for key, count in listed)
-    return text, len(summary.by_theme) - len(listed)
+    return text, len(summary.themes) - len(listed)
 
 
 class ActionSummariseViews(EngageAction):
@@ -32,24 +31,18 @@ class ActionSummariseViews(EngageAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        def _summary(session):  # type: ignore[no-untyped-def]
-            resident = find_resident(session, tracker.sender_id)
-            if resident is None:
-                return None, None
-            return summarise_views(session, resident), resident
-
-        summary, resident = await self.in_transaction(_summary)
-        if resident is None:
+        summary = await self.in_transaction(lambda s: summary_for(s, tracker.sender_id))
+        if summary is None:
             dispatcher.utter_message(response="utter_no_views")
             return []
-        joined = resident.created_at
+        joined = summary.joined
         details = {
             "joined": f"{joined.day} {joined:%b %Y}",
-            "area": resident.area or "not given",
-            "rhythm": resident.rhythm.replace("_", " "),
+            "area": summary.area or "not given",
+            "rhythm": summary.rhythm.replace("_", " "),
         }
         contact = self.settings.data_request_contact
-        if summary.total == 0:
+        if summary.views == 0:
             dispatcher.utter_message(response="utter_no_views_details", **details)
         else:
             self._summarise(dispatcher, summary, details)
@@ -63,10 +56,10 @@ class ActionSummariseViews(EngageAction):
 
     @staticmethod
     def _summarise(
-        dispatcher: CollectingDispatcher, summary: ViewSummary, details: dict[str, str]
+        dispatcher: CollectingDispatcher, summary: ResidentSummary, details: dict[str, str]
     ) -> None:
         listed, more = breakdown(summary)
-        if summary.total == 1:
+        if summary.views == 1:
             response = "utter_views_summary_one"
         elif more:
             response = "utter_views_summary_more"
@@ -74,9 +67,9 @@ class ActionSummariseViews(EngageAction):
             response = "utter_views_summary"
         dispatcher.utter_message(
             response=response,
-            count=summary.total,
+            count=summary.views,
             breakdown=listed,
             more=more,
-            theme_label=label(summary.by_theme[0][0]),
+            theme_label=label(summary.themes[0][0]),
             **details,
         )

@@ -10,8 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import EngageAction, channel_of
 from actions.dialogue import lead_back, with_slots
-from bot.services.consent import opt_in, opt_out
-from bot.services.residents import get_or_create_resident
+from bot.services.consent import opt_in_conversation, opt_out_conversation
 
 # Back in, or still in: each said in the resident's own rhythm.
 IN_THEIR_RHYTHM = {
@@ -35,13 +34,10 @@ class ActionOptOut(EngageAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         channel = channel_of(tracker)
-
-        def _opt_out(session) -> bool:  # type: ignore[no-untyped-def]
-            resident = get_or_create_resident(session, tracker.sender_id, channel)
-            return opt_out(session, resident, channel=channel)
-
-        changed = await self.in_transaction(_opt_out)
-        if changed or not tracker.get_slot("opted_out"):
+        stopped = await self.in_transaction(
+            lambda s: opt_out_conversation(s, tracker.sender_id, channel=channel)
+        )
+        if stopped.changed or not tracker.get_slot("opted_out"):
             dispatcher.utter_message(response="utter_opted_out")
         return [SlotSet("opted_out", True), SlotSet("stage", None)]
 
@@ -56,18 +52,15 @@ class ActionOptIn(EngageAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         channel = channel_of(tracker)
-
-        def _opt_in(session) -> tuple[bool, str]:  # type: ignore[no-untyped-def]
-            resident = get_or_create_resident(session, tracker.sender_id, channel)
-            return opt_in(session, resident, channel=channel), resident.rhythm
-
-        changed, rhythm = await self.in_transaction(_opt_in)
+        started = await self.in_transaction(
+            lambda s: opt_in_conversation(s, tracker.sender_id, channel=channel)
+        )
         # The gateway has usually recorded START already: the slot says if they were out.
-        resumed = changed or bool(tracker.get_slot("opted_out"))
+        resumed = started.changed or bool(tracker.get_slot("opted_out"))
         events: list[EventType] = [SlotSet("opted_out", False)]
         if tracker.get_slot("consent") != "given":
             # They never agreed to us keeping their views: ask, as for anyone new.
             return events + lead_back(dispatcher, with_slots(tracker, opted_out=False))
-        welcome, still = IN_THEIR_RHYTHM.get(rhythm, IN_THEIR_RHYTHM["monthly"])
+        welcome, still = IN_THEIR_RHYTHM.get(started.rhythm, IN_THEIR_RHYTHM["monthly"])
         dispatcher.utter_message(response=welcome if resumed else still)
         return events

@@ -12,14 +12,15 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import EngageAction, intent_of
 from actions.dialogue import lead_back
-from bot.models import utcnow
-from bot.services.preferences import DEFAULT_PAUSE, less_often, pause, resume, set_rhythm
-from bot.services.residents import find_resident
+from bot.services.preferences import DEFAULT_PAUSE, LESS_OFTEN, PAUSE, RESUME, change_rhythm
 
-RHYTHM_INTENTS = {
+# The change each intent asks for (any other: resume).
+CHANGES = {
     "rhythm_monthly": "monthly",
     "rhythm_fortnightly": "fortnightly",
     "rhythm_updates_only": "updates_only",
+    "rhythm_less_often": LESS_OFTEN,
+    "pause_checkins": PAUSE,
 }
 CONFIRMATIONS = {
     "monthly": "utter_rhythm_monthly",
@@ -51,27 +52,20 @@ class ActionSetRhythm(EngageAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        intent = intent_of(tracker)
-        text = tracker.latest_message.get("text") or ""
-
-        def _change(session) -> tuple[str, dict[str, str]] | None:  # type: ignore[no-untyped-def]
-            resident = find_resident(session, tracker.sender_id)
-            if resident is None or resident.consent != "given":
-                return None
-            if intent in RHYTHM_INTENTS:
-                set_rhythm(session, resident, RHYTHM_INTENTS[intent])
-                return CONFIRMATIONS[resident.rhythm], {}
-            if intent == "rhythm_less_often":
-                return CONFIRMATIONS[less_often(session, resident)], {}
-            if intent == "pause_checkins":
-                until = utcnow() + pause_length(text)
-                pause(session, resident, until)
-                return "utter_paused", {"until": f"{until.day} {until:%b %Y}"}
-            return ("utter_resumed" if resume(session, resident) else "utter_not_paused"), {}
-
-        outcome = await self.in_transaction(_change)
-        if outcome is None:
+        change = CHANGES.get(intent_of(tracker) or "", RESUME)
+        length = pause_length(tracker.latest_message.get("text") or "")
+        changed = await self.in_transaction(
+            lambda s: change_rhythm(s, tracker.sender_id, change, pause_for=length)
+        )
+        if changed is None:
             return lead_back(dispatcher, tracker)
-        response, values = outcome
-        dispatcher.utter_message(response=response, **values)
+        if changed.paused_until is not None:  # paused now: every other change ends a pause
+            until = changed.paused_until
+            dispatcher.utter_message(response="utter_paused", until=f"{until.day} {until:%b %Y}")
+        elif change == RESUME:
+            dispatcher.utter_message(
+                response="utter_resumed" if changed.resumed else "utter_not_paused"
+            )
+        else:
+            dispatcher.utter_message(response=CONFIRMATIONS[changed.rhythm])
         return []

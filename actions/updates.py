@@ -11,8 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import EngageAction, channel_of, inbox_id_of, intent_of, latest_theme
 from actions.dialogue import UPDATE_REPLY, UPDATE_WHY, lead_back, stage
-from bot.services.reactions import add_to_reaction, record_reaction, update_awaiting_reply
-from bot.services.views import NotAllowed
+from bot.services.reactions import react_to_update, update_awaiting_reply
 from bot.themes import is_theme, label
 from bot.update_replies import COMMENT, HELPED, NOT_HELPED, has_words, reply_kind
 
@@ -77,31 +76,21 @@ class ActionReactToUpdate(EngageAction):
         # An answer to "Did this help?" is read from how it starts; what they say after
         # "it did not" is more of the same reaction.
         kind = reply_kind(text, intent_of(tracker)) if current == UPDATE_REPLY else COMMENT
-        kept = text if kind == COMMENT or has_words(text) else ""
-
-        def _store(session) -> bool:  # type: ignore[no-untyped-def]
-            details = {"channel": channel, "theme_key": theme, "confidence": confidence}
-            inbox_id = inbox_id_of(tracker)
-            if current == UPDATE_WHY and add_to_reaction(
-                session, int(outbox_id), tracker.sender_id, text=text, inbox_id=inbox_id, **details
-            ):
-                return True
-            reaction = record_reaction(
-                session,
-                int(outbox_id),
+        reacted = await self.in_transaction(
+            lambda s: react_to_update(
+                s,
                 tracker.sender_id,
+                int(outbox_id),
                 kind=kind,
-                text=kept,
-                inbox_id=inbox_id,
-                **details,
+                text=text,
+                channel=channel,
+                follow_up=current == UPDATE_WHY,
+                theme_key=theme,
+                confidence=confidence,
+                inbox_id=inbox_id_of(tracker),
             )
-            return reaction is not None
-
-        try:
-            stored = await self.in_transaction(_store)
-        except (NotAllowed, ValueError):
-            stored = False
-        if not stored:
+        )
+        if reacted is None:
             return [SlotSet("stage", None), *lead_back(dispatcher, tracker)]
         if kind == NOT_HELPED:
             # What they say next is more of their reaction to the update.

@@ -32,8 +32,8 @@ from actions.dialogue import (
 from bot.corrections import Correction, read_correction
 from bot.faults import is_fault_report
 from bot.postcodes import outward_code
-from bot.services.residents import find_resident
-from bot.services.views import NotAllowed, correct_view_theme, set_area, store_view
+from bot.services.residents import resident_state
+from bot.services.views import correct_view_theme, keep_view, note_area
 from bot.themes import is_theme, label
 
 # Typed answers that mean the "Something else" button.
@@ -90,14 +90,10 @@ class ViewKeeping(EngageAction):
         # A view about two things is kept under both (only when the first is clear).
         also = also if sure else []
         channel = channel_of(tracker)
-
-        def _store(session) -> int | None:  # type: ignore[no-untyped-def]
-            resident = find_resident(session, tracker.sender_id)
-            if resident is None:
-                return None
-            view = store_view(
-                session,
-                resident,
+        kept = await self.in_transaction(
+            lambda s: keep_view(
+                s,
+                tracker.sender_id,
                 text=text,
                 theme_key=theme if is_theme(theme) else None,
                 confidence=confidence,
@@ -105,15 +101,10 @@ class ViewKeeping(EngageAction):
                 inbox_id=inbox_id,
                 also=also,
             )
-            return view.id
-
-        try:
-            view_id = await self.in_transaction(_store)
-        except NotAllowed:
-            view_id = None
-        if view_id is None:
+        )
+        if kept is None:
             return None
-        return StoredView(view_id, theme if sure else None, [k for k, _ in also])
+        return StoredView(kept.view_id, theme if sure else None, [k for k, _ in also])
 
     def acknowledge(
         self,
@@ -295,14 +286,11 @@ class ActionFinishViews(EngageAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        def _area(session) -> str | None:  # type: ignore[no-untyped-def]
-            resident = find_resident(session, tracker.sender_id)
-            return resident.area if resident else None
-
-        has_views = tracker.get_slot("pending_view_id") is not None
-        if stage(tracker) != AREA and has_views and await self.in_transaction(_area) is None:
-            dispatcher.utter_message(response="utter_ask_area")
-            return [SlotSet("stage", AREA)]
+        if stage(tracker) != AREA and tracker.get_slot("pending_view_id") is not None:
+            state = await self.in_transaction(lambda s: resident_state(s, tracker.sender_id))
+            if state.area is None:
+                dispatcher.utter_message(response="utter_ask_area")
+                return [SlotSet("stage", AREA)]
         dispatcher.utter_message(response="utter_thanks_bye")
         return [SlotSet("stage", None), SlotSet("pending_view_id", None)]
 
@@ -328,15 +316,7 @@ class ActionStoreArea(EngageAction):
         if area is None:
             dispatcher.utter_message(response="utter_area_invalid")
             return []
-
-        def _set(session) -> bool:  # type: ignore[no-untyped-def]
-            resident = find_resident(session, tracker.sender_id)
-            if resident is None:
-                return False
-            set_area(session, resident, area)
-            return True
-
-        if not await self.in_transaction(_set):
+        if await self.in_transaction(lambda s: note_area(s, tracker.sender_id, area)) is None:
             return lead_back(dispatcher, tracker)
         if stage(tracker) == AREA:
             dispatcher.utter_message(response="utter_area_noted_bye", area=area)

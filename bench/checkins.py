@@ -26,12 +26,12 @@ os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 from sqlalchemy import event  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench.seeding import seed_residents  # noqa: E402
 from bot.db import Database  # noqa: E402
 from bot.migrate import upgrade  # noqa: E402
 from bot.models import Checkin  # noqa: E402
 from bot.services.checkins import due_checkins  # noqa: E402
 from tests.databases import drop_postgres_database, fresh_postgres_database  # noqa: E402
+from tests.residents import seed_residents  # noqa: E402
 
 
 def _timed(database: Database, now: datetime) -> tuple[int, float, int]:

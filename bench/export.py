@@ -57,6 +57,7 @@ from bot.db import Database  # noqa: E402
 from bot.models import Resident, View, ViewTheme  # noqa: E402
 from bot.themes import theme_keys  # noqa: E402
 from tests.databases import drop_postgres_database, fresh_postgres_database  # noqa: E402
+from tests.residents import VIEWS  # noqa: E402
 
 RESIDENTS_PER = 20  # views per resident, on average
 BATCH = 20_000  # rows per executemany
@@ -67,14 +68,7 @@ START = datetime(2025, 12, 1, tzinfo=timezone.utc)
 YEAR_S = 365 * 24 * 3600
 AREAS = [f"LS{n}" for n in range(1, 30)] + ["BD1", "BD7", "HX1", "WF1", "CF10", "LL55"]
 OPENINGS = [
-    "the buses stop at 6 so i cant get home from my shift",
-    "my gp surgery never answers the phone",
-    "the park is full of litter again",
-    "rents keep going up and the flats are damp",
-    "there is nothing for teenagers to do round here",
-    "the streetlights on our road have been out for weeks",
-    "cars speed past the school every morning",
-    "the library opening hours were cut",
+    *VIEWS,
     "Bins weren't collected AGAIN this week, third time since October",
     "waited 3 weeks for a dentist appointment and they cancelled",
     "the 42 is always late and the shelter has no roof",

@@ -32,7 +32,6 @@ os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench.seeding import numbers, seed_residents  # noqa: E402
 from bot.db import Database  # noqa: E402
 from bot.migrate import upgrade  # noqa: E402
 from bot.models import ChannelIdentity, OutboxMessage  # noqa: E402
@@ -41,8 +40,9 @@ from bot.outbound import senders_for  # noqa: E402
 from bot.services.updates import draft_update, publish  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from tests.databases import drop_postgres_database, fresh_postgres_database  # noqa: E402
+from tests.residents import LATER_BUSES, numbers, seed_residents  # noqa: E402
 
-THEME = "roads_transport"
+THEME = "roads_transport"  # LATER_BUSES's
 
 
 def _serve_fake(conn, delay_s: float) -> None:  # type: ignore[no-untyped-def]
@@ -83,17 +83,10 @@ class FakeProcess:
 
 
 def seed(database: Database, count: int) -> int:
-    """N consented SMS residents with a view on THEME; publish one update. Its id."""
+    """N consented SMS residents with a view on THEME; publish one update on it. Its id."""
     seed_residents(database, count, THEME)
     with database.transaction() as s:
-        update = draft_update(
-            s,
-            title="Later buses",
-            you_said="buses stop too early",
-            we_did="From 3 March the 42 runs until 11pm.",
-            created_by="bench",
-            themes=[THEME],
-        )
+        update = draft_update(s, LATER_BUSES, created_by="bench")
         queued = publish(s, update.id)
         if queued != count:
             raise SystemExit(f"publish queued {queued}, expected {count}")

@@ -48,6 +48,7 @@ os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 import numpy as np  # noqa: E402
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
+from bot.fake_providers import FakeProviders  # noqa: E402
 from bot.models import ChannelIdentity, InboxMessage, OutboundMessage  # noqa: E402
 from bot.services.inbox import depth  # noqa: E402
 from tests.databases import drop_postgres_database, fresh_postgres_database  # noqa: E402
@@ -58,21 +59,11 @@ from tests.e2e.test_channels import (  # noqa: E402
     post_twilio_raw,
     telegram_update,
 )
-from bot.fake_providers import FakeProviders  # noqa: E402
+from tests.residents import VIEWS  # noqa: E402
 
 ACTION_TIMEOUT_S = 2
 FREEZE_AT_S = 2.0  # when the action server is frozen, from the first message
 RASA_GAP_S = 3.0  # from thawing the action server to stopping Rasa
-VIEWS = [
-    "the buses stop at 6 so i cant get home from my shift",
-    "my gp surgery never answers the phone",
-    "the park is full of litter again",
-    "rents keep going up and the flats are damp",
-    "there is nothing for teenagers to do round here",
-    "the streetlights on our road have been out for weeks",
-    "cars speed past the school every morning",
-    "the library opening hours were cut",
-]
 
 
 @dataclass

@@ -1,18 +1,24 @@
-"""Shared fixtures: a migrated database on SQLite and, when TEST_DATABASE_URL is set, PostgreSQL."""
+"""Fixtures for every test: a migrated database on SQLite and, when TEST_DATABASE_URL is set,
+PostgreSQL; Rasa's tracker store on it; the fake providers; settings. Residents to fill the
+database with are made by tests/residents.py."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from bot.db import Database
-from bot.fake_providers import FakeProviders
 from bot.migrate import upgrade
 from bot.models import metadata
 from bot.settings import Settings
 from tests.databases import drop_postgres_database, fresh_postgres_database
+from tests.fixtures import fake_providers
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 # Redis is for the tests of several servers only (tests/e2e/test_scale_out.py and
@@ -34,19 +40,40 @@ def postgres_url() -> Iterator[str]:
     drop_postgres_database(POSTGRES_URL, name)
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    """An SQLite database migrated once for the whole run, to copy for each test."""
+    path = tmp_path_factory.mktemp("migrated") / "engage.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request, tmp_path) -> Iterator[Database]:
-    """A migrated, empty database: SQLite, then PostgreSQL."""
+def database(request, tmp_path, migrated_sqlite) -> Iterator[Database]:
+    """A migrated, empty database: SQLite, then PostgreSQL; the SQLite one copied from
+    `migrated_sqlite` rather than migrated again (0.5 s a test)."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'engage.db'}"
-        upgrade(url)
+        path = tmp_path / "engage.db"
+        with (
+            closing(sqlite3.connect(migrated_sqlite)) as source,
+            closing(sqlite3.connect(path)) as copy,
+        ):
+            source.backup(copy)
+        url = f"sqlite:///{path}"
     else:
         url = request.getfixturevalue("postgres_url")
     db = Database(url)
     yield db
-    with db.engine.begin() as conn:
-        for table in reversed(metadata.sorted_tables):
-            conn.execute(table.delete())
+    if request.param != "sqlite":  # the SQLite copy goes with tmp_path
+        with db.engine.begin() as conn:
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(table.delete())
+            # Ids start from 1 again, as on a fresh SQLite copy: no test sees another's ids.
+            sequences = conn.execute(
+                text("SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")
+            ).scalars()
+            for name in sequences.all():
+                conn.execute(text(f'ALTER SEQUENCE "{name}" RESTART'))
     db.dispose()
 
 
@@ -61,12 +88,8 @@ def tracker(database):  # type: ignore[no-untyped-def]
     store.engine.dispose()
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeProviders]:
-    """A fake Twilio and Telegram on 127.0.0.1 for one test (e2e: one per package)."""
-    providers = FakeProviders().start()
-    yield providers
-    providers.stop()
+# A fake Twilio and Telegram for each test (tests/e2e/conftest.py: one for the package).
+fake = pytest.fixture(fake_providers, name="fake")
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Admins: residents' requests. Find a resident, download all we hold on them, erase them.
 
-The same service functions as `engage residents` (bot/cli_residents.py) and the same audit
+The same service functions as `engage residents` (bot/cli/residents.py) and the same audit
 actions: "resident.find" (the channel and whether someone was found, never the number),
 "resident.export", and "resident.erase" (recorded by the erasure itself). Every form is a
 POST, so phone numbers and chat ids stay out of URLs, server logs and browser history;
@@ -20,7 +20,7 @@ from flask import (
     url_for,
 )
 
-from bot.cli_residents import CONFIRM_WORD
+from bot.cli.residents import CONFIRM_WORD
 from bot.console import database, settings, tracker_database
 from bot.console.forms import BadInput
 from bot.console.security import login_required

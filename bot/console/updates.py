@@ -14,9 +14,10 @@ from bot.models import Update
 from bot.services import dashboard as queries
 from bot.services.updates import (
     InvalidUpdate,
+    NobodyToTell,
+    UpdateDraft,
     delete_draft,
     draft_recorded,
-    preview,
     preview_details,
     publish_recorded,
     revise_draft,
@@ -72,19 +73,19 @@ def _posted_form() -> dict:
     return form
 
 
-def _draft_fields(form: dict) -> dict:
-    """The draft's fields from the posted form; raises BadInput with a short reason."""
-    return {
-        "title": form.get("title", ""),
-        "you_said": form.get("you_said", ""),
-        "we_did": form.get("we_did", ""),
-        "themes": form["themes"],
-        "areas": words(form.get("areas")),
-        "since": _midnight(day(form.get("since"), "From")),
-        "until": _midnight(day(form.get("until"), "To"), days=1),  # the whole last day
-        "view_ids": numbers(form.get("view_ids"), "Views"),
-        "coming": form.get("stage") == "coming",
-    }
+def _draft(form: dict) -> UpdateDraft:
+    """The draft from the posted form; raises BadInput with a short reason."""
+    return UpdateDraft(
+        title=form.get("title", ""),
+        you_said=form.get("you_said", ""),
+        we_did=form.get("we_did", ""),
+        themes=form["themes"],
+        areas=words(form.get("areas")),
+        since=_midnight(day(form.get("since"), "From")),
+        until=_midnight(day(form.get("until"), "To"), days=1),  # the whole last day
+        view_ids=numbers(form.get("view_ids"), "Views"),
+        coming=form.get("stage") == "coming",
+    )
 
 
 def _reason(exc: Exception) -> str:
@@ -118,12 +119,11 @@ def create():  # type: ignore[no-untyped-def]
     """Save a draft and show its preview; the form again, with the reason, if it is wrong."""
     form = _posted_form()
     try:
-        fields = _draft_fields(form)
+        draft = _draft(form)
         with database().transaction() as s:
-            update = draft_recorded(
-                s, actor=g.user.email, remote_addr=request.remote_addr, **fields
-            )
-            update_id = update.id
+            update_id = draft_recorded(
+                s, draft, actor=g.user.email, remote_addr=request.remote_addr
+            ).id
     except (BadInput, InvalidUpdate) as exc:
         return _compose(form, _reason(exc), 400)
     return redirect(url_for("updates.show", update_id=update_id))
@@ -167,12 +167,10 @@ def revise(update_id: int):  # type: ignore[no-untyped-def]
     """Save the changed draft and show its preview again."""
     form = _posted_form()
     try:
-        fields = _draft_fields(form)
+        draft = _draft(form)
         with database().transaction() as s:
             _update_or_404(s, update_id)
-            revise_draft(
-                s, update_id, actor=g.user.email, remote_addr=request.remote_addr, **fields
-            )
+            revise_draft(s, update_id, draft, actor=g.user.email, remote_addr=request.remote_addr)
     except (BadInput, InvalidUpdate) as exc:
         return _compose(form, _reason(exc), 400, update_id=update_id)
     flash("Draft saved.")
@@ -245,12 +243,15 @@ def delivery_json(update_id: int):  # type: ignore[no-untyped-def]
 @login_required("officer")
 def publish(update_id: int):  # type: ignore[no-untyped-def]
     """Queue the update for its recipients, once, with its audit event."""
-    with database().transaction() as s:
-        update = _update_or_404(s, update_id)
-        if update.published_at is None and preview(s, update)["total"] == 0:
-            flash("Nobody to tell: this update reaches no resident, so it was not published.")
-            return redirect(url_for("updates.show", update_id=update_id))
-        queued = publish_recorded(s, update_id, actor=g.user.email, remote_addr=request.remote_addr)
+    try:
+        with database().transaction() as s:
+            _update_or_404(s, update_id)
+            queued = publish_recorded(
+                s, update_id, actor=g.user.email, remote_addr=request.remote_addr
+            )
+    except NobodyToTell:
+        flash("Nobody to tell: this update reaches no resident, so it was not published.")
+        return redirect(url_for("updates.show", update_id=update_id))
     if queued is None:
         flash("This update was already published: nobody has been told twice.")
     else:

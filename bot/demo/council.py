@@ -41,7 +41,7 @@ from bot.services.identities import resident_for
 from bot.services.outbox import claim_due, mark_all_sent
 from bot.services.preferences import set_rhythm
 from bot.services.reactions import record_reaction
-from bot.services.updates import draft_update, publish
+from bot.services.updates import UpdateDraft, draft_update, publish
 from bot.services.views import set_area, store_view
 from bot.settings import PROJECT_ROOT
 from bot.themes import theme_keys
@@ -231,7 +231,7 @@ class _Seeder:
 
     def publish_update(self, officer: str, at: datetime) -> tuple[int, list[OutboxMessage]]:
         """The officer writes and publishes the update at `at`; the notifier sends it."""
-        update = draft_update(self.s, created_by=officer, **UPDATE)
+        update = draft_update(self.s, UpdateDraft(**UPDATE), created_by=officer)
         update.created_at = at - timedelta(hours=3)
         audit.record(self.s, actor=officer, action="update.draft", target=f"update:{update.id}",
                      detail={"title": update.title})  # fmt: skip

@@ -20,7 +20,7 @@ from bot.services.curation import visible
 from bot.services.identities import chunks, reachable_channels
 from bot.services.preferences import INTERVALS, pause, resume
 from bot.services.targeting import checked_targets
-from bot.services.views import store_view
+from bot.services.views import NotAllowed, store_view
 from bot.sms import is_gsm7
 
 # Used when no officer's question is running (an ordinary open question).
@@ -410,3 +410,61 @@ def answer_checkin(
         inbox_id=inbox_id,
     )
     return session.get(CheckinQuestion, checkin.question_id)
+
+
+@dataclass(frozen=True)
+class QuestionToAsk:
+    """The question a check-in puts to its resident: its words and kind ("open", "scale")."""
+
+    wording: str
+    kind: str
+
+
+def question_to_ask(
+    session: Session, conversation_id: str, checkin_id: int
+) -> QuestionToAsk | None:
+    """The question of this conversation's check-in (None: not theirs, or no question)."""
+    checkin = checkin_for(session, checkin_id, conversation_id)
+    if checkin is None or checkin.question_id is None:
+        return None
+    question = session.get(CheckinQuestion, checkin.question_id)
+    return QuestionToAsk(question.wording, question.kind)
+
+
+@dataclass(frozen=True)
+class CheckinAnswered:
+    """An answer kept against a check-in, and whether its question asks why next."""
+
+    ask_why: bool
+
+
+def give_checkin_answer(
+    session: Session,
+    conversation_id: str,
+    checkin_id: int,
+    *,
+    text: str,
+    theme_key: str | None,
+    confidence: float | None,
+    channel: str,
+    rating: int | None = None,
+    inbox_id: int | None = None,
+) -> CheckinAnswered | None:
+    """The resident in this conversation answers their check-in (an open answer or a 1-5
+    rating, kept as a view); None if it is not theirs, they have not consented, or there is
+    nothing to keep (no words, a rating outside 1-5)."""
+    try:
+        question = answer_checkin(
+            session,
+            checkin_id,
+            conversation_id,
+            text=text,
+            theme_key=theme_key,
+            confidence=confidence,
+            channel=channel,
+            rating=rating,
+            inbox_id=inbox_id,
+        )
+    except (NotAllowed, ValueError):
+        return None
+    return None if question is None else CheckinAnswered(bool(question.ask_why))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from bot.models import ConsentEvent, ConsentWording, Resident, utcnow
+from bot.services.residents import get_or_create_resident
+from bot.services.rights import unblock
 
 
 def wording_version(text: str) -> str:
@@ -79,3 +82,53 @@ def opt_in(session: Session, resident: Resident, *, channel: str) -> bool:
     resident.contact_ok = resident.consent == "given"
     session.flush()
     return True
+
+
+@dataclass(frozen=True)
+class Consent:
+    """The resident's answer to the consent question, as recorded: "given" or "refused"."""
+
+    consent: str
+
+
+def answer_consent(
+    session: Session,
+    conversation_id: str,
+    *,
+    given: bool,
+    wording: str,
+    channel: str,
+    do_not_contact_key: str | None = None,
+) -> Consent:
+    """The resident in this conversation (met now if new) answers the consent question.
+
+    Consenting again after an erasure takes their addresses off the do-not-contact list,
+    kept under `do_not_contact_key` (needed for a yes).
+    """
+    if given and do_not_contact_key is None:
+        raise ValueError("a yes needs the do-not-contact key")
+    resident = get_or_create_resident(session, conversation_id, channel)
+    event = record_consent(session, resident, given=given, wording=wording, channel=channel)
+    if given and do_not_contact_key is not None:
+        unblock(session, resident, do_not_contact_key)
+    return Consent(event.kind)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """Whether an opt-out or opt-in changed anything, and the resident's rhythm."""
+
+    changed: bool
+    rhythm: str
+
+
+def opt_out_conversation(session: Session, conversation_id: str, *, channel: str) -> Subscription:
+    """STOP from the resident in this conversation (met now if new): no more messages."""
+    resident = get_or_create_resident(session, conversation_id, channel)
+    return Subscription(opt_out(session, resident, channel=channel), resident.rhythm)
+
+
+def opt_in_conversation(session: Session, conversation_id: str, *, channel: str) -> Subscription:
+    """START from the resident in this conversation (met now if new): messages again."""
+    resident = get_or_create_resident(session, conversation_id, channel)
+    return Subscription(opt_in(session, resident, channel=channel), resident.rhythm)

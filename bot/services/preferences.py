@@ -76,3 +76,41 @@ def resume(session: Session, resident: Resident) -> bool:
     resident.pause_reason = None
     _record(session, resident, "resumed")
     return True
+
+
+LESS_OFTEN, PAUSE, RESUME = "less_often", "pause", "resume"  # changes besides a rhythm
+
+
+@dataclass(frozen=True)
+class RhythmChanged:
+    """How often the resident hears from us after a change, and whether a pause ended."""
+
+    rhythm: str
+    paused_until: datetime | None
+    resumed: bool = False
+
+
+def change_rhythm(
+    session: Session,
+    conversation_id: str,
+    change: str,
+    *,
+    pause_for: timedelta = DEFAULT_PAUSE,
+) -> RhythmChanged | None:
+    """The resident in this conversation asks for a rhythm (one of RHYTHMS), LESS_OFTEN,
+    a PAUSE of `pause_for` from now, or to RESUME; None if they have not consented."""
+    resident = find_resident(session, conversation_id)
+    if resident is None or resident.consent != "given":
+        return None
+    resumed = False
+    if change in RHYTHMS:
+        set_rhythm(session, resident, change)
+    elif change == LESS_OFTEN:
+        less_often(session, resident)
+    elif change == PAUSE:
+        pause(session, resident, utcnow() + pause_for)
+    elif change == RESUME:
+        resumed = resume(session, resident)
+    else:
+        raise ValueError(f"unknown change {change!r}")
+    return RhythmChanged(resident.rhythm, resident.paused_until, resumed)

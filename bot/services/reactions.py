@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -10,7 +11,8 @@ from sqlalchemy.orm import Session
 from bot.models import OutboxMessage, Update, UpdateReaction, View
 from bot.services.inbox import made_from
 from bot.services.residents import find_resident
-from bot.services.views import add_words, store_view
+from bot.services.views import NotAllowed, add_words, store_view
+from bot.update_replies import COMMENT, has_words
 
 REPLY_WINDOW = timedelta(days=14)  # a reply later than this is a new conversation
 KINDS = ("helped", "not_helped", "comment")
@@ -136,3 +138,61 @@ def add_to_reaction(
     reaction.view_id = view.id
     session.flush()
     return reaction
+
+
+@dataclass(frozen=True)
+class Reacted:
+    """A reply kept against an update: the reaction it was recorded as, or added to."""
+
+    reaction_id: int
+
+
+def react_to_update(
+    session: Session,
+    conversation_id: str,
+    outbox_id: int,
+    *,
+    kind: str,
+    text: str,
+    channel: str,
+    follow_up: bool = False,
+    theme_key: str | None = None,
+    confidence: float | None = None,
+    inbox_id: int | None = None,
+) -> Reacted | None:
+    """The resident in this conversation replies to the update in `outbox_id`.
+
+    A `follow_up` (what they say after "it did not help") joins their reaction when there
+    is one; otherwise the reply is recorded as a reaction of `kind`, its words kept as a
+    view when it is a comment or says more than yes or no. None if the update was not
+    sent to them, they have opted out, or there is nothing to keep.
+    """
+    try:
+        if follow_up:
+            added = add_to_reaction(
+                session,
+                outbox_id,
+                conversation_id,
+                channel=channel,
+                text=text,
+                theme_key=theme_key,
+                confidence=confidence,
+                inbox_id=inbox_id,
+            )
+            if added is not None:
+                return Reacted(added.id)
+        kept = text if kind == COMMENT or has_words(text) else ""
+        reaction = record_reaction(
+            session,
+            outbox_id,
+            conversation_id,
+            kind=kind,
+            channel=channel,
+            text=kept,
+            theme_key=theme_key,
+            confidence=confidence,
+            inbox_id=inbox_id,
+        )
+    except (NotAllowed, ValueError):
+        return None
+    return None if reaction is None else Reacted(reaction.id)

@@ -96,6 +96,14 @@ def summary(session: Session, resident_id: int) -> ResidentSummary | None:
     )  # fmt: skip
 
 
+def summary_for(session: Session, conversation_id: str) -> ResidentSummary | None:
+    """`summary` of the resident in this conversation ("what have I told you?")."""
+    resident_id = session.scalar(
+        select(Resident.id).where(Resident.conversation_id == conversation_id)
+    )
+    return None if resident_id is None else summary(session, resident_id)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, (datetime, date)):
         return value.isoformat()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import and_, case, delete, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -40,6 +40,10 @@ class InvalidUpdate(ValueError):
     """An update that cannot be published as written."""
 
 
+class NobodyToTell(InvalidUpdate):
+    """An update that reaches no resident: it is not published."""
+
+
 def update_message(
     you_said: str, we_did: str, *, coming: bool = False, org_name: str | None = None
 ) -> str:
@@ -52,24 +56,34 @@ def update_message(
     )
 
 
-def _checked(
-    title: str,
-    you_said: str,
-    we_did: str,
-    themes: list[str] | None,
-    areas: list[str] | None,
-    since: datetime | None,
-    until: datetime | None,
-    view_ids: list[int] | None,
-    coming: bool = False,
-) -> dict:
+@dataclass(frozen=True)
+class UpdateDraft:
+    """What an officer writes: the message, whom it answers, and whether it has happened yet."""
+
+    title: str
+    you_said: str  # what residents told us
+    we_did: str  # what changed because of it
+    themes: Sequence[str] = ()  # theme keys
+    areas: Sequence[str] = ()  # postcode districts (or postcodes)
+    since: datetime | None = None  # only views from this time on
+    until: datetime | None = None  # ... up to this time
+    view_ids: Sequence[int] = ()  # views hand-picked as ones it answers
+    coming: bool = False  # the change is still to happen: ask nothing
+
+    def __post_init__(self) -> None:
+        for name in ("themes", "areas", "view_ids"):  # tuples, not the caller's lists
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+
+def _checked(draft: UpdateDraft) -> dict:
     """A draft's columns, tidied; raises InvalidUpdate with a short reason."""
-    title, you_said, we_did = title.strip(), " ".join(you_said.split()), " ".join(we_did.split())
+    title = draft.title.strip()
+    you_said, we_did = " ".join(draft.you_said.split()), " ".join(draft.we_did.split())
     if not title or not you_said or not we_did:
         raise InvalidUpdate("a title, what residents said and what changed are all needed")
     if len(title) > MAX_TITLE_CHARS:
         raise InvalidUpdate(f"the title must be at most {MAX_TITLE_CHARS} characters")
-    message = update_message(you_said, we_did, coming=coming)
+    message = update_message(you_said, we_did, coming=draft.coming)
     encoding, count = segments(message)
     if not is_gsm7(message) or count > MAX_SEGMENTS:
         raise InvalidUpdate(
@@ -77,10 +91,11 @@ def _checked(
             f"it is {gsm7_length(message) if encoding == 'GSM-7' else len(message)} characters"
             f"{'' if encoding == 'GSM-7' else ' with characters outside GSM-7'}"
         )
-    themes, districts = checked_targets(themes, areas, InvalidUpdate)
+    themes, districts = checked_targets(list(draft.themes), list(draft.areas), InvalidUpdate)
+    since, until = draft.since, draft.until
     if since and until and until <= since:
         raise InvalidUpdate("the date window ends before it starts")
-    if not (themes or districts or view_ids):
+    if not (themes or districts or draft.view_ids):
         raise InvalidUpdate(
             "say which themes, areas or views it answers: it goes to those residents"
         )
@@ -92,46 +107,39 @@ def _checked(
         "areas": json.dumps(districts),
         "since": since,
         "until": until,
-        "stage": "coming" if coming else "done",
+        "stage": "coming" if draft.coming else "done",
     }
 
 
-def _pick_views(session: Session, update_id: int, view_ids: list[int] | None) -> None:
-    for view_id in dict.fromkeys(view_ids or []):
+def _picked_views(session: Session, view_ids: Sequence[int]) -> list[int]:
+    """The hand-picked views, each once; raises InvalidUpdate for one that does not exist."""
+    picked = list(dict.fromkeys(view_ids))
+    for view_id in picked:
         if session.get(View, view_id) is None:
             raise InvalidUpdate(f"there is no view {view_id}")
+    return picked
+
+
+def _pick_views(session: Session, update_id: int, view_ids: Sequence[int]) -> None:
+    for view_id in _picked_views(session, view_ids):
         session.add(UpdateView(update_id=update_id, view_id=view_id))
     session.flush()
 
 
-def draft_update(
-    session: Session,
-    *,
-    title: str,
-    you_said: str,
-    we_did: str,
-    created_by: str,
-    themes: list[str] | None = None,
-    areas: list[str] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    view_ids: list[int] | None = None,
-    coming: bool = False,
-) -> Update:
+def draft_update(session: Session, draft: UpdateDraft, *, created_by: str) -> Update:
     """Write a draft (`coming`: the change is still to happen); raises InvalidUpdate."""
-    fields = _checked(title, you_said, we_did, themes, areas, since, until, view_ids, coming)
-    update = Update(created_by=created_by, **fields)
+    update = Update(created_by=created_by, **_checked(draft))
     session.add(update)
     session.flush()
-    _pick_views(session, update.id, view_ids)
+    _pick_views(session, update.id, draft.view_ids)
     return update
 
 
 def draft_recorded(
-    session: Session, *, actor: str, remote_addr: str | None = None, **fields: Any
+    session: Session, draft: UpdateDraft, *, actor: str, remote_addr: str | None = None
 ) -> Update:
     """Write a draft (as `draft_update`, by `actor`) and its audit event, "update.draft"."""
-    update = draft_update(session, created_by=actor, **fields)
+    update = draft_update(session, draft, created_by=actor)
     audit.record(
         session,
         actor=actor,
@@ -158,27 +166,17 @@ def _locked_draft(session: Session, update_id: int) -> Update:
 def revise_draft(
     session: Session,
     update_id: int,
+    draft: UpdateDraft,
     *,
     actor: str,
-    title: str,
-    you_said: str,
-    we_did: str,
-    themes: list[str] | None = None,
-    areas: list[str] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    view_ids: list[int] | None = None,
-    coming: bool = False,
     remote_addr: str | None = None,
 ) -> Update:
     """Change a draft that is not yet published (audited); raises InvalidUpdate if wrong."""
     update = _locked_draft(session, update_id)
-    for column, value in _checked(
-        title, you_said, we_did, themes, areas, since, until, view_ids, coming
-    ).items():
+    for column, value in _checked(draft).items():
         setattr(update, column, value)
     session.execute(delete(UpdateView).where(UpdateView.update_id == update_id))
-    _pick_views(session, update_id, view_ids)
+    _pick_views(session, update_id, draft.view_ids)
     audit.record(
         session, actor=actor, action="update.edit", target=f"update:{update_id}",
         remote_addr=remote_addr,
@@ -212,24 +210,31 @@ class Recipient:
     channel: str
 
 
-def _concerned(update: Update, resident_id: int | None = None):  # type: ignore[no-untyped-def]
+def _concerned(  # type: ignore[no-untyped-def]
+    update: Update, resident_id: int | None = None, view_ids: Sequence[int] | None = None
+):
     """SELECT of the residents whose views the update answers (matching or hand-picked);
-    hidden views answer nothing."""
+    hidden views answer nothing. `view_ids`: the picked views of a draft not yet written."""
     base = select(View.resident_id).where(visible())
     if resident_id is not None:
         base = base.where(View.resident_id == resident_id)
-    picked = base.join(UpdateView, UpdateView.view_id == View.id).where(
-        UpdateView.update_id == update.id
-    )
+    if view_ids is None:
+        picked = base.join(UpdateView, UpdateView.view_id == View.id).where(
+            UpdateView.update_id == update.id
+        )
+    else:
+        picked = base.where(View.id.in_(list(view_ids)))
     matching = targets_condition(update)
     if matching is None:
         return picked
     return base.where(matching).union(picked)
 
 
-def recipients(session: Session, update: Update) -> list[Recipient]:
+def recipients(
+    session: Session, update: Update, view_ids: Sequence[int] | None = None
+) -> list[Recipient]:
     """Residents with a matching (or hand-picked) view, who may be contacted and reached."""
-    resident_ids = set(session.scalars(_concerned(update)).all())
+    resident_ids = set(session.scalars(_concerned(update, view_ids=view_ids)).all())
     contactable: list[int] = []
     for chunk in chunks(sorted(resident_ids)):
         contactable += session.scalars(
@@ -274,10 +279,29 @@ def news_for(session: Session, conversation_id: str, limit: int = 2) -> list[Upd
     return found
 
 
+def _by_channel(channels: Iterable[str]) -> dict[str, int]:
+    """Counts by channel, in order, and "total"."""
+    counts = Counter(channels)
+    return {**dict(sorted(counts.items())), "total": sum(counts.values())}
+
+
 def preview(session: Session, update: Update) -> dict[str, int]:
     """How many residents would be told, by channel (and "total"); see `preview_details`."""
-    counts = Counter(r.channel for r in recipients(session, update))
-    return {**dict(sorted(counts.items())), "total": sum(counts.values())}
+    return _by_channel(r.channel for r in recipients(session, update))
+
+
+def preview_draft(session: Session, draft: UpdateDraft) -> dict[str, int]:
+    """`preview` of a draft without writing it; raises InvalidUpdate as `draft_update` would."""
+    unsaved = Update(created_by="", **_checked(draft))  # never added to the session
+    found = recipients(session, unsaved, _picked_views(session, draft.view_ids))
+    return _by_channel(r.channel for r in found)
+
+
+def someone_to_tell(counts: dict[str, int]) -> int:
+    """How many residents a preview reaches; raises NobodyToTell when it is none."""
+    if counts["total"] == 0:
+        raise NobodyToTell("this update reaches no resident, so it was not published")
+    return counts["total"]
 
 
 # What the preview shows: which views it answers, and why some residents are not told ------
@@ -373,7 +397,6 @@ def _not_reached(session: Session, resident_ids: list[int]) -> dict[int, str]:
 def preview_details(session: Session, update: Update, limit: int = MATCH_LIMIT) -> Preview:
     """The preview in full: counts by channel, the views answered and who cannot be told."""
     told = {r.resident_id: r.channel for r in recipients(session, update)}
-    counts = Counter(told.values())
     concerned = set(session.scalars(_concerned(update)).all())
     reasons = _not_reached(session, [i for i in concerned if i not in told])
     shown = aliased(View)  # picked views that are not hidden (uncorrelated with View below)
@@ -422,7 +445,7 @@ def preview_details(session: Session, update: Update, limit: int = MATCH_LIMIT) 
         session.scalars(select(View.resident_id).where(View.id.in_(picked_ids)).distinct()).all()
     )
     return Preview(
-        counts={**dict(sorted(counts.items())), "total": sum(counts.values())},
+        counts=_by_channel(told.values()),
         matches=matches,
         views=session.scalar(select(func.count()).select_from(View).where(wanted)) or 0,
         picked=session.scalar(select(func.count()).select_from(picked_ids.subquery())) or 0,
@@ -465,7 +488,8 @@ def publish(session: Session, update_id: int, now: datetime | None = None) -> in
 def publish_recorded(
     session: Session, update_id: int, *, actor: str, remote_addr: str | None = None
 ) -> int | None:
-    """Publish and write the audit event in the same transaction; None if already published.
+    """Publish and write the audit event in the same transaction; None if already published;
+    raises NobodyToTell (nothing published, nothing audited) when it reaches no resident.
 
     The update's row is locked first (PostgreSQL), so of two publishes at once one waits
     and then finds it published: one audit event, nobody queued twice.
@@ -477,6 +501,7 @@ def publish_recorded(
         raise InvalidUpdate(f"there is no update {update_id}")
     if update.published_at is not None:
         return None
+    someone_to_tell(preview(session, update))
     queued = publish(session, update_id)
     audit.record(
         session,

@@ -77,6 +77,47 @@ def store_view(
     return view
 
 
+@dataclass(frozen=True)
+class KeptView:
+    """A view kept for the resident in a conversation."""
+
+    view_id: int
+
+
+def keep_view(
+    session: Session,
+    conversation_id: str,
+    *,
+    text: str,
+    theme_key: str | None,
+    confidence: float | None,
+    channel: str,
+    inbox_id: int | None = None,
+    also: Sequence[tuple[str, float | None]] = (),
+) -> KeptView | None:
+    """The resident in this conversation gives a view (None: unknown, or not consented).
+
+    As `store_view`, which it calls: `inbox_id` keeps one copy, ValueError on bad input.
+    """
+    resident = find_resident(session, conversation_id)
+    if resident is None:
+        return None
+    try:
+        view = store_view(
+            session,
+            resident,
+            text=text,
+            theme_key=theme_key,
+            confidence=confidence,
+            channel=channel,
+            inbox_id=inbox_id,
+            also=also,
+        )
+    except NotAllowed:
+        return None
+    return KeptView(view.id)
+
+
 def _set_themes(session: Session, view_id: int, themes: Sequence[tuple[str, float | None]]) -> None:
     """Replace a view's themes (the first is its primary theme)."""
     session.execute(delete(ViewTheme).where(ViewTheme.view_id == view_id))
@@ -170,6 +211,22 @@ def set_area(session: Session, resident: Resident, area: str) -> None:
         .execution_options(synchronize_session=False)
     )
     session.flush()
+
+
+@dataclass(frozen=True)
+class AreaNoted:
+    """The postcode district now recorded for a resident."""
+
+    area: str
+
+
+def note_area(session: Session, conversation_id: str, area: str) -> AreaNoted | None:
+    """Record the area of the resident in this conversation (None: unknown resident)."""
+    resident = find_resident(session, conversation_id)
+    if resident is None:
+        return None
+    set_area(session, resident, area)
+    return AreaNoted(area)
 
 
 def summarise_views(session: Session, resident: Resident) -> ViewSummary:

@@ -10,9 +10,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.services.consent import record_consent
-from bot.services.residents import get_or_create_resident
 from bot.settings import PROJECT_ROOT
+from tests.residents import add_resident
 
 SENDER = "conv-test"
 
@@ -76,8 +75,7 @@ def dispatcher() -> CollectingDispatcher:
 def consented(database):
     """A resident who said yes to consent."""
     with database.transaction() as s:
-        resident = get_or_create_resident(s, SENDER, "rest")
-        record_consent(s, resident, given=True, wording="w", channel="rest")
+        add_resident(s, "rest", SENDER)
     return SENDER
 
 

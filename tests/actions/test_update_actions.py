@@ -7,11 +7,10 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 
 from actions.updates import ActionReactToUpdate, ActionUpdateContext
-from bot.models import ChannelIdentity, OutboxMessage, UpdateReaction, View
+from bot.models import ChannelIdentity, UpdateReaction, View
 from bot.services.residents import find_resident
-from bot.services.updates import draft_update, publish
-from bot.services.views import store_view
 from tests.actions.conftest import SENDER, make_tracker, responses, slots
+from tests.residents import update_sent_to
 
 GIVEN = {"consent": "given"}
 
@@ -20,16 +19,8 @@ def _sent_update(database, sent_at: datetime) -> int:
     with database.transaction() as s:
         resident = find_resident(s, SENDER)
         resident.contact_ok = True
-        store_view(s, resident, text="buses", theme_key="roads_transport", confidence=0.9,
-                   channel="sms")  # fmt: skip
         s.add(ChannelIdentity(resident_id=resident.id, channel="sms", address="+447700900001"))
-        update = draft_update(s, title="Buses", you_said="buses stop early",
-                              we_did="The 42 runs later.", created_by="t",
-                              themes=["roads_transport"])  # fmt: skip
-        publish(s, update.id)
-        row = s.scalars(select(OutboxMessage)).one()
-        row.status, row.sent_at, row.provider_id = "sent", sent_at, "SM1"
-        return row.id
+        return update_sent_to(s, resident, sent_at)
 
 
 def _with_history(tracker, *timestamps: float):

@@ -1,4 +1,5 @@
-"""Fixtures for the core's tests: settings that send to the fake providers."""
+"""Fixtures for the core's tests: settings that send to the fake providers, the CLI on the
+test database."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from bot.settings import Settings
+from bot import db
+from bot.settings import Settings, get_settings
 
 
 @pytest.fixture
@@ -24,3 +26,13 @@ def channel_settings(settings, fake) -> Settings:
         telegram_per_second=200.0,
         telegram_per_chat_per_second=30.0,
     )
+
+
+@pytest.fixture
+def cli_database(database, monkeypatch):
+    """The test database, as the CLI (`bot.cli.main`) finds it: DATABASE_URL and the default."""
+    monkeypatch.setenv("DATABASE_URL", database.url)
+    get_settings.cache_clear()
+    monkeypatch.setattr(db, "_default", database)
+    yield database
+    get_settings.cache_clear()

@@ -5,16 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot import cli, db, settings
-
-
-@pytest.fixture
-def cli_database(database, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", database.url)
-    settings.get_settings.cache_clear()
-    monkeypatch.setattr(db, "_default", database)
-    yield database
-    settings.get_settings.cache_clear()
+from bot import cli
 
 
 def test_an_empty_list_says_so(cli_database, capsys):

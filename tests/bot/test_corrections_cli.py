@@ -11,21 +11,13 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from bot import cli, db, settings
+from bot import cli
+from bot.cli.themes import before_after
 from bot.models import AuditEvent
 from bot.services.curation import hide, retheme
 from bot.services.views import set_view_theme
 from bot.settings import PROJECT_ROOT
-from tests.bot.console.conftest import NOW, add_resident, add_view
-
-
-@pytest.fixture
-def cli_database(database, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", database.url)
-    settings.get_settings.cache_clear()
-    monkeypatch.setattr(db, "_default", database)
-    yield database
-    settings.get_settings.cache_clear()
+from tests.residents import NOW, add_resident, add_view
 
 
 @pytest.fixture
@@ -105,7 +97,7 @@ def test_eval_shows_before_and_after_side_by_side(capsys):
 
     before = SimpleNamespace(f1=np.array([0.5, 0.9]), macro_f1=0.7)
     after = SimpleNamespace(f1=np.array([0.75, 0.85]), macro_f1=0.8)
-    assert cli._before_after(("housing", "roads_transport"), before, after).splitlines() == [
+    assert before_after(("housing", "roads_transport"), before, after).splitlines() == [
         "theme            before  after  change",
         "housing           0.500  0.750  +0.250",
         "roads_transport   0.900  0.850  -0.050",

@@ -20,7 +20,7 @@ from bot.models import InboxMessage
 from bot.rasa_client import RasaUnavailable
 from bot.rasa_pool import RasaServers
 from bot.services.identities import resident_for
-from tests.bot.test_notifier import published
+from tests.residents import published
 
 
 def value(name: str, **labels: str) -> float:

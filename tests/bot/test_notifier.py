@@ -12,19 +12,18 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 import bot.notifier
-from bot.models import ChannelIdentity, OutboxMessage, Resident
+from bot.models import ChannelIdentity, OutboxMessage
 from bot.notifier import Notifier
 from bot.outbound import senders_for
-from bot.services.consent import opt_out, record_consent
+from bot.services.consent import opt_out
 from bot.services.delivery import record_status
-from bot.services.identities import conversation_for, resident_at
+from bot.services.identities import resident_at
 from bot.services.outbox import MAX_ATTEMPTS, claim_due
-from bot.services.updates import draft_update, publish, update_message
-from bot.services.views import store_view
+from bot.services.updates import UpdateDraft, draft_update, publish, update_message
+from tests.residents import WE_DID, YOU_SAID, numbers, published
 
 # 10:00 in London (winter): not in the default quiet hours (21:00-08:00).
 MORNING = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)
-YOU_SAID, WE_DID = "buses stop too early", "From 3 March the 42 runs until 11pm."
 TEXT = update_message(YOU_SAID, WE_DID)
 
 
@@ -38,42 +37,18 @@ class Clock:
         return self.now
 
 
-def resident(s, address: str, channel: str = "sms") -> Resident:
-    conversation_for(s, channel, address)
-    person = resident_at(s, channel, address)
-    record_consent(s, person, given=True, wording="w", channel=channel)
-    store_view(s, person, text="t", theme_key="roads_transport", confidence=0.9, channel=channel)
-    return person
-
-
-def published(database, sms: list[str], telegram: list[str] = ()) -> int:
-    with database.transaction() as s:
-        for number in sms:
-            resident(s, number)
-        for chat in telegram:
-            resident(s, chat, "telegram")
-        update = draft_update(
-            s,
-            title="Later buses",
-            you_said=YOU_SAID,
-            we_did=WE_DID,
-            created_by="test",
-            themes=["roads_transport"],
-        )
-        publish(s, update.id)
-        return update.id
-
-
 def another_update(database) -> int:
     """A second update to the same residents, published; its id."""
     with database.transaction() as s:
         update = draft_update(
             s,
-            title="Bins",
-            you_said="bins are missed",
-            we_did="Collections moved to Monday.",
+            UpdateDraft(
+                title="Bins",
+                you_said="bins are missed",
+                we_did="Collections moved to Monday.",
+                themes=["roads_transport"],
+            ),
             created_by="test",
-            themes=["roads_transport"],
         )
         publish(s, update.id)
         return update.id
@@ -92,10 +67,6 @@ def statuses(database) -> dict[str, str]:
             .order_by(ChannelIdentity.address)
         ).all()
         return dict(rows)
-
-
-def numbers(n: int) -> list[str]:
-    return [f"+4477009{i:05d}" for i in range(n)]
 
 
 def test_everyone_is_told_once_on_their_channel(database, channel_settings, fake):

@@ -11,10 +11,10 @@ from datetime import timedelta
 
 from bot.outbound import Outbound, senders_for
 from bot.scheduler import run_once
-from bot.services.consent import record_consent
-from bot.services.identities import conversation_for, resident_at
-from tests.bot.test_notifier import MORNING, Clock, drain, numbers, published
+from bot.services.identities import resident_at
+from tests.bot.test_notifier import MORNING, Clock, drain
 from tests.bot.test_scheduler import StandInRasa
+from tests.residents import add_resident, numbers, published
 
 RATE = 5.0
 EACH = 6  # messages each of the three sends
@@ -26,13 +26,9 @@ def test_notifier_scheduler_and_replies_share_one_rate(database, channel_setting
     due, replying = numbers(3 * EACH)[EACH : 2 * EACH], numbers(3 * EACH)[2 * EACH :]
     with database.transaction() as s:
         for number in due + replying:
-            conversation_for(s, "sms", number)
-            person = resident_at(s, "sms", number)
-            record_consent(s, person, given=True, wording="w", channel="sms")
-            if number in due:  # joined a month before MORNING: a check-in is due
-                person.created_at = MORNING - timedelta(days=31)
-            else:
-                person.created_at = MORNING  # not due yet
+            # joined a month before MORNING: a check-in is due; at MORNING: not due yet
+            joined = MORNING - timedelta(days=31) if number in due else MORNING
+            add_resident(s, "sms", number, joined=joined)
     with database.transaction() as s:
         conversations = [resident_at(s, "sms", n).conversation_id for n in replying]
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from bot.models import OutboxMessage
 from bot.services.outbox import claim_due
-from tests.bot.test_notifier import numbers, published
+from tests.residents import numbers, published
 
 LEASE = timedelta(seconds=60)
 

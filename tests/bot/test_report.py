@@ -25,7 +25,7 @@ from bot.report import (
 from bot.services.checkins import add_question
 from bot.services.consent import record_consent
 from bot.services.identities import resident_for
-from bot.services.updates import draft_update, publish
+from bot.services.updates import UpdateDraft, draft_update, publish
 from bot.services.views import set_area, store_view
 
 MINIMUM = 3  # small, so a few residents are enough to publish a cell
@@ -88,9 +88,15 @@ def seeded(database):
              question_id=question.id, rating=2)  # fmt: skip
 
         update = draft_update(
-            s, title="Potholes <fixed> & filled", you_said="the roads are bad",
-            we_did="we filled the potholes", themes=["roads_transport"], created_by="officer",
-        )  # fmt: skip
+            s,
+            UpdateDraft(
+                title="Potholes <fixed> & filled",
+                you_said="the roads are bad",
+                we_did="we filled the potholes",
+                themes=["roads_transport"],
+            ),
+            created_by="officer",
+        )
         publish(s, update.id, now=datetime(2026, 10, 20, tzinfo=timezone.utc))
         rows = {row.resident_id: row for row in s.scalars(select(OutboxMessage))}
         statuses = ["delivered"] * 3 + ["sent"] * 2 + ["failed", "queued"]
@@ -100,12 +106,20 @@ def seeded(database):
             s.add(UpdateReaction(update_id=update.id, resident_id=r.id,
                                  outbox_id=rows[r.id].id, kind=kind, channel="sms"))  # fmt: skip
         later = draft_update(
-            s, title="New benches", you_said="more benches", we_did="we put benches in",
-            themes=["parks_green_spaces"], created_by="officer",
-        )  # fmt: skip
+            s,
+            UpdateDraft(
+                title="New benches",
+                you_said="more benches",
+                we_did="we put benches in",
+                themes=["parks_green_spaces"],
+            ),
+            created_by="officer",
+        )
         publish(s, later.id, now=datetime(2026, 12, 5, tzinfo=timezone.utc))
         draft_update(
-            s, title="Not yet", you_said="x", we_did="y", themes=["housing"], created_by="o"
+            s,
+            UpdateDraft(title="Not yet", you_said="x", we_did="y", themes=["housing"]),
+            created_by="o",
         )
         return {"update": update.id, "question": question.id,
                 "conversations": [r.conversation_id for r in people]}  # fmt: skip

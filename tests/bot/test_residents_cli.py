@@ -8,10 +8,11 @@ import json
 import pytest
 from sqlalchemy import select
 
-from bot import cli, db, settings
+from bot import cli
 from bot.models import AuditEvent, DoNotContact, Resident
 from bot.services.identities import resident_for
 from bot.services.rights import address_hash
+from bot.settings import get_settings
 from tests.residents import (
     CHAT,
     OTHER_PHONE,
@@ -22,25 +23,18 @@ from tests.residents import (
     everything,
     two_residents,
 )  # fmt: skip
-from tests.tracker import clear_events, tracker_store_for
 
 KEY = "dnc-cli-test-key"
 
 
 @pytest.fixture
-def cli_database(database, tmp_path, monkeypatch):
-    """The CLI on the test database, with Rasa's tracker store in the same database."""
-    monkeypatch.setenv("DATABASE_URL", database.url)
-    monkeypatch.setenv("TRACKER_DATABASE_URL", database.url)
+def cli_database(cli_database, tracker, tmp_path, monkeypatch):
+    """The CLI on the test database, with Rasa's tracker store (`tracker`) in the same one."""
+    monkeypatch.setenv("TRACKER_DATABASE_URL", cli_database.url)
     monkeypatch.setenv("DO_NOT_CONTACT_KEY", KEY)
     monkeypatch.setenv("ENGAGE_VAR_DIR", str(tmp_path / "var"))
-    settings.get_settings.cache_clear()
-    monkeypatch.setattr(db, "_default", database)
-    store = tracker_store_for(database)
-    yield database, store
-    settings.get_settings.cache_clear()
-    clear_events(database)
-    store.engine.dispose()
+    get_settings.cache_clear()
+    return cli_database, tracker
 
 
 @pytest.fixture

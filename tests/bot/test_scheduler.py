@@ -16,8 +16,7 @@ from bot.models import AuditEvent, Checkin, OutboundMessage, Resident, View
 from bot.outbound import Outbound, senders_for
 from bot.rasa_client import RasaUnavailable
 from bot.scheduler import DailyRetention, run_forever, run_once
-from bot.services.consent import record_consent
-from bot.services.identities import conversation_for, resident_at
+from tests.residents import add_resident
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
 QUESTION = "Hi from Leeds Listens. What's one thing about your area you'd change?"
@@ -53,10 +52,7 @@ def residents(database, count: int) -> None:
         for n in range(count):
             channel = "sms" if n % 2 else "telegram"
             address = f"+4477009{n:05d}" if channel == "sms" else str(900000 + n)
-            conversation_for(s, channel, address)
-            resident = resident_at(s, channel, address)
-            resident.created_at = T0
-            record_consent(s, resident, given=True, wording="w", channel=channel)
+            add_resident(s, channel, address, joined=T0)
 
 
 def one_pass(database, settings, now, rasa):

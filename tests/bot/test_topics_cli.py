@@ -6,20 +6,16 @@ import json
 
 import pytest
 
-from bot import cli, db, settings
+from bot import cli
 from bot.nlu import embeddings
-from tests.bot.console.conftest import add_resident, add_view
 from tests.bot.console.test_topics import KeywordEncoder
+from tests.residents import add_resident, add_view
 
 
-@pytest.fixture
-def cli_database(database, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", database.url)
-    settings.get_settings.cache_clear()
-    monkeypatch.setattr(db, "_default", database)
+@pytest.fixture(autouse=True)
+def keyword_encoder(monkeypatch):
+    """The keyword encoder in place of the sentence encoder."""
     monkeypatch.setattr(embeddings, "shared_encoder", lambda directory: KeywordEncoder())
-    yield database
-    settings.get_settings.cache_clear()
 
 
 def test_a_table_and_json(cli_database, capsys):

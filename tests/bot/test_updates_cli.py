@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot import cli, db, settings
+from bot import cli
 from bot.models import AuditEvent, OutboxMessage, Update
-from bot.services.consent import record_consent
-from bot.services.identities import conversation_for, resident_at
 from bot.services.views import store_view
+from tests.residents import add_resident
 
 ARGS = [
     "--title", "Later buses", "--you-said", "buses stop too early",
@@ -17,21 +16,15 @@ ARGS = [
 ]  # fmt: skip
 
 
-@pytest.fixture
-def cli_database(database, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", database.url)
-    settings.get_settings.cache_clear()
-    monkeypatch.setattr(db, "_default", database)
-    with database.transaction() as s:
+@pytest.fixture(autouse=True)
+def residents(cli_database):
+    """A resident on SMS and one on Telegram who spoke of roads, in the CLI's database."""
+    with cli_database.transaction() as s:
         for n, channel in enumerate(["sms", "telegram"]):
-            conversation_for(s, channel, f"+44770090000{n}")
-            person = resident_at(s, channel, f"+44770090000{n}")
-            record_consent(s, person, given=True, wording="w", channel=channel)
+            person = add_resident(s, channel, f"+44770090000{n}")
             store_view(
                 s, person, text="t", theme_key="roads_transport", confidence=1, channel=channel
             )
-    yield database
-    settings.get_settings.cache_clear()
 
 
 def test_preview_shows_the_message_and_counts_and_keeps_nothing(cli_database, capsys):
@@ -67,3 +60,12 @@ def test_publish_asks_first_unless_yes(cli_database, capsys, monkeypatch):
 def test_a_bad_update_says_why(cli_database, capsys):
     assert cli.main(["updates", "publish", *ARGS, "--theme", "aliens", "--yes"]) == 2
     assert "unknown themes: aliens" in capsys.readouterr().err
+
+
+def test_nobody_to_tell_publishes_nothing(cli_database, capsys):
+    assert cli.main(["updates", "publish", *ARGS, "--area", "LS99", "--yes"]) == 1
+    out = capsys.readouterr().out
+    assert "Recipients: 0\n" in out and "Nobody to tell: nothing published.\n" in out
+    with cli_database.transaction() as s:
+        assert s.scalars(select(Update)).all() == []
+        assert s.scalars(select(AuditEvent)).all() == []

@@ -5,20 +5,10 @@ from __future__ import annotations
 import getpass
 import io
 
-import pytest
 from sqlalchemy import select
 
-from bot import cli, db, settings
+from bot import cli
 from bot.models import AuditEvent, ConsoleUser
-
-
-@pytest.fixture
-def cli_database(database, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", database.url)
-    settings.get_settings.cache_clear()
-    monkeypatch.setattr(db, "_default", database)
-    yield database
-    settings.get_settings.cache_clear()
 
 
 def test_create_list_and_disable(cli_database, monkeypatch, capsys):

@@ -15,7 +15,7 @@ AUTH_TOKEN = "test-auth-token-0123456789"
 WEBHOOK_SECRET = "test-webhook-secret-0123456789"
 BOT_TOKEN = "123456:TEST-token"
 FROM_NUMBER = "+447700900000"
-PUBLIC_BASE_URL = "https://engage.example.org"
+PUBLIC_BASE_URL = "https://engage.example.org"  # what providers sign; we are on 127.0.0.1
 
 
 def payload(name: str, **changes: Any) -> dict[str, Any]:

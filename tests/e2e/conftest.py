@@ -15,14 +15,14 @@ import pytest
 import requests
 
 from bot.db import Database
-from bot.fake_providers import FakeProviders
 from bot.services.inbox import depth
 from bot.settings import PROJECT_ROOT, Settings
+from tests.channels.conftest import AUTH_TOKEN, WEBHOOK_SECRET, channel_env
+from tests.fixtures import fake_providers
 
 MODEL = PROJECT_ROOT / "models" / "engage.tar.gz"
-PUBLIC_BASE_URL = "https://engage.example.org"  # what providers sign; we are on 127.0.0.1
-TWILIO_AUTH_TOKEN = "e2e-auth-token-0123456789"
-TELEGRAM_WEBHOOK_SECRET = "e2e-webhook-secret-0123456789"
+# What the stack's channels are set up with (tests/channels/conftest.py's `channel_env`).
+TWILIO_AUTH_TOKEN, TELEGRAM_WEBHOOK_SECRET = AUTH_TOKEN, WEBHOOK_SECRET
 RASA_API_TOKEN = "e2e-api-token-0123456789"
 REST_API_TOKEN = "e2e-rest-token-0123456789"
 REST_AUTH = {"Authorization": f"Bearer {REST_API_TOKEN}"}  # the REST channel's, once public
@@ -44,20 +44,6 @@ def inbox_emptied(database: Database, timeout: float) -> bool:
                 return True
         time.sleep(0.05)
     return False
-
-
-def channel_env(fake_base_url: str) -> dict[str, str]:
-    """SMS and Telegram settings (as environment variables) against the fake providers."""
-    return {
-        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
-        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-        "TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
-        "TWILIO_FROM_NUMBER": "+447700900000",
-        "TWILIO_API_BASE_URL": fake_base_url,
-        "TELEGRAM_BOT_TOKEN": "123456:E2E-token",
-        "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_WEBHOOK_SECRET,
-        "TELEGRAM_API_BASE_URL": fake_base_url,
-    }
 
 
 class Stack:
@@ -172,12 +158,8 @@ class Stack:
         return [m.get("text", "") for m in self.say(sender, message)]
 
 
-@pytest.fixture(scope="package")
-def fake() -> Iterator[FakeProviders]:
-    """Fake Twilio and Telegram APIs for the whole package."""
-    providers = FakeProviders().start()
-    yield providers
-    providers.stop()
+# Fake Twilio and Telegram APIs for the whole package (the stack is started once against them).
+fake = pytest.fixture(fake_providers, scope="package", name="fake")
 
 
 @pytest.fixture(scope="package")

@@ -21,11 +21,8 @@ from bot.models import ConsentEvent, OutboundMessage, Resident, View
 from bot.outbound import Outbound, senders_for
 from bot.rasa_client import RasaClient
 from bot.services.identities import address_for, resident_at
-from tests.e2e.conftest import (
-    PUBLIC_BASE_URL,
-    TELEGRAM_WEBHOOK_SECRET,
-    TWILIO_AUTH_TOKEN,
-)
+from tests.channels.conftest import PUBLIC_BASE_URL
+from tests.e2e.conftest import TELEGRAM_WEBHOOK_SECRET, TWILIO_AUTH_TOKEN
 
 pytestmark = pytest.mark.e2e
 

@@ -21,11 +21,11 @@ import requests
 
 from bot.db import Database
 from bot.migrate import upgrade
-from bot.services.consent import record_consent
 from bot.services.identities import resident_for
 from bot.services.views import store_view
 from bot.settings import PROJECT_ROOT
 from tests.e2e.conftest import free_port
+from tests.residents import add_resident
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -83,9 +83,7 @@ def console(tmp_path, fake) -> Iterator[tuple[str, dict[str, str]]]:
     database = Database(env["DATABASE_URL"])
     with database.transaction() as s:
         for channel, address in (("sms", NUMBER), ("telegram", CHAT)):
-            person = resident_for(s, channel, address)
-            record_consent(s, person, given=True, wording="w", channel=channel)
-            person.area = "LS6"
+            person = add_resident(s, channel, address, area="LS6")
             store_view(s, person, text="the last bus is at 6", theme_key="roads_transport",
                        confidence=0.9, channel=channel)  # fmt: skip
     database.dispose()

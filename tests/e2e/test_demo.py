@@ -16,7 +16,7 @@ import pytest
 
 from bot.db import Database
 from bot.demo.run import SIGN_IN_EMAIL
-from bot.services.updates import draft_update, publish
+from bot.services.updates import UpdateDraft, draft_update, publish
 from bot.settings import PROJECT_ROOT
 from tests.e2e.conftest import MODEL, free_port
 
@@ -71,10 +71,15 @@ def test_the_demo_prints_each_message_to_a_phone_and_stops_cleanly(tmp_path):
         database = Database(f"sqlite:///{tmp_path / 'var' / 'demo' / 'engage.db'}")
         with database.transaction() as s:
             update = draft_update(
-                s, title="Bins", you_said="the bins are missed", created_by=SIGN_IN_EMAIL,
-                we_did="Crews now check every street before they finish.",
-                themes=["waste_recycling"],
-            )  # fmt: skip
+                s,
+                UpdateDraft(
+                    title="Bins",
+                    you_said="the bins are missed",
+                    we_did="Crews now check every street before they finish.",
+                    themes=["waste_recycling"],
+                ),
+                created_by=SIGN_IN_EMAIL,
+            )
             queued = publish(s, update.id)
         database.dispose()
         assert queued > 0

@@ -28,6 +28,7 @@ from tests.e2e.test_channels import (
     post_twilio_raw,
     telegram_update,
 )
+from tests.residents import LATER_BUSES
 
 pytestmark = pytest.mark.e2e
 
@@ -156,14 +157,7 @@ def test_stop_works_with_rasa_and_the_action_server_both_down(services, fake):
     assert post_sms(services, number, "the buses stop at 6 so i cant get home")[0] == 200
     assert services.settle()
     with services.database.transaction() as s:
-        update = draft_update(
-            s,
-            title="Later buses",
-            you_said="buses stop too early",
-            we_did="From 3 March the 42 runs until 11pm.",
-            created_by="test",
-            themes=["roads_transport"],
-        )
+        update = draft_update(s, LATER_BUSES, created_by="test")
         publish(s, update.id)
         update_id = update.id
     before = len(fake.sms_to(number))

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,10 +23,10 @@ from sqlalchemy import select
 
 from bot.db import Database
 from bot.fake_providers import FakeProviders
-from bot.migrate import upgrade
 from bot.models import ChannelIdentity, OutboxMessage
 from bot.settings import PROJECT_ROOT
-from tests.bot.test_notifier import published
+from tests.fixtures import fake_providers
+from tests.residents import published
 
 SMS_RESIDENTS = 300
 TELEGRAM_CHATS = 100
@@ -33,22 +34,15 @@ LEASE_S = 3  # longer than a whole claim takes to send; the next worker waits it
 NOTIFIER = [sys.executable, "-m", "bot.cli", "notifier", "--lease", str(LEASE_S)]
 
 
-@pytest.fixture
-def fake():
-    providers = FakeProviders()
-    providers.delay_s = 0.005  # a send takes a moment: some are in flight at each kill
-    providers.start()
-    yield providers
-    providers.stop()
+# tests/conftest.py's `database`, on SQLite only (a migrated file the notifier processes share).
+pytestmark = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
-def database(tmp_path):
-    url = f"sqlite:///{tmp_path / 'engage.db'}"
-    upgrade(url)
-    db = Database(url)
-    yield db
-    db.dispose()
+def fake() -> Iterator[FakeProviders]:
+    """A fake of its own for each test, slow: a send takes a moment, so some are in flight
+    at each kill."""
+    yield from fake_providers(delay_s=0.005)
 
 
 def _env(tmp_path: Path, database: Database, fake: FakeProviders) -> dict[str, str]:

@@ -40,12 +40,13 @@ from bot.models import Checkin, InboxMessage, OutboxMessage, Resident, SendSlot,
 from bot.runner import server_environment
 from bot.services.consent import record_consent
 from bot.services.identities import conversation_for, resident_at
-from bot.services.updates import draft_update, publish
+from bot.services.updates import UpdateDraft, draft_update, publish
 from bot.services.views import store_view
 from bot.settings import PROJECT_ROOT, Settings
+from tests.channels.conftest import PUBLIC_BASE_URL
 from tests.conftest import POSTGRES_URL, REDIS_URL
 from tests.databases import drop_postgres_database, fresh_postgres_database
-from tests.e2e.conftest import PUBLIC_BASE_URL, TWILIO_AUTH_TOKEN, channel_env, free_port
+from tests.e2e.conftest import TWILIO_AUTH_TOKEN, channel_env, free_port
 from tests.e2e.services import Services
 from tests.e2e.test_channels import new_number, payload
 
@@ -526,11 +527,13 @@ def _seed_fan_out(cluster: Cluster) -> tuple[list[str], list[str], int]:
             person.created_at = now - timedelta(days=30, hours=1)  # due an hour ago
         update = draft_update(
             s,
-            title="Later buses",
-            you_said="buses stop too early",
-            we_did="From 3 March the 42 runs until 11pm.",
+            UpdateDraft(
+                title="Later buses",
+                you_said="buses stop too early",
+                we_did="From 3 March the 42 runs until 11pm.",
+                themes=["roads_transport"],
+            ),
             created_by="test",
-            themes=["roads_transport"],
         )
         return told, due, update.id
 

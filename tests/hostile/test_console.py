@@ -21,7 +21,7 @@ from bot.console.security import CSP
 from bot.models import LoginFailure, View, metadata
 from bot.services.checkins import add_question
 from bot.services.safeguarding import record_alert
-from bot.services.updates import draft_update
+from bot.services.updates import UpdateDraft, draft_update
 from bot.services.users import (
     disable_user,
     enable_user,
@@ -31,6 +31,7 @@ from bot.services.users import (
 )
 from tests.bot.console import conftest as console
 from tests.bot.console.conftest import PASSWORD, StolenCookie, csrf
+from tests.residents import NOW
 
 # The console's fixtures (tests/bot/console/conftest.py), for this module only.
 app, accounts, seeded, signed_in = console.app, console.accounts, console.seeded, console.signed_in
@@ -148,11 +149,17 @@ def world(database, accounts, seeded):
     """A view, a draft update, a safeguarding alert, and the ids pages take."""
     with database.transaction() as s:
         update = draft_update(
-            s, title="Later buses", you_said="buses stop too early",
-            we_did="The 42 runs later.", created_by="test", themes=["roads_transport"],
-        )  # fmt: skip
+            s,
+            UpdateDraft(
+                title="Later buses",
+                you_said="buses stop too early",
+                we_did="The 42 runs later.",
+                themes=["roads_transport"],
+            ),
+            created_by="test",
+        )
         alert = record_alert(s, "conv-1", kind="abuse", text="he hits me", channel="telegram")
-        question = add_question(s, wording="How are the buses?", starts_at=console.NOW)
+        question = add_question(s, wording="How are the buses?", starts_at=NOW)
         ids = {
             "question_id": question.id,
             "view_id": seeded["bus_sms"],

@@ -32,17 +32,10 @@ from bot.outbound import senders_for
 from bot.services.identities import resident_at
 from bot.services.outbox import BACKOFF_S
 from tests.bot import conftest as bot_fixtures
-from tests.bot.test_notifier import (
-    TEXT,
-    YOU_SAID,
-    Clock,
-    another_update,
-    drain,
-    numbers,
-    published,
-)
+from tests.bot.test_notifier import TEXT, Clock, another_update, drain
 from tests.bot.test_scheduler import T0, StandInRasa, one_pass
 from tests.bot.test_scheduler import residents as due_residents
+from tests.residents import YOU_SAID, numbers, published
 
 channel_settings = bot_fixtures.channel_settings  # the fixture: SMS and Telegram to the fake
 

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from bot.console import create_app
-from bot.services.consent import record_consent
-from bot.services.identities import resident_for
 from bot.services.users import create_user
-from bot.services.views import store_view
+from tests.residents import add_resident, add_view
 
 PASSWORD = "correct horse battery"
-NOW = datetime.now(timezone.utc)
 
 
 @pytest.fixture(autouse=True)
@@ -88,28 +84,6 @@ def signed_in(app, accounts):
         return client
 
     return _client
-
-
-def add_resident(
-    session, channel: str, address: str, *, area: str | None = None, consent: bool = True
-):
-    """A resident on `channel` who consented (or not), in `area`."""
-    person = resident_for(session, channel, address)
-    record_consent(session, person, given=consent, wording="w", channel=channel)
-    person.area = area
-    session.flush()
-    return person
-
-
-def add_view(session, person, text: str, theme: str | None, *, days_ago: float = 0, channel=None):
-    """A view `days_ago` days old."""
-    view = store_view(
-        session, person, text=text, theme_key=theme, confidence=0.9,
-        channel=channel or "sms",
-    )  # fmt: skip
-    view.created_at = NOW - timedelta(days=days_ago)
-    session.flush()
-    return view
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from bot.models import AuditEvent, Checkin, CheckinQuestion
 from bot.services.checkins import add_question
 from bot.services.preferences import pause, set_rhythm
-from tests.bot.console.conftest import NOW, add_resident, add_view, csrf
+from tests.bot.console.conftest import csrf
+from tests.residents import NOW, add_resident, add_view
 
 QUESTION = "How are the buses where you live?"
 

@@ -8,7 +8,7 @@ import re
 from sqlalchemy import select
 
 from bot.models import AuditEvent, UpdateView, View
-from bot.services.updates import draft_update
+from bot.services.updates import UpdateDraft, draft_update
 from tests.bot.console.conftest import csrf
 
 
@@ -145,8 +145,13 @@ def test_an_officer_hides_a_view_and_shows_it_again(signed_in, seeded, database)
 
 def test_an_officer_marks_a_view_answered(signed_in, seeded, database):
     with database.transaction() as s:
-        update = draft_update(s, title="Bins weekly", you_said="bins", we_did="Weekly rounds.",
-                              created_by="officer@council.example", areas=["LS7"])  # fmt: skip
+        update = draft_update(
+            s,
+            UpdateDraft(
+                title="Bins weekly", you_said="bins", we_did="Weekly rounds.", areas=["LS7"]
+            ),
+            created_by="officer@council.example",
+        )
         update_id = update.id
     officer = signed_in("officer")
     page = _text(officer.get(f"/views/{seeded['bins']}"))
@@ -167,8 +172,11 @@ def test_an_officer_marks_a_view_answered(signed_in, seeded, database):
 
 def test_bulk_curating_the_picked_views_and_a_whole_filtered_list(signed_in, seeded, database):
     with database.transaction() as s:
-        update = draft_update(s, title="Buses", you_said="buses", we_did="More buses.",
-                              created_by="officer@council.example", themes=["housing"])  # fmt: skip
+        update = draft_update(
+            s,
+            UpdateDraft(title="Buses", you_said="buses", we_did="More buses.", themes=["housing"]),
+            created_by="officer@council.example",
+        )
         update_id = update.id
     officer = signed_in("officer")
     listing = _text(officer.get("/?theme=roads_transport"))

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 from bot.models import AuditEvent
 from bot.services import dashboard
 from bot.services.dashboard import ViewFilter, latest_views, views_per_week
-from bot.services.updates import draft_update, publish
-from tests.bot.console.conftest import NOW, add_resident, add_view
+from bot.services.updates import UpdateDraft, draft_update, publish
+from tests.residents import NOW, add_resident, add_view
 
 
 def _ids(page) -> list[int]:
@@ -148,14 +148,26 @@ def test_a_view_page_shows_the_residents_other_views_and_the_updates_answering_i
     assert "No update answers this view yet." in page
     with database.transaction() as s:
         update = draft_update(
-            s, title="Bins every week", you_said="bins are missed", we_did="New rounds.",
-            created_by="officer@council.example", themes=["waste_recycling"],
-        )  # fmt: skip
+            s,
+            UpdateDraft(
+                title="Bins every week",
+                you_said="bins are missed",
+                we_did="New rounds.",
+                themes=["waste_recycling"],
+            ),
+            created_by="officer@council.example",
+        )
         publish(s, update.id)
         picked = draft_update(
-            s, title="Park benches", you_said="the park", we_did="Benches.",
-            created_by="officer@council.example", view_ids=[seeded["bins"]],
-        )  # fmt: skip
+            s,
+            UpdateDraft(
+                title="Park benches",
+                you_said="the park",
+                we_did="Benches.",
+                view_ids=[seeded["bins"]],
+            ),
+            created_by="officer@council.example",
+        )
         ids = update.id, picked.id
     page = re.sub(r"\s+", " ", client.get(f"/views/{seeded['bins']}").get_data(as_text=True))
     answered = re.search(r'<ul id="answered">.*?</ul>', page)[0]

@@ -22,7 +22,8 @@ from bot.exports.counts import count_columns
 from bot.exports.reactions import REACTION_COLUMNS
 from bot.models import AuditEvent
 from bot.pseudonyms import pseudonym
-from tests.bot.console.conftest import NOW, add_resident, add_view, csrf, sign_in
+from tests.bot.console.conftest import csrf, sign_in
+from tests.residents import NOW, add_resident, add_view
 
 KEY = "console-test-pseudonym-key"
 PHONE_TEXT = "ring me on 07700 900555 about the 12 Fern Street bins"

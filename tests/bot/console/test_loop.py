@@ -8,7 +8,7 @@ import re
 from sqlalchemy import update as update_rows
 
 from bot.models import OutboxMessage
-from bot.services.updates import draft_update, publish
+from bot.services.updates import UpdateDraft, draft_update, publish
 
 
 def _text(reply) -> str:
@@ -36,9 +36,15 @@ def test_the_largest_concern_nobody_was_told_about_comes_first(signed_in, seeded
     assert "Write an update" in _text(signed_in("officer").get("/loop"))
     with database.transaction() as s:
         update = draft_update(
-            s, title="Later buses", you_said="buses stop early", we_did="The 42 runs later.",
-            created_by="officer@council.example", themes=["roads_transport"],
-        )  # fmt: skip
+            s,
+            UpdateDraft(
+                title="Later buses",
+                you_said="buses stop early",
+                we_did="The 42 runs later.",
+                themes=["roads_transport"],
+            ),
+            created_by="officer@council.example",
+        )
         publish(s, update.id)
         s.execute(
             update_rows(OutboxMessage).values(status="sent", sent_at=OutboxMessage.created_at)

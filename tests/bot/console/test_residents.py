@@ -14,8 +14,6 @@ from sqlalchemy import select, text
 from bot.console import EXTENSION, create_app
 from bot.db import Database
 from bot.models import AuditEvent, Resident
-from bot.services.consent import record_consent
-from bot.services.identities import resident_for
 from tests.bot.console.conftest import csrf, sign_in
 from tests.residents import (
     CHAT,
@@ -23,6 +21,7 @@ from tests.residents import (
     OTHER_WORDS,
     PHONE,
     WORDS,
+    add_resident,
     everything,
     short_conversation,
     two_residents,
@@ -243,8 +242,7 @@ def test_a_tracker_store_of_its_own(settings, database, accounts, tmp_path):
     tracker = Database(f"sqlite:///{tmp_path / 'tracker.db'}")
     store = tracker_store_for(tracker)
     with database.transaction() as s:
-        person = resident_for(s, "sms", PHONE)
-        record_consent(s, person, given=True, wording="Can we keep it?", channel="sms")
+        person = add_resident(s, "sms", PHONE, wording="Can we keep it?")
         resident_id, conversation_id = person.id, person.conversation_id
     short_conversation(store, conversation_id, WORDS)
     app = create_app(replace(settings, tracker_database_url=tracker.url), database)

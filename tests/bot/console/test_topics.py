@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from bot.console import topics as page
 from bot.models import AuditEvent, View
-from tests.bot.console.conftest import add_resident, add_view, csrf
+from tests.bot.console.conftest import csrf
+from tests.residents import add_resident, add_view
 
 
 class KeywordEncoder:

@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from bot.models import AuditEvent, OutboxMessage, Resident, Update, UpdateReaction
 from bot.services.consent import opt_out
 from bot.services.updates import NOT_REACHED, preview, preview_details
-from tests.bot.console.conftest import add_resident, add_view, csrf
+from tests.bot.console.conftest import csrf
+from tests.residents import add_resident, add_view
 
 FORM = {
     "title": "Later buses",

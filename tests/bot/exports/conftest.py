@@ -1,58 +1,21 @@
-"""Fixtures for the export tests: the database, views, an update with reactions."""
+"""Fixtures for the export tests: views, an update with reactions, Rasa's tracker store."""
 
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from bot.db import Database
-from bot.migrate import upgrade
-from bot.models import OutboxMessage, View, metadata
-from bot.services.consent import record_consent
+from bot.models import OutboxMessage, View
 from bot.services.identities import resident_for
 from bot.services.reactions import record_reaction
-from bot.services.updates import draft_update, publish
-from bot.services.views import set_area, store_view
+from bot.services.updates import UpdateDraft, draft_update, publish
+from bot.services.views import store_view
 from tests.bot.exports.support import DAY
 from tests.databases import drop_postgres_database, fresh_postgres_database
-
-
-@pytest.fixture(scope="session")
-def migrated_sqlite(tmp_path_factory) -> Path:
-    """An SQLite database migrated once for the whole run, to copy for each test."""
-    path = tmp_path_factory.mktemp("migrated") / "engage.db"
-    upgrade(f"sqlite:///{path}")
-    return path
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request, tmp_path, migrated_sqlite) -> Iterator[Database]:
-    """A migrated, empty database: SQLite, then PostgreSQL (as tests/conftest.py has it),
-    the SQLite one copied from `migrated_sqlite` rather than migrated again (0.5 s a test)."""
-    if request.param == "sqlite":
-        path = tmp_path / "engage.db"
-        with (
-            closing(sqlite3.connect(migrated_sqlite)) as source,
-            closing(sqlite3.connect(path)) as copy,
-        ):
-            source.backup(copy)
-        url = f"sqlite:///{path}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    db = Database(url)
-    yield db
-    if request.param != "sqlite":  # the SQLite copy goes with tmp_path
-        with db.engine.begin() as conn:
-            for table in reversed(metadata.sorted_tables):
-                conn.execute(table.delete())
-    db.dispose()
-
+from tests.residents import add_resident
 
 RTL = "שלום, الحافلة متأخرة دائما 👩\u200d👩\u200d👧"
 
@@ -61,17 +24,14 @@ RTL = "שלום, الحافلة متأخرة دائما 👩\u200d👩\u200d👧
 def views(database):
     """Three views: one about two things with personal details, one formula-like, one Welsh."""
     with database.transaction() as s:
-        jo = resident_for(s, "sms", "+447700900123")
-        record_consent(s, jo, given=True, wording="w", channel="sms")
-        set_area(s, jo, "LS6")
+        jo = add_resident(s, "sms", "+447700900123", area="LS6")
         first = store_view(
             s, jo, text="call me on 07700 900123, trams late and dog mess at 12 Fern Street",
             theme_key="roads_transport", confidence=0.8, channel="sms",
             also=[("waste_recycling", 0.7)],
         )  # fmt: skip
         first.created_at = DAY
-        ann = resident_for(s, "telegram", "4242")
-        record_consent(s, ann, given=True, wording="w", channel="telegram")
+        ann = add_resident(s, "telegram", "4242")
         second = store_view(
             s, ann, text="=HYPERLINK(\"http://evil\") more bins", theme_key="waste_recycling",
             confidence=0.9, channel="telegram",
@@ -97,10 +57,15 @@ def golden(views, database):
         )
         fourth.created_at = DAY.replace(day=21, hour=8, minute=30, second=15, microsecond=250000)
         update = draft_update(
-            s, title="+1 bus an hour: bysiau ŵ", you_said="buses stop early",
-            we_did="The 42 runs later.", created_by="t",
-            themes=["roads_transport", "waste_recycling"],
-        )  # fmt: skip
+            s,
+            UpdateDraft(
+                title="+1 bus an hour: bysiau ŵ",
+                you_said="buses stop early",
+                we_did="The 42 runs later.",
+                themes=["roads_transport", "waste_recycling"],
+            ),
+            created_by="t",
+        )
         publish(s, update.id, now=DAY.replace(day=22))
         outbox = dict(s.execute(select(OutboxMessage.resident_id, OutboxMessage.id)).all())
         helped = record_reaction(s, outbox[jo.id], jo.conversation_id, kind="helped", channel="sms")

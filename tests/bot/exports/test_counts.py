@@ -15,10 +15,10 @@ from sqlalchemy import select
 from bot.exports import ExportError, ExportFilter, parse_by
 from bot.exports.counts import count_rows, tally
 from bot.models import AuditEvent
-from bot.services.consent import record_consent
-from bot.services.identities import resident_for
+from bot.services.identities import resident_at
 from bot.services.views import store_view
 from tests.bot.exports.support import DAY, counts_table, lines_with_one_hidden, run_export
+from tests.residents import add_resident
 
 NOV, DEC = DAY, DAY + timedelta(days=30)
 ROADS, WASTE, HOUSING = "roads_transport", "waste_recycling", "housing"
@@ -26,9 +26,7 @@ ROADS, WASTE, HOUSING = "roads_transport", "waste_recycling", "housing"
 
 def add_view(s, address, themes, when, *, area=None, channel="sms"):  # type: ignore[no-untyped-def]
     """A view by the resident at `address` (made, and consenting, if new)."""
-    resident = resident_for(s, channel, address)
-    if resident.consent != "given":
-        record_consent(s, resident, given=True, wording="w", channel=channel)
+    resident = resident_at(s, channel, address) or add_resident(s, channel, address)
     resident.area = area
     view = store_view(
         s, resident, text="something", theme_key=themes[0] if themes else None,

@@ -14,10 +14,9 @@ from openpyxl import Workbook, load_workbook
 
 from bot.exports import ExportError, ExportFilter, ExportRequest, export, format_of
 from bot.exports.formats import FORMULA_STARTS, export_to, safe_cell, write_csv, write_xlsx
-from bot.services.consent import record_consent
-from bot.services.identities import resident_for
 from bot.services.views import store_view
 from tests.bot.exports.support import DAY, KEY, run_export
+from tests.residents import add_resident
 
 COLUMNS = {"n": "int", "text": "text", "at": "time"}
 FORMULAS = [start + "1+1" for start in FORMULA_STARTS] + [
@@ -106,8 +105,7 @@ def test_formula_like_views_are_escaped_in_spreadsheets_and_kept_in_data_formats
 
     texts = ["=1+1 bins", "+44 is the code", "-5 degrees at the stop", "@council fix it"]
     with database.transaction() as s:
-        ann = resident_for(s, "telegram", "4242")
-        record_consent(s, ann, given=True, wording="w", channel="telegram")
+        ann = add_resident(s, "telegram", "4242")
         for text in texts:
             store_view(s, ann, text=text, theme_key=None, confidence=None, channel="telegram")
     escaped = ["'" + t for t in texts]
@@ -127,8 +125,7 @@ def test_every_script_survives_every_format_byte_for_byte(database, tmp_path):
     import pyarrow.parquet as pq
 
     with database.transaction() as s:
-        ann = resident_for(s, "telegram", "4242")
-        record_consent(s, ann, given=True, wording="w", channel="telegram")
+        ann = add_resident(s, "telegram", "4242")
         for text in SCRIPTS:
             store_view(s, ann, text=text, theme_key=None, confidence=None, channel="telegram")
     read = {

@@ -14,7 +14,7 @@ from bot.models import AuditEvent, OutboxMessage
 from bot.pseudonyms import pseudonym
 from bot.services.identities import resident_for
 from bot.services.reactions import record_reaction
-from bot.services.updates import draft_update, publish
+from bot.services.updates import UpdateDraft, draft_update, publish
 from bot.services.views import store_view
 from tests.bot.exports.support import DAY, KEY, run_export
 
@@ -26,9 +26,16 @@ def two_updates(golden, database):
         jo = resident_for(s, "sms", "+447700900123")
         store_view(s, jo, text="damp flats", theme_key="housing", confidence=0.9, channel="sms")
         update = draft_update(
-            s, title="Damp repairs", you_said="flats are damp", we_did="We fixed 20 flats.",
-            created_by="t", themes=["housing"], areas=["LS6"],
-        )  # fmt: skip
+            s,
+            UpdateDraft(
+                title="Damp repairs",
+                you_said="flats are damp",
+                we_did="We fixed 20 flats.",
+                themes=["housing"],
+                areas=["LS6"],
+            ),
+            created_by="t",
+        )
         publish(s, update.id)
         outbox = s.scalars(select(OutboxMessage).where(OutboxMessage.update_id == update.id)).one()
         reaction = record_reaction(

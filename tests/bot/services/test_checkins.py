@@ -11,23 +11,28 @@ from bot.models import ChannelIdentity, Checkin, InboxMessage, PreferenceEvent, 
 from bot.services.checkins import (
     CLAIM_LEASE,
     DEFAULT_WORDING,
+    CheckinAnswered,
     InvalidQuestion,
+    QuestionToAsk,
     add_question,
     answer_checkin,
     claim,
     current_question,
     due_checkins,
+    give_checkin_answer,
     jitter,
     mark_expired,
     mark_failed,
     mark_sent,
+    question_to_ask,
     resident_wrote,
     too_late,
 )
-from bot.services.consent import opt_out, record_consent
-from bot.services.identities import conversation_for, mark_unreachable, resident_at
+from bot.services.consent import opt_out
+from bot.services.identities import conversation_for, mark_unreachable
 from bot.services.preferences import less_often, pause, resume, set_rhythm
 from bot.services.views import store_view
+from tests.residents import add_resident
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)  # a Monday morning
 
@@ -37,11 +42,8 @@ def at(days: float, **extra: float) -> datetime:
 
 
 def join(s, address="+447700900123", channel="sms") -> Resident:
-    conversation_for(s, channel, address)
-    resident = resident_at(s, channel, address)
-    resident.created_at = T0
-    record_consent(s, resident, given=True, wording="w", channel=channel)
-    return resident
+    """A resident who joined, and consented, at T0."""
+    return add_resident(s, channel, address, joined=T0)
 
 
 def due_ids(s, now) -> list[int]:
@@ -346,3 +348,61 @@ def test_expired_checkins_do_not_count_as_unanswered(database):
         send(s, at(93))
         [note] = due_checkins(s, at(123), 0)
         assert note.kind == "pause_note"  # the two sent ones, at days 30 and 93
+
+
+# Keyed by the conversation id, as the actions call them -----------------------------------
+
+
+def sent_checkin(s, kind="open", ask_why=False) -> tuple[Resident, int]:
+    """A resident and the check-in just sent to them (the standing question, or a scale one)."""
+    resident = join(s)
+    if kind == "scale":
+        add_question(s, wording="Safe after dark? Reply 1 to 5.", kind="scale",
+                     ask_why=ask_why, starts_at=T0)  # fmt: skip
+    [item] = due_checkins(s, at(30), 0)
+    checkin_id = claim(s, item, at(30))
+    mark_sent(s, checkin_id, at(30))
+    return resident, checkin_id
+
+
+def test_the_question_to_ask_is_the_checkins_and_only_for_its_resident(database):
+    with database.transaction() as s:
+        resident, checkin_id = sent_checkin(s, kind="scale")
+        other = join(s, "+447700900999")
+        assert question_to_ask(s, resident.conversation_id, checkin_id) == QuestionToAsk(
+            "Safe after dark? Reply 1 to 5.", "scale"
+        )
+        assert question_to_ask(s, other.conversation_id, checkin_id) is None
+        assert question_to_ask(s, resident.conversation_id, checkin_id + 100) is None
+
+
+@pytest.mark.parametrize(("kind", "ask_why"), [("open", False), ("scale", False), ("scale", True)])
+def test_a_checkin_answer_is_kept_and_says_whether_to_ask_why(database, kind, ask_why):
+    rating = 2 if kind == "scale" else None
+    with database.transaction() as s:
+        resident, checkin_id = sent_checkin(s, kind=kind, ask_why=ask_why)
+        answered = give_checkin_answer(s, resident.conversation_id, checkin_id, text="2",
+                                       theme_key=None, confidence=None, channel="sms",
+                                       rating=rating)  # fmt: skip
+        assert answered == CheckinAnswered(ask_why=ask_why)
+        [view] = s.scalars(select(View)).all()
+        checkin = s.get(Checkin, checkin_id)
+        assert (view.text, view.rating, view.question_id) == ("2", rating, checkin.question_id)
+
+
+def test_a_checkin_answer_that_cannot_be_kept_is_none(database):
+    with database.transaction() as s:
+        resident, checkin_id = sent_checkin(s, kind="scale")
+        other = join(s, "+447700900999")
+        conversation_id = resident.conversation_id
+
+        def answer(who: str, **extra) -> CheckinAnswered | None:
+            values = {"text": "3", "theme_key": None, "confidence": None, "channel": "sms"}
+            return give_checkin_answer(s, who, checkin_id, **{**values, **extra})
+
+        assert answer(other.conversation_id) is None  # not theirs
+        assert answer(conversation_id, text=" ") is None  # nothing to keep
+        assert answer(conversation_id, rating=6) is None  # not 1 to 5
+        opt_out(s, resident, channel="sms")
+        assert answer(conversation_id, rating=3) is None  # opted out: not allowed
+        assert s.scalars(select(View)).all() == []

@@ -14,9 +14,9 @@ from bot.services.checkins_questions import (
     preview_message,
     reach,
 )
-from bot.services.consent import opt_out, record_consent
-from bot.services.identities import resident_for
+from bot.services.consent import opt_out
 from bot.services.views import store_view
+from tests.residents import add_resident
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
 
@@ -62,9 +62,7 @@ def test_reach_counts_residents_a_question_would_be_put_to(database):
         for n, (area, theme) in enumerate(
             [("LS6", "housing"), ("LS6", "roads_transport"), ("LS7", "housing")]
         ):
-            person = resident_for(s, "sms", f"+44770090050{n}")
-            record_consent(s, person, given=True, wording="w", channel="sms")
-            person.area = area
+            person = add_resident(s, "sms", f"+44770090050{n}", area=area)
             store_view(s, person, text="x", theme_key=theme, confidence=0.9, channel="sms")
             people.append(person)
         assert reach(s, now=T0) == 3

@@ -14,7 +14,6 @@ from bot.exports.counts import count_rows
 from bot.models import AuditEvent, InboxMessage, UpdateView, View, ViewTheme
 from bot.services.checkins import add_question, questions_for
 from bot.services.checkins_questions import reach
-from bot.services.consent import record_consent
 from bot.services.curation import (
     REDACTED,
     CurationError,
@@ -28,28 +27,21 @@ from bot.services.curation import (
     unhide,
 )
 from bot.services.dashboard import ViewFilter, latest_views, views_per_week
-from bot.services.identities import resident_for
-from bot.services.updates import draft_update, preview, preview_details
+from bot.services.updates import UpdateDraft, draft_update, preview, preview_details
 from bot.services.views import set_view_theme, store_view
 from bot.tracker_store import events_of
+from tests.residents import add_resident
 
 KEY = "test-pseudonym-key"
 NOW = datetime.now(timezone.utc)
-
-
-def _person(s, address: str, area: str = "LS6"):
-    person = resident_for(s, "sms", address)
-    record_consent(s, person, given=True, wording="w", channel="sms")
-    person.area = area
-    s.flush()
-    return person
 
 
 @pytest.fixture
 def two(database):
     """Two residents in LS6, one view each: buses (roads) and bins (waste)."""
     with database.transaction() as s:
-        a, b = _person(s, "+447700900601"), _person(s, "+447700900602")
+        a = add_resident(s, "sms", "+447700900601", area="LS6")
+        b = add_resident(s, "sms", "+447700900602", area="LS6")
         bus = store_view(s, a, text="the bus is late", theme_key="roads_transport",
                          confidence=0.8, channel="sms")  # fmt: skip
         bins = store_view(s, b, text="bins missed again", theme_key="waste_recycling",
@@ -84,8 +76,11 @@ def test_redacting_nothing_or_words_that_are_not_there_is_refused():
 
 def test_rethemed_views_move_in_counts_exports_and_targeting(database, two):
     with database.transaction() as s:
-        update = draft_update(s, title="t", you_said="homes", we_did="more homes",
-                              created_by="o", themes=["housing"])  # fmt: skip
+        update = draft_update(
+            s,
+            UpdateDraft(title="t", you_said="homes", we_did="more homes", themes=["housing"]),
+            created_by="o",
+        )
         assert preview(s, update)["total"] == 0
         changed = retheme(s, [two["bus"], two["bins"]], ["housing", "roads_transport"],
                           actor="officer@council.example")  # fmt: skip
@@ -132,10 +127,18 @@ def test_a_residents_correction_records_when_too(database, two):
 
 def test_hidden_views_are_left_out_of_everything_until_shown_again(database, two):
     with database.transaction() as s:
-        by_theme = draft_update(s, title="t", you_said="buses", we_did="more buses",
-                                created_by="o", themes=["roads_transport"])  # fmt: skip
-        picked = draft_update(s, title="p", you_said="buses", we_did="more buses",
-                              created_by="o", view_ids=[two["bus"]])  # fmt: skip
+        by_theme = draft_update(
+            s,
+            UpdateDraft(
+                title="t", you_said="buses", we_did="more buses", themes=["roads_transport"]
+            ),
+            created_by="o",
+        )
+        picked = draft_update(
+            s,
+            UpdateDraft(title="p", you_said="buses", we_did="more buses", view_ids=[two["bus"]]),
+            created_by="o",
+        )
         question = add_question(s, wording="Buses?", themes=["roads_transport"],
                                 starts_at=NOW - timedelta(days=1))  # fmt: skip
         a = s.get(View, two["bus"]).resident
@@ -166,8 +169,9 @@ def test_hidden_views_are_left_out_of_everything_until_shown_again(database, two
 
 def test_marking_views_answered_links_them_once(database, two):
     with database.transaction() as s:
-        update = draft_update(s, title="t", you_said="x", we_did="y", created_by="o",
-                              themes=["housing"])  # fmt: skip
+        update = draft_update(
+            s, UpdateDraft(title="t", you_said="x", we_did="y", themes=["housing"]), created_by="o"
+        )
         assert mark_answered(s, [two["bus"], two["bins"]], update.id, actor="o") == 2
         assert mark_answered(s, [two["bus"]], update.id, actor="o") == 0
         linked = s.scalars(select(UpdateView.view_id).where(UpdateView.update_id == update.id))
@@ -188,7 +192,7 @@ def test_redacting_takes_the_words_out_of_the_view_the_inbox_and_the_conversatio
 
     words = "my neighbour Jane Doe at number 4 plays music all night"
     with database.transaction() as s:
-        person = _person(s, "+447700900603")
+        person = add_resident(s, "sms", "+447700900603", area="LS6")
         message = InboxMessage(resident_id=person.id, channel="sms", text=words, status="done")
         s.add(message)
         s.flush()

@@ -67,7 +67,7 @@ def test_numbered_choices_map_back_while_the_question_is_open(database):
 
 def test_a_report_that_twilio_dropped_an_update_past_its_validity_marks_it_expired(database):
     """Twilio's 30036: the SMS waited in its queue past its ValidityPeriod and was not sent."""
-    from tests.bot.test_notifier import published
+    from tests.residents import published
 
     published(database, ["+447700900123", "+447700900124"])
     with database.transaction() as s:

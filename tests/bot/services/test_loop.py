@@ -9,19 +9,17 @@ import pytest
 from sqlalchemy import delete
 
 from bot.models import OutboxMessage, Update, UpdateView
-from bot.services.consent import record_consent
 from bot.services.curation import hide
-from bot.services.identities import resident_for
+from bot.services.identities import resident_at
 from bot.services.loop import loop_status
 from bot.services.views import store_view
+from tests.residents import add_resident
 
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=timezone.utc)
 
 
 def _view(s, address: str, area: str | None, theme: str, days_ago: float):
-    person = resident_for(s, "sms", address)
-    if person.consent is None:
-        record_consent(s, person, given=True, wording="w", channel="sms")
+    person = resident_at(s, "sms", address) or add_resident(s, "sms", address)
     person.area = area
     view = store_view(s, person, text="x", theme_key=theme, confidence=0.9, channel="sms")
     view.area, view.created_at = area, NOW - timedelta(days=days_ago)

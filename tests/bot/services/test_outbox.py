@@ -20,7 +20,8 @@ from bot.services.outbox import (
     mark_retry,
     mark_undeliverable,
 )
-from tests.bot.test_notifier import MORNING, numbers, published
+from tests.bot.test_notifier import MORNING
+from tests.residents import numbers, published
 
 LEASE = timedelta(seconds=60)
 NUMBER = numbers(1)[0]

@@ -6,13 +6,13 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from bot.models import OutboxMessage, UpdateReaction, View
-from bot.services.consent import record_consent
-from bot.services.identities import conversation_for, resident_at
+from bot.models import UpdateReaction, View
+from bot.services.consent import opt_out
+from bot.services.identities import resident_at
 from bot.services.inbound import Incoming, accept
-from bot.services.reactions import record_reaction
-from bot.services.updates import draft_update, publish
+from bot.services.reactions import Reacted, react_to_update, record_reaction
 from bot.services.views import store_view
+from tests.residents import add_resident, update_sent_to
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
 PHONE = "+447700900001"
@@ -21,18 +21,8 @@ PHONE = "+447700900001"
 def sent_update(database) -> tuple[int, str]:
     """An update sent to one resident: its outbox id and the resident's conversation."""
     with database.transaction() as s:
-        conversation_id = conversation_for(s, "sms", PHONE)
-        resident = resident_at(s, "sms", PHONE)
-        record_consent(s, resident, given=True, wording="w", channel="sms")
-        store_view(s, resident, text="buses", theme_key="roads_transport", confidence=0.9,
-                   channel="sms")  # fmt: skip
-        update = draft_update(s, title="Buses", you_said="buses stop early",
-                              we_did="The 42 runs later.", created_by="t",
-                              themes=["roads_transport"])  # fmt: skip
-        publish(s, update.id)
-        row = s.scalars(select(OutboxMessage)).one()
-        row.status, row.sent_at, row.provider_id = "sent", T0, "SM1"
-        return row.id, conversation_id
+        resident = add_resident(s, "sms", PHONE)
+        return update_sent_to(s, resident, T0), resident.conversation_id
 
 
 def message(database, text: str) -> int:
@@ -87,3 +77,55 @@ def test_a_comment_whose_view_was_kept_before_a_crash_is_completed_once(database
     with database.transaction() as s:
         assert s.get(UpdateReaction, reaction_id).view_id == view_id
         assert len(s.scalars(select(View).where(View.inbox_id == inbox_id)).all()) == 1
+
+
+# Keyed by the conversation id, as the actions call them -----------------------------------
+
+
+def reply(database, outbox_id, conversation_id, text, kind, follow_up=False) -> Reacted | None:
+    with database.transaction() as s:
+        return react_to_update(s, conversation_id, outbox_id, kind=kind, text=text,
+                               channel="sms", follow_up=follow_up, theme_key="roads_transport",
+                               confidence=0.8, inbox_id=message(database, text))  # fmt: skip
+
+
+def test_a_reply_keeps_its_words_only_when_they_say_more_than_yes_or_no(database):
+    outbox_id, conversation_id = sent_update(database)
+    helped = reply(database, outbox_id, conversation_id, "yes", "helped")
+    more = reply(database, outbox_id, conversation_id, "yes the 42 is on time now", "helped")
+    assert isinstance(helped, Reacted) and isinstance(more, Reacted)
+    with database.transaction() as s:
+        assert s.get(UpdateReaction, helped.reaction_id).view_id is None
+        view = s.get(View, s.get(UpdateReaction, more.reaction_id).view_id)
+        assert view.text == "yes the 42 is on time now"
+
+
+def test_a_follow_up_joins_the_reaction_it_follows(database):
+    outbox_id, conversation_id = sent_update(database)
+    first = reply(database, outbox_id, conversation_id, "no", "not_helped")
+    why = reply(database, outbox_id, conversation_id, "it's on Victoria Rd", "comment", True)
+    assert first is not None and why == first  # the same reaction, now with words
+    with database.transaction() as s:
+        [reaction] = s.scalars(select(UpdateReaction)).all()
+        assert s.get(View, reaction.view_id).text == "it's on Victoria Rd"
+
+
+def test_a_follow_up_with_no_reaction_to_join_is_a_comment_of_its_own(database):
+    outbox_id, conversation_id = sent_update(database)
+    why = reply(database, outbox_id, conversation_id, "more buses", "comment", True)
+    with database.transaction() as s:
+        [reaction] = s.scalars(select(UpdateReaction)).all()
+        assert why == Reacted(reaction.id) and reaction.kind == "comment"
+
+
+def test_a_reply_to_someone_elses_update_or_after_an_opt_out_is_not_kept(database):
+    outbox_id, conversation_id = sent_update(database)
+    with database.transaction() as s:
+        add_resident(s, "sms", "+447700900002")
+        other = resident_at(s, "sms", "+447700900002").conversation_id
+    assert reply(database, outbox_id, other, "no", "not_helped") is None
+    with database.transaction() as s:
+        opt_out(s, resident_at(s, "sms", PHONE), channel="sms")
+    assert reply(database, outbox_id, conversation_id, "still late", "comment") is None
+    with database.transaction() as s:
+        assert s.scalars(select(UpdateReaction)).all() == []

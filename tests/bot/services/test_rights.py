@@ -19,6 +19,7 @@ from bot.services.rights import (
     request_erasure,
     subject_access,
     summary,
+    summary_for,
     unblock,
 )
 from tests.residents import CHAT, PHONE, WORDS, everything, two_residents
@@ -107,3 +108,14 @@ def test_forgetting_the_latest_view_only(database, jo):
         assert summary(s, jo["jo"]).views == 1
     found = everything(database)
     assert "more bins" not in found and WORDS in found
+
+
+def test_the_summary_is_found_by_conversation_and_not_after_erasure(database, jo):
+    with database.transaction() as s:
+        mine = summary_for(s, str(jo["jo_cid"]))
+        assert mine == summary(s, jo["jo"])
+        assert mine is not None and (mine.views, mine.area) == (2, "LS6")
+        assert summary_for(s, "nobody") is None
+    Eraser(database, database, KEY).erase(jo["jo"], actor="cli:dpo")
+    with database.transaction() as s:
+        assert summary_for(s, str(jo["jo_cid"])) is None

@@ -12,9 +12,8 @@ import yaml
 from sqlalchemy import select
 
 from bot.models import AuditEvent, View
-from bot.services.consent import record_consent
 from bot.services.curation import hide, retheme
-from bot.services.identities import resident_for
+from bot.services.identities import resident_at
 from bot.services.topics import (
     TopicError,
     candidates,
@@ -26,6 +25,7 @@ from bot.services.topics import (
 )
 from bot.services.views import store_view
 from bot.settings import get_settings
+from tests.residents import add_resident
 
 NOW = datetime.now(timezone.utc)
 SCOOTERS = [
@@ -55,9 +55,8 @@ OTHER = [
 
 
 def _view(s, n: int, text: str, theme=None, confidence=0.2, days_ago: float = 1, area="LS6"):
-    person = resident_for(s, "sms", f"+4477009008{n:02d}")
-    if person.consent is None:
-        record_consent(s, person, given=True, wording="w", channel="sms")
+    address = f"+4477009008{n:02d}"
+    person = resident_at(s, "sms", address) or add_resident(s, "sms", address)
     person.area = area
     view = store_view(s, person, text=text, theme_key=theme, confidence=confidence, channel="sms")
     view.created_at = NOW - timedelta(days=days_ago)

@@ -8,28 +8,30 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from bot.models import OutboxMessage, Update, View
-from bot.services.consent import opt_out, record_consent
-from bot.services.identities import conversation_for, mark_unreachable, resident_at
+from bot.models import AuditEvent, OutboxMessage, Update, View
+from bot.services.consent import opt_out
+from bot.services.identities import mark_unreachable
 from bot.services.updates import (
     InvalidUpdate,
+    NobodyToTell,
+    UpdateDraft,
     draft_update,
     news_for,
     preview,
+    preview_draft,
     publish,
+    publish_recorded,
     update_message,
 )
-from bot.services.views import set_area, store_view
+from bot.services.views import store_view
+from tests.residents import add_resident
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
 
 
 def resident(s, address, channel="sms", theme="roads_transport", area=None, consent=True):
-    conversation_for(s, channel, address)
-    person = resident_at(s, channel, address)
-    record_consent(s, person, given=consent, wording="w", channel=channel)
-    if area:
-        set_area(s, person, area)
+    """`add_resident`, with a view on `theme` 10 days after T0 if they consented."""
+    person = add_resident(s, channel, address, area=area, consent=consent)
     if consent:
         view = store_view(s, person, text="t", theme_key=theme, confidence=0.9, channel=channel)
         view.created_at = T0 + timedelta(days=10)
@@ -41,10 +43,9 @@ def draft(s, **kwargs) -> Update:
         "title": "Later buses",
         "you_said": "buses stop too early",
         "we_did": "From 3 March the 42 runs until 11pm.",
-        "created_by": "test",
         "themes": ["roads_transport"],
     }
-    return draft_update(s, **{**defaults, **kwargs})
+    return draft_update(s, UpdateDraft(**{**defaults, **kwargs}), created_by="test")
 
 
 def test_the_message_residents_read():
@@ -184,3 +185,54 @@ def test_bad_updates_are_refused_and_nothing_is_kept(database, kwargs, reason):
         draft(s, **kwargs)
     with database.transaction() as s:
         assert s.scalars(select(Update)).all() == []
+
+
+DRAFT = {
+    "title": "Later buses",
+    "you_said": "buses stop too early",
+    "we_did": "From 3 March the 42 runs until 11pm.",
+    "themes": ["roads_transport"],
+}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"we_did": "x" * 300}, "must fit 2 SMS"),
+        ({"themes": ["aliens"]}, "unknown themes"),
+        ({"view_ids": [999]}, "no view 999"),
+    ],
+)
+def test_a_bad_draft_is_refused_by_its_preview_as_by_drafting(database, kwargs, reason):
+    with database.transaction() as s, pytest.raises(InvalidUpdate, match=reason):
+        preview_draft(s, UpdateDraft(**{**DRAFT, **kwargs}))
+
+
+def test_a_draft_is_previewed_without_writing_it(database):
+    with database.transaction() as s:
+        resident(s, "+447700900001")
+        resident(s, "4242", channel="telegram")
+        other = resident(s, "+447700900003", theme="housing")
+        resident(s, "+447700900004", theme="housing")
+        picked = s.scalars(select(View.id).where(View.resident_id == other.id)).one()
+        wanted = UpdateDraft(**DRAFT, view_ids=[picked, picked])
+        counts = preview_draft(s, wanted)
+        assert counts == {"sms": 2, "telegram": 1, "total": 3}
+        assert s.scalars(select(Update)).all() == [] and s.scalars(select(AuditEvent)).all() == []
+        assert preview(s, draft_update(s, wanted, created_by="test")) == counts  # as written
+
+
+def test_an_update_that_reaches_nobody_is_not_published(database):
+    with database.transaction() as s:
+        resident(s, "+447700900001")
+        nowhere = UpdateDraft(**DRAFT, areas=["LS99"])
+        assert preview_draft(s, nowhere)["total"] == 0
+        update = draft(s, areas=["LS99"])
+        with pytest.raises(NobodyToTell):
+            publish_recorded(s, update.id, actor="officer")
+        assert update.published_at is None
+        assert s.scalars(select(OutboxMessage)).all() == []
+        assert s.scalars(select(AuditEvent)).all() == []
+        reached = draft(s)
+        assert publish_recorded(s, reached.id, actor="officer") == 1
+        assert publish_recorded(s, reached.id, actor="officer") is None  # already published

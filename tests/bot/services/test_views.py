@@ -11,18 +11,24 @@ from bot.models import ChannelIdentity, Resident, View, utcnow
 from bot.services.consent import opt_out, record_consent
 from bot.services.inbound import Incoming, accept
 from bot.services.residents import find_resident, get_or_create_resident
-from bot.services.views import NotAllowed, set_area, set_view_theme, store_view, summarise_views
-
-
-def _consented(s, conversation_id="conv-1"):
-    resident = get_or_create_resident(s, conversation_id, "rest")
-    record_consent(s, resident, given=True, wording="w", channel="rest")
-    return resident
+from bot.services.views import (
+    AreaNoted,
+    KeptView,
+    NotAllowed,
+    keep_view,
+    note_area,
+    set_area,
+    set_view_theme,
+    store_view,
+    summarise_views,
+    themes_of,
+)
+from tests.residents import add_resident
 
 
 def test_a_view_is_stored_with_theme_confidence_channel_and_time(database):
     with database.transaction() as s:
-        resident = _consented(s)
+        resident = add_resident(s, "rest", "conv-1")
         store_view(
             s, resident, text=" buses stop at 6 ", theme_key="roads_transport",
             confidence=0.93, channel="rest",
@@ -51,7 +57,7 @@ def test_nothing_is_stored_without_consent(database):
 
 def test_nothing_is_stored_after_opt_out(database):
     with database.transaction() as s:
-        resident = _consented(s)
+        resident = add_resident(s, "rest", "conv-1")
         opt_out(s, resident, channel="rest")
         with pytest.raises(NotAllowed):
             store_view(s, resident, text="x", theme_key="housing", confidence=1, channel="rest")
@@ -59,21 +65,21 @@ def test_nothing_is_stored_after_opt_out(database):
 
 def test_unknown_theme_or_empty_text_is_refused_and_nothing_is_written(database):
     with pytest.raises(ValueError), database.transaction() as s:
-        resident = _consented(s)
+        resident = add_resident(s, "rest", "conv-1")
         store_view(s, resident, text="ok", theme_key="housing", confidence=1, channel="rest")
         store_view(s, resident, text="x", theme_key="aliens", confidence=1, channel="rest")
     with database.transaction() as s:
         # the whole transaction rolled back: no resident, no half-written view
         assert s.scalars(select(View)).all() == []
         assert s.scalars(select(Resident)).all() == []
-        resident = _consented(s)
+        resident = add_resident(s, "rest", "conv-1")
         with pytest.raises(ValueError):
             store_view(s, resident, text="  ", theme_key="housing", confidence=1, channel="rest")
 
 
 def test_the_resident_can_correct_only_their_own_views(database):
     with database.transaction() as s:
-        alice, bob = _consented(s, "alice"), _consented(s, "bob")
+        alice, bob = add_resident(s, "rest", "alice"), add_resident(s, "rest", "bob")
         view = store_view(s, alice, text="t", theme_key="housing", confidence=0.4, channel="rest")
         assert set_view_theme(s, bob, view.id, "parks_green_spaces") is None
         assert set_view_theme(s, alice, view.id, "parks_green_spaces").theme_source == "resident"
@@ -84,7 +90,7 @@ def test_the_resident_can_correct_only_their_own_views(database):
 
 def test_area_is_kept_and_applied_to_views_without_one(database):
     with database.transaction() as s:
-        resident = _consented(s)
+        resident = add_resident(s, "rest", "conv-1")
         store_view(s, resident, text="a", theme_key="housing", confidence=1, channel="rest")
         set_area(s, resident, "LS6")
         store_view(s, resident, text="b", theme_key="housing", confidence=1, channel="rest")
@@ -95,7 +101,7 @@ def test_area_is_kept_and_applied_to_views_without_one(database):
 
 def test_summary_counts_views_by_theme_most_first(database):
     with database.transaction() as s:
-        resident = _consented(s)
+        resident = add_resident(s, "rest", "conv-1")
         for theme in ["housing", "roads_transport", "roads_transport", None]:
             store_view(s, resident, text="t", theme_key=theme, confidence=0.9, channel="rest")
         summary = summarise_views(s, resident)
@@ -131,7 +137,7 @@ def _store_once(database, inbox_id: int | None) -> int:
 
 def test_a_view_from_one_message_is_stored_once(database):
     with database.transaction() as s:
-        _consented(s)
+        add_resident(s, "rest", "conv-1")
     inbox_id = _inbox_message(database)
     first = _store_once(database, inbox_id)
     assert _store_once(database, inbox_id) == first  # the turn run again after a failure
@@ -145,7 +151,7 @@ def test_a_view_from_one_message_is_stored_once(database):
 
 def test_a_view_from_one_message_stored_twice_at_once_is_kept_once(database):
     with database.transaction() as s:
-        _consented(s)
+        add_resident(s, "rest", "conv-1")
     inbox_id = _inbox_message(database)
     barrier = threading.Barrier(2, timeout=20)
     held: set[int] = set()
@@ -178,3 +184,57 @@ def test_a_view_from_one_message_stored_twice_at_once_is_kept_once(database):
     assert results[0] == results[1]
     with database.transaction() as s:
         assert len(s.scalars(select(View)).all()) == 1
+
+
+# Keyed by the conversation id, as the actions call them -----------------------------------
+
+
+def _keep(s, conversation_id="conv-1", **extra) -> KeptView | None:
+    return keep_view(s, conversation_id, text="buses stop at 6", theme_key="roads_transport",
+                     confidence=0.9, channel="rest", **extra)  # fmt: skip
+
+
+def test_a_view_is_kept_for_the_resident_of_the_conversation(database):
+    with database.transaction() as s:
+        add_resident(s, "rest", "conv-1")
+        kept = _keep(s, also=[("housing", 0.6)])
+        assert isinstance(kept, KeptView)
+        view = s.get(View, kept.view_id)
+        assert (view.text, view.conversation_id, view.channel) == ("buses stop at 6", "conv-1",
+                                                                    "rest")  # fmt: skip
+        assert themes_of(s, kept.view_id) == ["roads_transport", "housing"]
+
+
+def test_a_view_from_a_stranger_or_without_consent_is_not_kept(database):
+    with database.transaction() as s:
+        assert _keep(s, "nobody") is None
+        add_resident(s, "rest", "refused", consent=False)
+        assert _keep(s, "refused") is None
+        opt_out(s, add_resident(s, "rest", "left"), channel="rest")
+        assert _keep(s, "left") is None
+        assert s.scalars(select(View)).all() == []
+        add_resident(s, "rest", "conv-1")
+        with pytest.raises(ValueError):  # bad input is still an error, not "not allowed"
+            keep_view(s, "conv-1", text=" ", theme_key=None, confidence=None, channel="rest")
+
+
+def test_a_view_kept_from_one_message_is_kept_once(database):
+    with database.transaction() as s:
+        add_resident(s, "rest", "conv-1")
+    inbox_id = _inbox_message(database)
+    with database.transaction() as s:
+        first = _keep(s, inbox_id=inbox_id)
+    with database.transaction() as s:
+        assert _keep(s, inbox_id=inbox_id) == first
+        assert len(s.scalars(select(View)).all()) == 1
+
+
+def test_the_area_is_noted_for_the_resident_of_the_conversation(database):
+    with database.transaction() as s:
+        resident = add_resident(s, "rest", "conv-1")
+        store_view(s, resident, text="a", theme_key="housing", confidence=1, channel="rest")
+        assert note_area(s, "conv-1", "LS6") == AreaNoted("LS6")
+        assert note_area(s, "nobody", "LS6") is None
+    with database.transaction() as s:
+        assert find_resident(s, "conv-1").area == "LS6"
+        assert [v.area for v in s.scalars(select(View))] == ["LS6"]

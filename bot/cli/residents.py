@@ -12,10 +12,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bot.cli.common import user_path
+
 CONFIRM_WORD = "ERASE"
 
 
-def add_commands(commands: argparse._SubParsersAction, user_path) -> None:  # type: ignore[no-untyped-def]
+def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add `residents find|export|erase` to the `engage` parser."""
     residents = commands.add_parser("residents", help="residents' access and erasure requests")
     actions = residents.add_subparsers(dest="action", required=True)
@@ -27,7 +29,7 @@ def add_commands(commands: argparse._SubParsersAction, user_path) -> None:  # ty
     export = actions.add_parser("export", help="everything we hold on a resident, as JSON")
     export.add_argument("id", type=int, help="the resident's id (from `residents find`)")
     export.add_argument("-o", "--output", required=True, help="the JSON file to write")
-    export.set_defaults(func=cmd_export, user_path=user_path)
+    export.set_defaults(func=cmd_export)
     erase = actions.add_parser("erase", help="erase everything we hold on a resident")
     erase.add_argument("id", type=int, help="the resident's id (from `residents find`)")
     erase.add_argument("--yes", action="store_true", help="do not ask to confirm")
@@ -80,7 +82,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from bot.settings import get_settings
     from bot.tracker_store import tracker_database
 
-    path: Path = args.user_path(args.output)
+    path = user_path(args.output)
     if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
         print(f"Not exported: cannot write to {path}.", file=sys.stderr)
         return 2
