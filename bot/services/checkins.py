@@ -51,8 +51,8 @@ def checked_question(
         raise InvalidQuestion("the question is empty")
     if len(wording) > MAX_QUESTION_CHARS or not is_gsm7(wording):
         raise InvalidQuestion(
-            f"the question must be at most {MAX_QUESTION_CHARS} plain characters (GSM-7: "
-            "no curly quotes or emoji), to fit two SMS with our greeting"
+            f"the question must be at most {MAX_QUESTION_CHARS} plain characters (no curly "
+            "quotes or emoji), to fit two SMS with our greeting"
         )
     if kind not in ("open", "scale"):
         raise InvalidQuestion("kind must be open or scale")

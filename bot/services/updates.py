@@ -87,9 +87,9 @@ def _checked(draft: UpdateDraft) -> dict:
     encoding, count = segments(message)
     if not is_gsm7(message) or count > MAX_SEGMENTS:
         raise InvalidUpdate(
-            f"the message must fit {MAX_SEGMENTS} SMS in plain characters (GSM-7, at most 306): "
+            f"the message must fit {MAX_SEGMENTS} SMS (at most 306 plain characters): "
             f"it is {gsm7_length(message) if encoding == 'GSM-7' else len(message)} characters"
-            f"{'' if encoding == 'GSM-7' else ' with characters outside GSM-7'}"
+            f"{'' if encoding == 'GSM-7' else ', with special characters such as curly quotes'}"
         )
     themes, districts = checked_targets(list(draft.themes), list(draft.areas), InvalidUpdate)
     since, until = draft.since, draft.until

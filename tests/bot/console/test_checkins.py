@@ -61,7 +61,7 @@ def test_the_preview_shows_the_message_its_size_and_who_it_reaches(signed_in, se
     assert "<strong>0</strong> residents would be asked" in in_ls7
     assert 'value="LS7"' not in in_ls7 and 'value="ls7"' in in_ls7  # the form as typed
     curly = _text(_post(client, do="preview", wording="How\u2019s the bus?"))
-    assert "plain characters (GSM-7" in curly
+    assert "plain characters (no curly quotes" in curly
     with database.transaction() as s:
         assert s.scalars(select(CheckinQuestion)).all() == []  # a preview adds nothing
 

@@ -172,7 +172,7 @@ def test_two_publishes_at_once_queue_each_resident_once(database):
     [
         ({"title": " "}, "are all needed"),
         ({"we_did": "x" * 300}, "must fit 2 SMS"),
-        ({"we_did": "Done \u2019properly\u2019."}, "outside GSM-7"),
+        ({"we_did": "Done \u2019properly\u2019."}, "special characters such as curly quotes"),
         ({"themes": ["aliens"]}, "unknown themes"),
         ({"themes": [], "areas": ["Leeds"]}, "postcode district"),
         ({"themes": []}, "say which themes"),
