@@ -26,6 +26,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from actions.errors import install_error_handler
+from bot import metrics
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ HOST = "127.0.0.1"
 # turns in one session. A body over it is refused, the turn fails and the inbox tries it
 # again later. Strangers never get this far: they are refused before their body is read.
 MAX_BODY_BYTES = 4 * 1024 * 1024
-OPEN_PATHS = frozenset({"/health"})
+OPEN_PATHS = frozenset({"/health", "/healthz", "/metrics"})  # /healthz, /metrics: bot/metrics.py
 
 
 def build(token: str) -> Sanic:
@@ -45,6 +46,10 @@ def build(token: str) -> Sanic:
     if not token:
         raise ValueError("RASA_API_TOKEN must be set: the action server answers only Rasa")
     app = install_error_handler(create_app("actions", cors_origins=None))
+    # --- operators' metrics (bot/metrics.py): /healthz, /metrics, time per action ---
+    metrics.sanic_routes(app, lambda _request: True)
+    metrics.time_actions(app)
+    # ---
     app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
     expected = f"Bearer {token}".encode()
 
