@@ -327,6 +327,19 @@ class OpsServer:
         await web.TCPSite(self._runner, self.host, self.port).start()
         return self
 
+    async def start_or_warn(self, worker: str, port_setting: str) -> None:
+        """Listen; a port that cannot be used costs only the metrics (said in the log)."""
+        try:
+            await self.start()
+        except OSError as exc:
+            logger.warning(
+                "No /metrics for the %s: port %d unusable (%s); set %s.",
+                worker,
+                self.port,
+                exc.strerror or type(exc).__name__,
+                port_setting,
+            )
+
     async def stop(self) -> None:
         """Stop listening."""
         if self._runner is not None:

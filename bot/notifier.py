@@ -376,14 +376,7 @@ async def serve_forever(notifier: Notifier) -> None:
         settings.notifier_port,
         lambda: {"seconds_since_drain": metrics.seconds_since_pass("notifier")},
     )
-    try:
-        await ops.start()
-    except OSError as exc:
-        logger.warning(
-            "No /metrics for the notifier: port %d unusable (%s); set NOTIFIER_PORT.",
-            settings.notifier_port,
-            exc.strerror or type(exc).__name__,
-        )
+    await ops.start_or_warn("notifier", "NOTIFIER_PORT")
     try:
         await notifier.run_forever()
     finally:

@@ -213,14 +213,7 @@ async def serve_forever(database: Database, settings: Settings) -> None:
         settings.scheduler_port,
         lambda: {"seconds_since_pass": metrics.seconds_since_pass("scheduler")},
     )
-    try:
-        await ops.start()
-    except OSError as exc:
-        logger.warning(
-            "No /metrics for the scheduler: port %d unusable (%s); set SCHEDULER_PORT.",
-            settings.scheduler_port,
-            exc.strerror or type(exc).__name__,
-        )
+    await ops.start_or_warn("scheduler", "SCHEDULER_PORT")
     try:
         await run_forever(database, settings, rasa, outbound)
     finally:
