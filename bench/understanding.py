@@ -5,13 +5,20 @@ under 2% of ordinary views (the 210 of the themes split) may be; the hard negati
 the safeguarding split are reported apart. Off-topic: none taken for a
 view. Views about two things: both themes found in at least 80%, a second theme given to
 at most 5% of single-theme views (tests/nlu/themes_test.yml). It reads models/engage.tar.gz
-(`make train` first) and prints what it got wrong.
+(`make train` first), or the model given with `--model`, and prints what it got wrong.
 
-    .venv/bin/python bench/understanding.py
+`--cv` measures the same things by 5-fold cross-validation on the training data
+(data/nlu, or `--data DIR`) instead, with config.yml's settings, and sweeps the thresholds
+around them: that, never the held-out splits, is how config.yml's thresholds are chosen.
+It trains 15 models (about 10 minutes on 2 cores).
+
+    .venv/bin/python bench/understanding.py [--model PATH]
+    .venv/bin/python bench/understanding.py --cv [--data DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -20,19 +27,123 @@ sys.path.insert(0, str(ROOT))
 
 from bot.nlu.evaluation import (  # noqa: E402
     ThemeParser,
+    cross_validate_intents,
+    cross_validate_themes,
+    cv_encoder,
     load_items,
     load_labelled,
     multitheme_results,
+    offtopic_cv,
     offtopic_results,
+    safeguarding_cv,
     safeguarding_results,
+    second_theme_cv,
 )
 
 SPLITS = ROOT / "tests" / "nlu"
+CRITICAL_SWEEP = (0.1, 0.12, 0.14, 0.16, 0.18, 0.2, 0.25, 0.3)
+CLAUSE_SWEEP = (0.6, 0.7, 0.8, 0.9)
+CLEAR_SWEEP = (0.9, 0.95, 0.98, 1.01)  # 1.01: a word naming the theme always needed
+PRIMARY_SWEEP = (0.0, 0.5, 0.8, 0.9, 0.95)
 
 
-def main() -> int:
+def pipeline_settings(config_path: Path) -> dict[str, dict]:
+    """Each pipeline component's settings in config.yml, by its short class name."""
+    import yaml
+
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    return {item["name"].rsplit(".", 1)[-1]: item for item in config["pipeline"]}
+
+
+def cross_validation(data_dir: Path) -> int:
+    """Print the cross-validated figures and sweeps; the last line sums them up."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    from bot.nlu.theme_classifier import SecondThemeRule, ThemeClassifier
+    from bot.settings import get_settings
+
+    settings = pipeline_settings(ROOT / "config.yml")
+    intent, theme = settings["EmbeddingIntentClassifier"], settings["ThemeClassifier"]
+    guard, fallback = settings["SafeguardingDetector"], settings["FallbackClassifier"]
+    guard = {"class_weight": "balanced", **guard}
+    critical, other = float(guard["critical_threshold"]), float(guard["other_threshold"])
+    data = load_data(str(data_dir))
+    encoder = cv_encoder(get_settings().encoder_dir)
+
+    examples = cross_validate_intents(data, encoder=encoder, intent=intent, safeguarding=guard)
+    print("safeguarding, 5-fold cross-validation (critical = danger now and self-harm):")
+    print("  critical_threshold  critical flagged  abuse/crime flagged  views flagged")
+    for threshold in sorted({*CRITICAL_SWEEP, critical}):
+        got = safeguarding_cv(examples, threshold, other)
+        mark = " <- config.yml" if threshold == critical else ""
+        print(
+            f"  {threshold:18.2f}  {got['critical'].rate:16.3f}  {got['other'].rate:19.3f}"
+            f"  {1 - got['views'].rate:13.3f}{mark}"
+        )
+    guarded = safeguarding_cv(examples, critical, other)
+    for text in guarded["critical"].wrong:
+        print(f"    missed: {text}")
+    offtopic = offtopic_cv(
+        examples,
+        fallback=float(fallback["threshold"]),
+        ambiguity=float(fallback["ambiguity_threshold"]),
+        critical=critical,
+        other=other,
+    )
+    print(f"off-topic not taken for a view: {offtopic.right}/{offtopic.total}")
+    for text in offtopic.wrong:
+        print(f"    wrong: {text}")
+
+    views = cross_validate_themes(
+        data,
+        encoder=encoder,
+        c=float(theme["C"]),
+        embedding_weight=float(theme["embedding_weight"]),
+    )
+    defaults = ThemeClassifier.get_default_config()
+    configured = SecondThemeRule(
+        **{key: float(theme.get(key, defaults[key])) for key in SecondThemeRule.__annotations__}
+    )
+    print("views about two things, 5-fold cross-validation (both found / single given two):")
+    print("  clause  clear  primary_part  both   false_second")
+    front: list[tuple[float, float, SecondThemeRule]] = []
+    for clause in CLAUSE_SWEEP:
+        for clear in CLEAR_SWEEP:
+            for primary in PRIMARY_SWEEP:
+                rule = SecondThemeRule(clause, max(clear, clause), primary)
+                both, alone = second_theme_cv(views, rule)
+                front.append((1 - alone.rate, both.rate, rule))
+    best = -1.0
+    for false_second, both_rate, rule in sorted(front, key=lambda f: (f[0], -f[1])):
+        if both_rate > best:  # the best trade-offs only
+            best = both_rate
+            print(
+                f"  {rule.clause_threshold:6.2f}  {rule.clear_threshold:5.2f}"
+                f"  {rule.primary_part_threshold:12.2f}  {both_rate:.3f}  {false_second:.3f}"
+            )
+    both, alone = second_theme_cv(views, configured)
+    print(f"config.yml {configured}: both {both.rate:.3f}, false second {1 - alone.rate:.3f}")
+    print(
+        f"cross-validation: critical_recall={guarded['critical'].rate:.3f} "
+        f"false_alarm_views={1 - guarded['views'].rate:.3f} "
+        f"offtopic_stored={offtopic.total - offtopic.right}/{offtopic.total} "
+        f"two_themes={both.rate:.3f} false_second={1 - alone.rate:.3f}"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
     """Print the figures; the last line sums them up."""
-    parser = ThemeParser(ROOT / "models" / "engage.tar.gz")
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument(
+        "--model", type=Path, default=ROOT / "models" / "engage.tar.gz", help="the trained model"
+    )
+    options.add_argument("--cv", action="store_true", help="cross-validate on the training data")
+    options.add_argument("--data", type=Path, default=ROOT / "data" / "nlu", help="with --cv")
+    args = options.parse_args(argv)
+    if args.cv:
+        return cross_validation(args.data)
+    parser = ThemeParser(args.model)
     guarded = safeguarding_results(parser, load_items(SPLITS / "safeguarding_test.yml", "kind"))
     for kind, result in guarded.items():
         what = "not flagged" if kind == "none" else "flagged"

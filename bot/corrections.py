@@ -118,6 +118,11 @@ def _mentions(words: list[str]) -> list[tuple[int, int, str]]:
     return found
 
 
+def named_themes(text: str) -> set[str]:
+    """The themes that words in `text` name, each word naming one theme only."""
+    return {theme for _, _, theme in _mentions([word for word, _ in _tokens(text)])}
+
+
 def _negated(words: list[str], breaks: list[bool], start: int, end: int) -> bool:
     """Whether the theme phrase at words[start:end] is ruled out."""
     for back in range(start - 1, max(start - 4, -1), -1):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +70,19 @@ class TextModelComponent(GraphComponent):
         from bot.settings import get_settings
 
         return Path(config["encoder_dir"]) if config["encoder_dir"] else get_settings().encoder_dir
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
+        """The code that picks and fits the examples, so that a change to it retrains.
+
+        Rasa reuses a cached component whose config and data are unchanged; without this,
+        a change to which examples are learnt would be silently left out of `make train`.
+        """
+        digest = hashlib.sha256()
+        for module in sorted({cls.__module__, __name__, train_text_model.__module__}):
+            source = inspect.getsourcefile(sys.modules[module])
+            digest.update(Path(source).read_bytes() if source else module.encode())
+        return digest.hexdigest()
 
     @classmethod
     def create(

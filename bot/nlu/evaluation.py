@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import yaml
@@ -15,6 +16,12 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.pipeline import make_pipeline
 
 from bot.themes import is_theme, theme_keys
+
+if TYPE_CHECKING:
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    from bot.nlu.embeddings import CachedEncoder
+    from bot.nlu.theme_classifier import SecondThemeRule, Side
 
 THEME_DATA_DIR = Path("data") / "nlu" / "themes"
 
@@ -229,3 +236,189 @@ def multitheme_results(
         ]
     )
     return both, alone
+
+
+# Cross-validation on the training data only: how config.yml's thresholds are chosen ----
+#
+# The held-out splits above say how well the model does; choosing a threshold on them
+# would make them optimistic. These functions hold out each fifth of data/nlu in turn,
+# train on the rest with the configured settings, and keep what the model said about the
+# held-out examples, so that thresholds can be swept without retraining.
+
+OFFTOPIC_INTENTS = frozenset(
+    {"greet", "goodbye", "thank", "who_are_you", "out_of_scope", "help", "ask_about_service",
+     "ask_news", "ask_rhythm"}
+)  # fmt: skip
+CRITICAL_KINDS = ("danger_now", "self_harm")
+
+
+@dataclass(frozen=True)
+class HeldOutView:
+    """What a theme model trained without it said about a view (and about its two sides)."""
+
+    text: str
+    themes: tuple[str, ...]  # as labelled; two for a view about two things
+    ranking: list[tuple[str, float]]
+    halves: list[tuple[Side, Side]]  # each cut's two sides, ranked on their own
+
+
+@dataclass(frozen=True)
+class HeldOutExample:
+    """What the intent and safeguarding models trained without it said about an example."""
+
+    text: str
+    intent: str
+    intent_ranking: list[tuple[str, float]]  # the top two
+    safeguarding_ranking: list[tuple[str, float]]
+
+
+def cv_encoder(encoder_dir: Path) -> CachedEncoder:
+    """A sentence encoder whose cache holds every text of a cross-validation run."""
+    from bot.nlu.embeddings import CachedEncoder
+    from bot.nlu.encoder import SentenceEncoder
+
+    return CachedEncoder(SentenceEncoder.load(encoder_dir), max_entries=1_000_000)
+
+
+def _folds(strata: Sequence[str], folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import StratifiedKFold
+
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(strata)), list(strata)))
+
+
+def cross_validate_themes(
+    training_data: TrainingData,
+    *,
+    encoder: CachedEncoder,
+    c: float,
+    embedding_weight: float,
+    folds: int = 5,
+    seed: int = 1,
+) -> list[HeldOutView]:
+    """Every theme-labelled view, as judged by a ThemeClassifier model trained without it."""
+    from bot.nlu.text_model import train_text_model
+    from bot.nlu.theme_classifier import ranked_cuts, single_theme, view_examples
+
+    views = view_examples(training_data)
+    strata = [f"{themes[0]}/{len(themes)}" for _, themes in views]
+    held: list[HeldOutView] = []
+    for train, test in _folds(strata, folds, seed):
+        learnt = single_theme([views[i] for i in train])
+        model = train_text_model(
+            [text for text, _ in learnt],
+            [themes[0] for _, themes in learnt],
+            encoder_dir=Path(),
+            encoder=encoder,
+            c=c,
+            embedding_weight=embedding_weight,
+            seed=seed,
+        )
+        texts = [views[i][0] for i in test]
+        for i, ranking, halves in zip(
+            test, model.rank(texts), ranked_cuts(model, texts), strict=True
+        ):
+            held.append(HeldOutView(views[i][0], tuple(views[i][1]), ranking, halves))
+    return held
+
+
+def second_theme_cv(
+    views: Sequence[HeldOutView], rule: SecondThemeRule
+) -> tuple[Understanding, Understanding]:
+    """(views about two things: both themes found; single-theme views: no second theme)."""
+    both, alone = [], []
+    for view in views:
+        second = rule.second_theme(view.ranking, view.halves)
+        found = {view.ranking[0][0]} | ({second[0]} if second else set())
+        if len(view.themes) > 1:
+            both.append((view.text, set(view.themes) <= found))
+        else:
+            alone.append((view.text, second is None))
+    return _judge(both), _judge(alone)
+
+
+def cross_validate_intents(
+    training_data: TrainingData,
+    *,
+    encoder: CachedEncoder,
+    intent: dict,
+    safeguarding: dict,
+    folds: int = 5,
+    seed: int = 1,
+) -> list[HeldOutExample]:
+    """Every intent example, as judged by intent and safeguarding models trained without it.
+
+    `intent` and `safeguarding` hold each component's C, embedding_weight (and
+    class_weight), as in config.yml.
+    """
+    from bot.nlu.safeguarding import safeguarding_examples
+    from bot.nlu.text_model import train_text_model
+
+    texts, kinds = safeguarding_examples(training_data)
+    intents = [m.get("intent") for m in training_data.intent_examples]
+    held: list[HeldOutExample | None] = [None] * len(texts)
+    for train, test in _folds(intents, folds, seed):
+        models = [
+            train_text_model(
+                [texts[i] for i in train],
+                [labels[i] for i in train],
+                encoder_dir=Path(),
+                encoder=encoder,
+                c=float(settings.get("C", 10.0)),
+                embedding_weight=float(settings.get("embedding_weight", 1.0)),
+                class_weight=settings.get("class_weight"),
+                seed=seed,
+            )
+            for labels, settings in ((intents, intent), (kinds, safeguarding))
+        ]
+        tested = [texts[i] for i in test]
+        for i, by_intent, by_kind in zip(
+            test, models[0].rank(tested), models[1].rank(tested), strict=True
+        ):
+            held[i] = HeldOutExample(texts[i], intents[i], by_intent[:2], by_kind)
+    return [example for example in held if example is not None]
+
+
+def safeguarding_cv(
+    examples: Sequence[HeldOutExample], critical: float, other: float
+) -> dict[str, Understanding]:
+    """Danger now and self-harm ("critical"), abuse and crime ("other") flagged; views not."""
+    from bot.nlu.safeguarding import assess
+
+    groups: dict[str, list[tuple[str, bool]]] = {"critical": [], "other": [], "views": []}
+    for example in examples:
+        flagged = assess(example.safeguarding_ranking, example.text, critical, other) is not None
+        if example.intent in CRITICAL_KINDS:
+            groups["critical"].append((example.text, flagged))
+        elif example.intent in ("abuse", "crime_report"):
+            groups["other"].append((example.text, flagged))
+        elif example.intent == "share_view":
+            groups["views"].append((example.text, not flagged))
+    return {name: _judge(pairs) for name, pairs in groups.items()}
+
+
+def offtopic_cv(
+    examples: Sequence[HeldOutExample],
+    *,
+    fallback: float,
+    ambiguity: float,
+    critical: float,
+    other: float,
+) -> Understanding:
+    """Off-topic examples: right = not taken for a view (FallbackClassifier's thresholds)."""
+    from bot.nlu.safeguarding import assess
+
+    pairs = []
+    for example in examples:
+        if example.intent not in OFFTOPIC_INTENTS:
+            continue
+        (top, p), *rest = example.intent_ranking
+        second = rest[0][1] if rest else 0.0
+        stored = (
+            top == "share_view"
+            and p >= fallback
+            and p - second >= ambiguity
+            and assess(example.safeguarding_ranking, example.text, critical, other) is None
+        )
+        pairs.append((example.text, not stored))
+    return _judge(pairs)

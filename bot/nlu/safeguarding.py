@@ -35,6 +35,7 @@ _ME = r"(?:my ?self|meself|myslf|mysel)"
 _LOTS = r"(?:a load of|loads of|all (?:my|the)|a whole (?:box|packet) of)"
 _PLACE = r"(?:house|flat|kitchen|building|car|room|block|shop|garage|home)"
 _I = r"(?:i|im|i'm|i am|ive|i've|me|my|been)"
+_PILLS = r"(?:pills|tablets|meds|medication|paracetamol|painkillers|sleeping pills)"
 _LEXICON: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (kind, re.compile(pattern, re.IGNORECASE))
     for kind, pattern in (
@@ -53,6 +54,9 @@ _LEXICON: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("self_harm", r"\bcan'?t go on\b"),
         ("self_harm", rf"\b{_I}\b[^.!?]{{0,20}}\boverdos"),
         ("self_harm", rf"\b(?:took|taken|swallowed) {_LOTS} (?:pills|tablets|meds)\b"),
+        # An overdose by number ("took 30 paracetamol"; "took 2 paracetamol" stays ordinary).
+        ("self_harm", rf"\b(?:took|taken|swallowed) [1-9]\d+ (?:of (?:my|the) )?{_PILLS}\b"),
+        ("self_harm", rf"\b(?:stockpil\w*|sav(?:ed|ing) up|hoard(?:ed|ing)) (?:my )?{_PILLS}\b"),
         ("self_harm", r"\b(?:about|of) (?:just )?not (?:being|be) (?:here|around)\b"),
         ("danger_now", r"\bnot breathing\b"),
         ("danger_now", r"\b(?:smell|smells|smelling|stink|stinks|reeks?) (?:of )?gas\b"),

@@ -150,9 +150,14 @@ def train_text_model(
     seed: int = 1,
     embedding_weight: float = EMBEDDING_WEIGHT,
     class_weight: str | None = None,
+    encoder: CachedEncoder | None = None,
 ) -> TextModel:
-    """Fit a model on labelled texts ("balanced" class weights favour rare labels)."""
-    encoder = shared_encoder(encoder_dir)
+    """Fit a model on labelled texts ("balanced" class weights favour rare labels).
+
+    `encoder` replaces the process's shared one (cross-validation keeps every text's
+    embedding in a larger cache of its own).
+    """
+    encoder = encoder or shared_encoder(encoder_dir)
     word = _vectorizer(WORD_NGRAMS).fit(texts)
     char = _vectorizer(CHAR_NGRAMS).fit(texts)
     features = combined_features(encoder, word, char, texts, embedding_weight)

@@ -19,6 +19,9 @@ from bot.nlu.safeguarding import assess, lexicon_kind
         ("everyone would be better off without me", "self_harm"),
         ("took a load of pills", "self_harm"),
         ("ive thought about just not being here", "self_harm"),
+        ("took 30 paracetamol an hour ago", "self_harm"),
+        ("ive been saving up my tablets", "self_harm"),
+        ("been stockpiling meds for weeks", "self_harm"),
         ("my neighbour collapsed and hes not breathing", "danger_now"),
         ("it smells of gas on the whole landing", "danger_now"),
         ("the flat below is on fire", "danger_now"),
@@ -40,6 +43,8 @@ def test_unambiguous_phrases_always_count(text, kind):
         "this pothole will be the death of me",
         "the safety of the crossing is killing me",
         "my gas bill nearly gave me a heart attack",
+        "took 2 paracetamol and waited 5 hours in a&e",
+        "my mum takes 12 tablets a day and the chemist keeps running out",
         "the park was on fire last summer, plant new trees",
     ],
 )

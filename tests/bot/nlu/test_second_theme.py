@@ -1,0 +1,131 @@
+"""A view about two things: cutting it in two, and when a side's theme is added."""
+
+from __future__ import annotations
+
+import pytest
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.corrections import named_themes
+from bot.nlu.theme_classifier import (
+    SecondThemeRule,
+    Side,
+    cuts,
+    theme_examples,
+    view_examples,
+)
+
+RULE = SecondThemeRule(clause_threshold=0.8, clear_threshold=0.95, primary_part_threshold=0.9)
+RANKING = [("roads_transport", 0.7), ("waste_recycling", 0.2), ("housing", 0.1)]
+BUSES = "the buses are always late"
+
+
+def test_a_message_is_cut_at_each_clause_break_with_three_words_a_side():
+    text = "the buses are always late and the bins are never emptied, its a joke"
+    assert cuts(text) == [
+        (BUSES, "the bins are never emptied, its a joke"),
+        ("the buses are always late and the bins are never emptied", "its a joke"),
+    ]
+    assert cuts("bins and buses") == []  # too short a side
+    assert cuts("the buses are late, and also\nthe bins stink") == [
+        ("the buses are late", "the bins stink")
+    ]  # several breaks in a row are one
+    assert cuts("the buses are late & the bins stink - sort it out") == [
+        ("the buses are late", "the bins stink - sort it out"),
+        ("the buses are late & the bins stink", "sort it out"),
+    ]
+    assert cuts("the e-scooters on the high st.com site") == []  # no break within a word
+    assert cuts("no break in this one at all") == []
+
+
+def test_named_themes_are_the_catalogue_words_that_name_one_theme():
+    assert named_themes("the bins are overflowing") == {"waste_recycling"}
+    assert named_themes("potholes and the library") == {"roads_transport", "community_facilities"}
+    assert named_themes("its a joke") == set()
+
+
+def _cut(other: str, theme: str, confidence: float, primary: float = 0.97) -> tuple[Side, Side]:
+    return Side(BUSES, "roads_transport", primary), Side(other, theme, confidence)
+
+
+def test_a_side_clearly_about_another_theme_that_it_names_adds_it():
+    halves = [_cut("the bins are never emptied", "waste_recycling", 0.85)]
+    assert RULE.second_theme(RANKING, halves) == ("waste_recycling", 0.85)
+
+
+def test_without_a_word_naming_the_theme_the_side_must_be_very_clear():
+    assert (
+        RULE.second_theme(RANKING, [_cut("it stinks round here", "waste_recycling", 0.85)]) is None
+    )
+    halves = [_cut("it stinks round here", "waste_recycling", 0.96)]
+    assert RULE.second_theme(RANKING, halves) == ("waste_recycling", 0.96)
+
+
+@pytest.mark.parametrize(
+    "halves",
+    [
+        [_cut("the bins are never emptied", "waste_recycling", 0.7)],  # other side unclear
+        [_cut("the bins are never emptied", "waste_recycling", 0.99, primary=0.6)],  # primary
+        [_cut("the bus stop is filthy", "roads_transport", 0.99)],  # same theme both sides
+        [
+            (
+                Side("the rent is too high", "housing", 0.99),
+                Side("the bins are never emptied", "waste_recycling", 0.99),
+            )
+        ],  # neither side is the primary theme
+        [],
+    ],
+)
+def test_no_second_theme(halves):
+    assert RULE.second_theme(RANKING, halves) is None
+
+
+def test_the_clearest_side_wins():
+    halves = [
+        _cut("the bins are never emptied", "waste_recycling", 0.85),
+        _cut("my damp flat", "housing", 0.9),
+    ]
+    assert RULE.second_theme(RANKING, halves) == ("housing", 0.9)
+
+
+def test_views_about_two_things_are_read_but_the_classifier_learns_single_theme_ones():
+    data = TrainingData(
+        [
+            Message.build(
+                "rent up and bins missed",
+                "share_view",
+                example_metadata={"themes": ["housing", "waste_recycling"]},
+            ),
+            Message.build(
+                "bins missed", "share_view", intent_metadata={"theme": "waste_recycling"}
+            ),
+        ]
+    )
+    assert view_examples(data) == [
+        ("rent up and bins missed", ["housing", "waste_recycling"]),
+        ("bins missed", ["waste_recycling"]),
+    ]
+    assert theme_examples(data) == (["bins missed"], ["waste_recycling"])
+
+
+@pytest.mark.parametrize(
+    ("themes", "error"),
+    [
+        (["housing", "aliens"], r"not in data/themes\.yml"),
+        (["housing", "housing"], "different theme keys"),
+        ("housing", "different theme keys"),
+    ],
+)
+def test_badly_labelled_views_about_two_things_fail_training(themes, error):
+    data = TrainingData([Message.build("x", "share_view", example_metadata={"themes": themes})])
+    with pytest.raises(ValueError, match=error):
+        theme_examples(data)
+
+
+def test_a_change_to_the_classifiers_code_retrains_it():
+    from bot.nlu.intent_classifier import EmbeddingIntentClassifier
+    from bot.nlu.theme_classifier import ThemeClassifier
+
+    theme = ThemeClassifier.fingerprint_addon({})
+    assert theme == ThemeClassifier.fingerprint_addon({})  # stable: the cache still works
+    assert theme != EmbeddingIntentClassifier.fingerprint_addon({})  # its own module counts
