@@ -28,7 +28,7 @@ help:
 	@echo "make chat   talk to the running bot from this terminal"
 	@echo "make demo   try it all locally: a synthetic council, SMS and Telegram printed, not sent"
 	@echo "make train  (re)train the model if its data or config changed"
-	@echo "make lint   ruff check and format check"
+	@echo "make lint   ruff check, format check and mypy (type check)"
 
 $(PY):
 	@test -n "$(PYTHON310)" || { echo "Python 3.10 is needed (Rasa 3.6 runs on 3.8-3.10). Install it, e.g. 'pyenv install 3.10'."; exit 1; }
@@ -65,6 +65,7 @@ chat: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff check --fix .

@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import EngageAction, channel_of, inbox_id_of, latest_theme
 from actions.dialogue import CHECKIN_OPEN, CHECKIN_SCALE, CHECKIN_WHY, lead_back, stage
-from bot.services.checkins import give_checkin_answer, question_to_ask
+from bot.services.checkins import CheckinAnswered, give_checkin_answer, question_to_ask
 from bot.themes import is_theme, label
 
 SCALE = range(1, 6)
@@ -27,6 +27,33 @@ def entity(tracker: Tracker, name: str) -> str | None:
 def scale_buttons() -> list[dict[str, str]]:
     """Buttons 1 to 5 (numbered options on SMS)."""
     return [{"title": str(n), "payload": f'/rate{{"rating":"{n}"}}'} for n in SCALE]
+
+
+async def keep_answer(
+    action: EngageAction,
+    tracker: Tracker,
+    checkin_id: int,
+    *,
+    text: str,
+    theme_key: str | None,
+    confidence: float | None,
+    rating: int | None = None,
+) -> CheckinAnswered | None:
+    """Keep the latest message as the answer to the resident's check-in (`give_checkin_answer`)."""
+    channel = channel_of(tracker)
+    return await action.in_transaction(
+        lambda s: give_checkin_answer(
+            s,
+            tracker.sender_id,
+            checkin_id,
+            text=text,
+            theme_key=theme_key,
+            confidence=confidence,
+            channel=channel,
+            rating=rating,
+            inbox_id=inbox_id_of(tracker),
+        )
+    )
 
 
 class ActionStartCheckin(EngageAction):
@@ -72,17 +99,9 @@ class ActionAnswerCheckin(EngageAction):
         theme, confidence = latest_theme(tracker)
         theme = theme if is_theme(theme) else None
         text = tracker.latest_message.get("text") or ""
-        channel = channel_of(tracker)
-        stored = checkin_id is not None and await self.in_transaction(
-            lambda s: give_checkin_answer(
-                s,
-                tracker.sender_id,
-                int(checkin_id),
-                text=text,
-                theme_key=theme,
-                confidence=confidence,
-                channel=channel,
-                inbox_id=inbox_id_of(tracker),
+        stored = checkin_id is not None and bool(
+            await keep_answer(
+                self, tracker, int(checkin_id), text=text, theme_key=theme, confidence=confidence
             )
         )
         if not stored:
@@ -107,19 +126,14 @@ class ActionRateCheckin(EngageAction):
         if not rating.isdigit() or int(rating) not in SCALE:
             dispatcher.utter_message(response="utter_checkin_rate_reask")
             return []
-        channel = channel_of(tracker)
-        answered = await self.in_transaction(
-            lambda s: give_checkin_answer(
-                s,
-                tracker.sender_id,
-                int(checkin_id),
-                text=rating,
-                theme_key=None,
-                confidence=None,
-                channel=channel,
-                rating=int(rating),
-                inbox_id=inbox_id_of(tracker),
-            )
+        answered = await keep_answer(
+            self,
+            tracker,
+            int(checkin_id),
+            text=rating,
+            theme_key=None,
+            confidence=None,
+            rating=int(rating),
         )
         if answered is None:
             return lead_back(dispatcher, tracker)

@@ -9,6 +9,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.models import ConsentAnswer
 from bot.themes import catalogue, is_theme, label
 
 # Stages of the conversation (the `stage` slot): what the bot last asked.
@@ -52,7 +53,7 @@ def top_themes(
     ranking: list[dict[str, Any]], n: int = 3, exclude: Collection[str] = ()
 ) -> list[str]:
     """The `n` most likely theme keys from an NLU theme ranking (catalogue order if none)."""
-    keys = [item.get("name") for item in ranking if is_theme(item.get("name"))]
+    keys: list[str] = [item["name"] for item in ranking if is_theme(item.get("name"))]
     keys = keys or [theme.key for theme in catalogue()]
     return [key for key in keys if key not in exclude][:n]
 
@@ -71,8 +72,9 @@ def lead_back(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventT
     current = stage(tracker)
     if consent is None and current != CONSENT:
         return introduce(dispatcher)
-    if consent == "refused" or current == CONSENT:
-        response = "utter_consent_reminder" if consent == "refused" else "utter_ask_consent"
+    if consent == ConsentAnswer.REFUSED or current == CONSENT:
+        refused = consent == ConsentAnswer.REFUSED
+        response = "utter_consent_reminder" if refused else "utter_ask_consent"
         dispatcher.utter_message(response=response)
         return [SlotSet("stage", CONSENT)]
     if current == THEME:

@@ -10,20 +10,21 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import EngageAction, intent_of
 from actions.dialogue import introduce
+from bot.models import CheckinRhythm
 from bot.services.preferences import rhythm_of
 
 # The answer, by what they asked and their rhythm now ("paused" while a pause lasts).
-ANSWERS = {
+ANSWERS: dict[str, dict[str, str]] = {
     "help": {
-        "monthly": "utter_help_monthly",
-        "fortnightly": "utter_help_fortnightly",
-        "updates_only": "utter_help_updates_only",
+        CheckinRhythm.MONTHLY: "utter_help_monthly",
+        CheckinRhythm.FORTNIGHTLY: "utter_help_fortnightly",
+        CheckinRhythm.UPDATES_ONLY: "utter_help_updates_only",
         "paused": "utter_help_paused",
     },
     "ask_rhythm": {
-        "monthly": "utter_rhythm_now_monthly",
-        "fortnightly": "utter_rhythm_now_fortnightly",
-        "updates_only": "utter_rhythm_now_updates_only",
+        CheckinRhythm.MONTHLY: "utter_rhythm_now_monthly",
+        CheckinRhythm.FORTNIGHTLY: "utter_rhythm_now_fortnightly",
+        CheckinRhythm.UPDATES_ONLY: "utter_rhythm_now_updates_only",
         "paused": "utter_rhythm_now_paused",
     },
 }
@@ -53,5 +54,7 @@ class ActionHelp(EngageAction):
             until = now.paused_until
             dispatcher.utter_message(response=answers["paused"], until=f"{until.day} {until:%b %Y}")
         else:
-            dispatcher.utter_message(response=answers.get(now.rhythm, answers["monthly"]))
+            dispatcher.utter_message(
+                response=answers.get(now.rhythm, answers[CheckinRhythm.MONTHLY])
+            )
         return []

@@ -46,7 +46,7 @@ def rendered_message(
     responses: dict[str, Any], message: dict[str, Any], slots: dict[str, Any]
 ) -> dict[str, Any]:
     """A dispatched response with its text, about as the resident will read it."""
-    template = dict((responses.get(message.get("response")) or [{}])[0])
+    template = dict((responses.get(message.get("response") or "") or [{}])[0])
     values = defaultdict(str, {k: str(v) for k, v in slots.items() if v is not None})
     values.update({k: str(v) for k, v in message.items() if isinstance(v, str | int)})
     template["text"] = str(template.get("text") or "").format_map(values)

@@ -10,13 +10,17 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import EngageAction, channel_of
 from actions.dialogue import lead_back, with_slots
+from bot.models import CheckinRhythm, ConsentAnswer
 from bot.services.consent import opt_in_conversation, opt_out_conversation
 
 # Back in, or still in: each said in the resident's own rhythm.
-IN_THEIR_RHYTHM = {
-    "monthly": ("utter_opted_in_monthly", "utter_still_subscribed_monthly"),
-    "fortnightly": ("utter_opted_in_fortnightly", "utter_still_subscribed_fortnightly"),
-    "updates_only": ("utter_opted_in_updates_only", "utter_still_subscribed_updates_only"),
+IN_THEIR_RHYTHM: dict[str, tuple[str, str]] = {
+    CheckinRhythm.MONTHLY: ("utter_opted_in_monthly", "utter_still_subscribed_monthly"),
+    CheckinRhythm.FORTNIGHTLY: ("utter_opted_in_fortnightly", "utter_still_subscribed_fortnightly"),
+    CheckinRhythm.UPDATES_ONLY: (
+        "utter_opted_in_updates_only",
+        "utter_still_subscribed_updates_only",
+    ),
 }
 
 
@@ -58,9 +62,9 @@ class ActionOptIn(EngageAction):
         # The gateway has usually recorded START already: the slot says if they were out.
         resumed = started.changed or bool(tracker.get_slot("opted_out"))
         events: list[EventType] = [SlotSet("opted_out", False)]
-        if tracker.get_slot("consent") != "given":
+        if tracker.get_slot("consent") != ConsentAnswer.GIVEN:
             # They never agreed to us keeping their views: ask, as for anyone new.
             return events + lead_back(dispatcher, with_slots(tracker, opted_out=False))
-        welcome, still = IN_THEIR_RHYTHM.get(started.rhythm, IN_THEIR_RHYTHM["monthly"])
+        welcome, still = IN_THEIR_RHYTHM.get(started.rhythm, IN_THEIR_RHYTHM[CheckinRhythm.MONTHLY])
         dispatcher.utter_message(response=welcome if resumed else still)
         return events

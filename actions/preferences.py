@@ -12,20 +12,21 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import EngageAction, intent_of
 from actions.dialogue import lead_back
+from bot.models import CheckinRhythm
 from bot.services.preferences import DEFAULT_PAUSE, LESS_OFTEN, PAUSE, RESUME, change_rhythm
 
 # The change each intent asks for (any other: resume).
 CHANGES = {
-    "rhythm_monthly": "monthly",
-    "rhythm_fortnightly": "fortnightly",
-    "rhythm_updates_only": "updates_only",
+    "rhythm_monthly": CheckinRhythm.MONTHLY,
+    "rhythm_fortnightly": CheckinRhythm.FORTNIGHTLY,
+    "rhythm_updates_only": CheckinRhythm.UPDATES_ONLY,
     "rhythm_less_often": LESS_OFTEN,
     "pause_checkins": PAUSE,
 }
-CONFIRMATIONS = {
-    "monthly": "utter_rhythm_monthly",
-    "fortnightly": "utter_rhythm_fortnightly",
-    "updates_only": "utter_rhythm_updates_only",
+CONFIRMATIONS: dict[str, str] = {
+    CheckinRhythm.MONTHLY: "utter_rhythm_monthly",
+    CheckinRhythm.FORTNIGHTLY: "utter_rhythm_fortnightly",
+    CheckinRhythm.UPDATES_ONLY: "utter_rhythm_updates_only",
 }
 _NUMBERS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "six": 6, "couple": 2, "few": 3}
 _DURATION = re.compile(

@@ -11,7 +11,11 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import EngageAction, channel_of, inbox_id_of, intent_of, latest_theme
 from actions.dialogue import UPDATE_REPLY, UPDATE_WHY, lead_back, stage
-from bot.services.reactions import react_to_update, update_awaiting_reply
+from bot.services.reactions import (
+    UPDATE_CONTEXT_ACTION,
+    react_to_update,
+    update_awaiting_reply,
+)
 from bot.themes import is_theme, label
 from bot.update_replies import COMMENT, HELPED, NOT_HELPED, has_words, reply_kind
 
@@ -38,7 +42,7 @@ class ActionUpdateContext(EngageAction):
     """
 
     def name(self) -> str:
-        return "action_update_context"
+        return UPDATE_CONTEXT_ACTION
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]

@@ -31,6 +31,7 @@ from actions.dialogue import (
 )
 from bot.corrections import Correction, read_correction
 from bot.faults import is_fault_report
+from bot.models import ConsentAnswer
 from bot.postcodes import outward_code
 from bot.services.residents import resident_state
 from bot.services.views import correct_view_theme, keep_view, note_area
@@ -169,13 +170,13 @@ class ActionStoreView(ViewKeeping):
             # they answer about consent: stored with a yes, forgotten with a no.
             held = [*(tracker.get_slot("held_views") or []), held_message(tracker)]
             return [SlotSet("held_views", held[-HELD_MAX:]), *lead_back(dispatcher, tracker)]
-        if tracker.get_slot("consent") != "given":
+        if tracker.get_slot("consent") != ConsentAnswer.GIVEN:
             return lead_back(dispatcher, tracker)
         correction = read_correction(text)
         if is_correcting(tracker, correction):
             return await self.correct_theme(dispatcher, tracker, correction)
         theme, confidence = latest_theme(tracker)
-        also = [(key, p) for key, p in latest_themes(tracker)[1:] if is_theme(key)]
+        also = [(key, p) for key, p in latest_themes(tracker)[1:] if key and is_theme(key)]
         stored = await self.store(tracker, text, (theme, confidence), also, inbox_id_of(tracker))
         if stored is None:
             # The database disagrees with the slots (e.g. opted out elsewhere): ask again.
@@ -304,7 +305,7 @@ class ActionStoreArea(EngageAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        if tracker.get_slot("consent") != "given":
+        if tracker.get_slot("consent") != ConsentAnswer.GIVEN:
             return lead_back(dispatcher, tracker)
         area = outward_code(tracker.latest_message.get("text") or "")
         if area is None and stage(tracker) != AREA:

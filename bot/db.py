@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine, ExceptionContext, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
@@ -47,7 +48,7 @@ def value_free(orig: BaseException) -> str | None:
     return "; ".join(parts)
 
 
-def _withhold_values(context) -> None:  # type: ignore[no-untyped-def]
+def _withhold_values(context: ExceptionContext) -> None:
     """handle_error: rewrite the driver's message (and ours built from it) without values."""
     orig = context.original_exception
     safe = value_free(orig) if orig is not None else None
@@ -88,7 +89,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, future=True, connect_args={"timeout": 30}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
-    def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")

@@ -193,11 +193,11 @@ def _inbox(session: Any) -> list[Metric]:
 def _outbox(session: Any) -> list[Metric]:
     from sqlalchemy import func, select
 
-    from bot.models import OutboxMessage
+    from bot.models import OutboxMessage, OutboxStatus
 
     rows = session.execute(
         select(OutboxMessage.channel, OutboxMessage.status, func.count(OutboxMessage.id))
-        .where(OutboxMessage.status.in_(("queued", "sending")))
+        .where(OutboxMessage.status.in_((OutboxStatus.QUEUED, OutboxStatus.SENDING)))
         .group_by(OutboxMessage.channel, OutboxMessage.status)
     ).all()
     queued = GaugeMetricFamily(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     Boolean,
@@ -20,8 +22,12 @@ from sqlalchemy import (
     event,
     false,
 )
-from sqlalchemy.orm import declarative_base, relationship
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.orm import Mapper, declarative_base, relationship
+from sqlalchemy.orm.attributes import Event
 from sqlalchemy.types import TypeDecorator
+
+from bot.targets import Targets, dump_keys
 
 # Named constraints so Alembic migrations read the same on SQLite and PostgreSQL.
 metadata = MetaData(
@@ -33,7 +39,29 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
-Base = declarative_base(metadata=metadata)
+if TYPE_CHECKING:  # SQLAlchemy 1.4 has no type hints: what type checkers see of Base
+
+    class Base:
+        """The declarative base of every table below."""
+
+        metadata: ClassVar[MetaData]
+        __table__: ClassVar[Any]
+
+        def __init__(self, **columns: Any) -> None: ...
+
+else:
+    Base = declarative_base(metadata=metadata)
+
+
+class State(str, enum.Enum):
+    """A value a state, status, stage or kind column may hold, stored as its own string.
+
+    Members are `str`: they compare equal to (and hash as) the stored text, so rows read
+    back as plain strings match them, and `str()` / f-strings give the stored text.
+    """
+
+    def __str__(self) -> str:
+        return str(self.value)
 
 
 def utcnow() -> datetime:
@@ -52,19 +80,43 @@ class UTCDateTime(TypeDecorator):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetimes are not stored: pass a timezone-aware one")
         return value.astimezone(timezone.utc)
 
-    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+
+class ConsentAnswer(State):
+    """`Resident.consent`: the resident's answer to the consent question (None: never asked)."""
+
+    GIVEN = "given"
+    REFUSED = "refused"
+
+
+class CheckinRhythm(State):
+    """`Resident.rhythm`: how often a resident is checked in with (most to least often)."""
+
+    FORTNIGHTLY = "fortnightly"
+    MONTHLY = "monthly"
+    UPDATES_ONLY = "updates_only"  # no check-ins, only "you said, we did" updates
+
+
+class PauseReason(State):
+    """Why check-ins are paused (`Resident.pause_reason`), or why a preference changed
+    (`PreferenceEvent.reason`, which may also be RESUMED)."""
+
+    ASKED = "asked"
+    NO_REPLY = "no_reply"
+    RESUMED = "resumed"
 
 
 class Resident(Base):
@@ -76,14 +128,19 @@ class Resident(Base):
     conversation_id = Column(String(255), nullable=False, unique=True, default=new_conversation_id)
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
     # Projection of the latest consent event, kept in the same transaction as the event.
-    consent = Column(String(16), nullable=True)  # None (never asked), "given", "refused"
+    consent = Column(String(16), nullable=True)  # a ConsentAnswer; None: never asked
     contact_ok = Column(Boolean, nullable=False, default=False)
     opted_out_at = Column(UTCDateTime, nullable=True)
     area = Column(String(8), nullable=True)  # postcode district (outward code) only
-    # Check-in rhythm: "monthly", "fortnightly" or "updates_only"; see PreferenceEvent.
-    rhythm = Column(String(16), nullable=False, default="monthly", server_default="monthly")
+    # Check-in rhythm, a CheckinRhythm; see PreferenceEvent.
+    rhythm = Column(
+        String(16),
+        nullable=False,
+        default=CheckinRhythm.MONTHLY.value,
+        server_default=CheckinRhythm.MONTHLY.value,
+    )
     paused_until = Column(UTCDateTime, nullable=True)
-    pause_reason = Column(String(16), nullable=True)  # "asked" or "no_reply"
+    pause_reason = Column(String(16), nullable=True)  # PauseReason.ASKED or NO_REPLY
     # Asked in the conversation to be forgotten: erased once the reply has gone.
     erase_requested_at = Column(UTCDateTime, nullable=True)
     # Erased: the row stays, emptied, only so that its id is never given to anyone else
@@ -132,6 +189,15 @@ class ConsentWording(Base):
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
 
 
+class ConsentKind(State):
+    """`ConsentEvent.kind`: a consent decision, or an opt-out / opt-in."""
+
+    GIVEN = "given"
+    REFUSED = "refused"
+    OPTED_OUT = "opted_out"
+    OPTED_IN = "opted_in"
+
+
 class ConsentEvent(Base):
     """One consent decision or opt-out/opt-in; append-only."""
 
@@ -139,8 +205,7 @@ class ConsentEvent(Base):
 
     id = Column(Integer, primary_key=True)
     resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False, index=True)
-    # "given", "refused", "opted_out", "opted_in"
-    kind = Column(String(16), nullable=False)
+    kind = Column(String(16), nullable=False)  # a ConsentKind
     store_views = Column(Boolean, nullable=False)
     contact = Column(Boolean, nullable=False)
     wording_version = Column(ForeignKey("consent_wordings.version"), nullable=True)
@@ -149,8 +214,18 @@ class ConsentEvent(Base):
 
 
 @event.listens_for(ConsentEvent, "before_update")
-def _consent_events_are_append_only(mapper, connection, target) -> None:  # type: ignore[no-untyped-def]
+def _consent_events_are_append_only(
+    mapper: Mapper, connection: Connection, target: ConsentEvent
+) -> None:
     raise ValueError("consent events are append-only")
+
+
+class ThemeSource(State):
+    """`View.theme_source`: who set a view's theme."""
+
+    MODEL = "model"  # the classifier
+    RESIDENT = "resident"  # the resident corrected it
+    OFFICER = "officer"  # an officer re-themed it
 
 
 class View(Base):
@@ -167,9 +242,9 @@ class View(Base):
     text = Column(Text, nullable=False)
     theme_key = Column(String(32), nullable=True, index=True)  # None: "something else"
     confidence = Column(Float, nullable=True)  # the classifier's confidence in its theme
-    # Who set its theme: "model", "resident" (corrected it) or "officer" (re-themed it), and
-    # when (kept by `_theme_set_now` below whenever `theme_source` is assigned).
-    theme_source = Column(String(16), nullable=False, default="model")
+    # Who set its theme (a ThemeSource), and when (kept by `_theme_set_now` below whenever
+    # `theme_source` is assigned).
+    theme_source = Column(String(16), nullable=False, default=ThemeSource.MODEL.value)
     theme_set_at = Column(UTCDateTime, nullable=True, default=utcnow)
     channel = Column(String(32), nullable=False)
     area = Column(String(8), nullable=True)
@@ -188,23 +263,32 @@ class View(Base):
 
 
 @event.listens_for(View.theme_source, "set")
-def _theme_set_now(target, value, oldvalue, initiator) -> None:  # type: ignore[no-untyped-def]
+def _theme_set_now(target: View, value: str, oldvalue: object, initiator: Event) -> None:
     """Whoever sets a view's theme (model, resident or officer) sets when, too."""
     target.theme_set_at = utcnow()
+
+
+class SafeguardingKind(State):
+    """`SafeguardingAlert.kind`: what kind of danger a message may signal."""
+
+    DANGER_NOW = "danger_now"
+    SELF_HARM = "self_harm"
+    ABUSE = "abuse"
+    CRIME_REPORT = "crime_report"
 
 
 class SafeguardingAlert(Base):
     """A message that may mean someone is in danger: never a view; for officers to act on.
 
-    kind: "danger_now", "self_harm", "crime_report" or "abuse". The text is kept (it is
-    what an officer needs to act); it appears only on the console's safeguarding page.
+    kind: a SafeguardingKind. The text is kept (it is what an officer needs to act); it
+    appears only on the console's safeguarding page.
     """
 
     __tablename__ = "safeguarding_alerts"
 
     id = Column(Integer, primary_key=True)
     resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False, index=True)
-    kind = Column(String(16), nullable=False)
+    kind = Column(String(16), nullable=False)  # a SafeguardingKind
     text = Column(Text, nullable=False)
     channel = Column(String(32), nullable=False)
     confidence = Column(Float, nullable=True)
@@ -246,11 +330,20 @@ class ViewTheme(Base):
     rank = Column(Integer, nullable=False, default=0)  # 0: the primary theme
 
 
+class InboxStatus(State):
+    """`InboxMessage.status`: PENDING -> REPLYING -> DONE, or FAILED."""
+
+    PENDING = "pending"  # to hand to Rasa
+    REPLYING = "replying"  # processed; its `replies` are to send
+    DONE = "done"
+    FAILED = "failed"  # could not be processed for INBOX_GIVE_UP_HOURS
+
+
 class InboxMessage(Base):
     """A resident's message, kept until Rasa has processed it and its replies have gone.
 
-    status: "pending" (to hand to Rasa) -> "replying" (processed; `replies` to send) ->
-    "done"; or "failed" when it could not be processed for INBOX_GIVE_UP_HOURS.
+    status: an InboxStatus, pending -> replying (processed; `replies` to send) -> done;
+    or failed.
     """
 
     __tablename__ = "inbox"
@@ -260,7 +353,7 @@ class InboxMessage(Base):
     resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False)
     channel = Column(String(32), nullable=False)
     text = Column(Text, nullable=False)  # what Rasa is given (a payload for a numbered choice)
-    status = Column(String(16), nullable=False, default="pending")
+    status = Column(String(16), nullable=False, default=InboxStatus.PENDING.value)
     attempts = Column(Integer, nullable=False, default=0)
     next_attempt_at = Column(UTCDateTime, nullable=True)
     claim_token = Column(String(32), nullable=True)
@@ -280,6 +373,28 @@ class SendSlot(Base):
     next_at = Column(Float, nullable=False)  # seconds since the epoch
 
 
+class Purpose(State):
+    """`OutboundMessage.purpose`: why a message was sent."""
+
+    REPLY = "reply"
+    CHECKIN = "checkin"
+    UPDATE = "update"
+
+
+class DeliveryStatus(State):
+    """`OutboundMessage.status`: what became of a message handed to a provider.
+
+    SENT / FAILED when handed over (or refused); then the provider's delivery reports
+    (Twilio's words), which may also be words not listed here.
+    """
+
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    UNDELIVERED = "undelivered"
+    BLOCKED = "blocked"
+
+
 class OutboundMessage(Base):
     """Every message we handed to a provider (reply, check-in or update) and what became of it."""
 
@@ -288,13 +403,13 @@ class OutboundMessage(Base):
     id = Column(Integer, primary_key=True)
     resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=True, index=True)
     channel = Column(String(32), nullable=False)
-    # "reply", "checkin" or "update"
-    purpose = Column(String(16), nullable=False, default="reply", server_default="reply")
+    purpose = Column(  # a Purpose
+        String(16), nullable=False, default=Purpose.REPLY.value, server_default=Purpose.REPLY.value
+    )
     # The update's outbox row, for an update: its delivery reports move that row too.
     outbox_id = Column(ForeignKey("outbox.id", ondelete="SET NULL"), nullable=True, index=True)
     provider_id = Column(String(64), nullable=True, index=True)
-    # "sent", "delivered", "failed", "undelivered" (Twilio's words), or "blocked"
-    status = Column(String(16), nullable=False)
+    status = Column(String(16), nullable=False)  # a DeliveryStatus (or a provider's word)
     error_code = Column(String(16), nullable=True)
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
     updated_at = Column(UTCDateTime, nullable=False, default=utcnow)
@@ -324,24 +439,65 @@ class PreferenceEvent(Base):
     resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False, index=True)
     rhythm = Column(String(16), nullable=False)
     paused_until = Column(UTCDateTime, nullable=True)
-    reason = Column(String(16), nullable=False)  # "asked", "no_reply", "resumed"
+    reason = Column(String(16), nullable=False)  # a PauseReason
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
 
 
+class QuestionKind(State):
+    """`CheckinQuestion.kind`."""
+
+    OPEN = "open"
+    SCALE = "scale"  # a rating from 1 to 5
+
+
 class CheckinQuestion(Base):
-    """A check-in question set by an officer, with its target and run window."""
+    """A check-in question set by an officer, with its target and run window; or the
+    standing question, asked whenever no officer's question applies (`standing`)."""
 
     __tablename__ = "checkin_questions"
 
     id = Column(Integer, primary_key=True)
     wording = Column(Text, nullable=False)
-    kind = Column(String(8), nullable=False)  # "open" or "scale" (1-5)
+    kind = Column(String(8), nullable=False)  # a QuestionKind
     ask_why = Column(Boolean, nullable=False, default=False)
-    themes = Column(Text, nullable=False, default="[]")  # JSON list of theme keys
-    areas = Column(Text, nullable=False, default="[]")  # JSON list of postcode districts
+    # The standing open question (bot/services/checkins.py `default_question`): never an
+    # officer's question, never ended. Marked, not recognised by its wording.
+    standing = Column(Boolean, nullable=False, default=False, server_default=false())
+    # Who it is put to and when: read and written as `targets` (bot/targets.py).
+    themes = Column(Text, nullable=False, default=dump_keys(()))  # JSON list of theme keys
+    areas = Column(Text, nullable=False, default=dump_keys(()))  # JSON list of districts
     starts_at = Column(UTCDateTime, nullable=False)
     ends_at = Column(UTCDateTime, nullable=True)
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+    @property
+    def targets(self) -> Targets:
+        """Its themes and districts, and its run window (starts_at, ends_at)."""
+        return Targets.from_json(self.themes, self.areas, self.starts_at, self.ends_at)
+
+    @targets.setter
+    def targets(self, targets: Targets) -> None:
+        if targets.since is None:
+            raise ValueError("a check-in question's run window has a start")
+        self.themes, self.areas = targets.to_json()
+        self.starts_at, self.ends_at = targets.since, targets.until
+
+
+class CheckinKind(State):
+    """`Checkin.kind`."""
+
+    CHECKIN = "checkin"
+    PAUSE_NOTE = "pause_note"  # we pause after NO_REPLY_LIMIT unanswered, and say so
+
+
+class CheckinStatus(State):
+    """`Checkin.status`: CLAIMED -> SENT once the provider took it; FAILED is claimed again
+    in its period; EXPIRED: not sent within the validity period after it was due."""
+
+    CLAIMED = "claimed"
+    SENT = "sent"
+    FAILED = "failed"
+    EXPIRED = "expired"
 
 
 class Checkin(Base):
@@ -353,15 +509,23 @@ class Checkin(Base):
     id = Column(Integer, primary_key=True)
     resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False, index=True)
     period = Column(String(32), nullable=False)  # the due date it answers: one per period
-    kind = Column(String(16), nullable=False)  # "checkin" or "pause_note"
+    kind = Column(String(16), nullable=False)  # a CheckinKind
     question_id = Column(ForeignKey("checkin_questions.id"), nullable=True)
     channel = Column(String(32), nullable=False)
-    # "claimed" -> "sent" once the provider took it; "failed" is claimed again in its period.
+    # A CheckinStatus: "claimed" -> "sent" once the provider took it; "failed" is claimed
+    # again in its period; "expired" was not sent in time.
     status = Column(String(16), nullable=False)
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
     claimed_at = Column(UTCDateTime, nullable=True)  # a claim older than its lease is taken again
     sent_at = Column(UTCDateTime, nullable=True)
     answered_at = Column(UTCDateTime, nullable=True)
+
+
+class Stage(State):
+    """`Update.stage`: has the change happened yet?"""
+
+    DONE = "done"  # it has happened: residents are asked if it helped
+    COMING = "coming"  # still to happen: residents are asked nothing
 
 
 class Update(Base):
@@ -373,15 +537,29 @@ class Update(Base):
     title = Column(String(200), nullable=False)
     you_said = Column(Text, nullable=False)
     we_did = Column(Text, nullable=False)
-    themes = Column(Text, nullable=False, default="[]")  # JSON list of theme keys
-    areas = Column(Text, nullable=False, default="[]")  # JSON list of postcode districts
+    # Whose views it answers: read and written as `targets` (bot/targets.py).
+    themes = Column(Text, nullable=False, default=dump_keys(()))  # JSON list of theme keys
+    areas = Column(Text, nullable=False, default=dump_keys(()))  # JSON list of districts
     since = Column(UTCDateTime, nullable=True)  # views from this time on
     until = Column(UTCDateTime, nullable=True)  # ... up to this time
-    # "done": it has happened (residents are asked if it helped); "coming": still to happen.
-    stage = Column(String(8), nullable=False, default="done", server_default="done")
+    # A Stage, "done": it has happened (residents are asked if it helped); "coming": still to
+    # happen.
+    stage = Column(
+        String(8), nullable=False, default=Stage.DONE.value, server_default=Stage.DONE.value
+    )
     created_by = Column(String(120), nullable=False)
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
     published_at = Column(UTCDateTime, nullable=True)
+
+    @property
+    def targets(self) -> Targets:
+        """Its themes and districts, and the window of the views it answers (since, until)."""
+        return Targets.from_json(self.themes, self.areas, self.since, self.until)
+
+    @targets.setter
+    def targets(self, targets: Targets) -> None:
+        self.themes, self.areas = targets.to_json()
+        self.since, self.until = targets.since, targets.until
 
 
 class UpdateView(Base):
@@ -393,6 +571,27 @@ class UpdateView(Base):
     id = Column(Integer, primary_key=True)
     update_id = Column(ForeignKey("updates.id", ondelete="CASCADE"), nullable=False, index=True)
     view_id = Column(ForeignKey("views.id", ondelete="CASCADE"), nullable=False)
+
+
+class OutboxStatus(State):
+    """`OutboxMessage.status`.
+
+    queued -> sending (claimed) -> sent -> delivered (SMS reports); or failed / opted_out;
+    expired: not sent within MESSAGE_VALIDITY_HOURS, never sent late.
+    """
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    OPTED_OUT = "opted_out"
+    SKIPPED = "skipped"
+    EXPIRED = "expired"
+
+
+# An update's outbox statuses once it reached its resident: they have been told.
+TOLD = (OutboxStatus.SENT, OutboxStatus.DELIVERED)
 
 
 class OutboxMessage(Base):
@@ -408,10 +607,7 @@ class OutboxMessage(Base):
     update_id = Column(ForeignKey("updates.id", ondelete="CASCADE"), nullable=False, index=True)
     resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False, index=True)
     channel = Column(String(32), nullable=False)
-    # "queued", "sending", "sent", "delivered", "failed", "opted_out", "skipped", "expired"
-    # queued -> sending (claimed) -> sent -> delivered (SMS reports); or failed / opted_out;
-    # expired: not sent within MESSAGE_VALIDITY_HOURS, never sent late.
-    status = Column(String(16), nullable=False, default="queued", index=True)
+    status = Column(String(16), nullable=False, default=OutboxStatus.QUEUED.value, index=True)
     attempts = Column(Integer, nullable=False, default=0)
     next_attempt_at = Column(UTCDateTime, nullable=True)
     claimed_at = Column(UTCDateTime, nullable=True)
@@ -420,6 +616,14 @@ class OutboxMessage(Base):
     error_code = Column(String(16), nullable=True)
     sent_at = Column(UTCDateTime, nullable=True)
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class ReactionKind(State):
+    """`UpdateReaction.kind`."""
+
+    HELPED = "helped"
+    NOT_HELPED = "not_helped"
+    COMMENT = "comment"  # what they said about it, kept as a view
 
 
 class UpdateReaction(Base):
@@ -431,12 +635,20 @@ class UpdateReaction(Base):
     update_id = Column(ForeignKey("updates.id", ondelete="CASCADE"), nullable=False, index=True)
     resident_id = Column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False, index=True)
     outbox_id = Column(ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False, index=True)
-    kind = Column(String(16), nullable=False)  # "helped", "not_helped" or "comment"
+    kind = Column(String(16), nullable=False)  # a ReactionKind
     view_id = Column(ForeignKey("views.id", ondelete="SET NULL"), nullable=True)  # comment text
     channel = Column(String(32), nullable=False)
     # The inbox message it came from: recording the same message twice keeps one reaction.
     inbox_id = Column(ForeignKey("inbox.id", ondelete="SET NULL"), nullable=True, unique=True)
     created_at = Column(UTCDateTime, nullable=False, default=utcnow, index=True)
+
+
+class Role(State):
+    """`ConsoleUser.role`, from least to most allowed: each can do what the previous can."""
+
+    ANALYST = "analyst"
+    OFFICER = "officer"
+    ADMIN = "admin"
 
 
 class ConsoleUser(Base):
@@ -448,7 +660,7 @@ class ConsoleUser(Base):
     email = Column(String(254), nullable=False, unique=True)  # stored lower-case
     name = Column(String(120), nullable=False)
     password_hash = Column(String(255), nullable=False)  # argon2id
-    role = Column(String(16), nullable=False)  # "officer", "analyst" or "admin"
+    role = Column(String(16), nullable=False)  # a Role
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
     disabled_at = Column(UTCDateTime, nullable=True)
     last_login_at = Column(UTCDateTime, nullable=True)
@@ -485,5 +697,7 @@ class AuditEvent(Base):
 
 
 @event.listens_for(AuditEvent, "before_update")
-def _audit_events_are_append_only(mapper, connection, target) -> None:  # type: ignore[no-untyped-def]
+def _audit_events_are_append_only(
+    mapper: Mapper, connection: Connection, target: AuditEvent
+) -> None:
     raise ValueError("audit events are append-only")

@@ -32,12 +32,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from math import ceil
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
 from bot import metrics
 from bot.db import Database, run_in_transaction
 from bot.duty_mail import notify_duty_inbox
+from bot.models import DeliveryStatus, Purpose
 from bot.outbound import RetryLater, Sender, Undeliverable, rate_of, shared_limiter
 from bot.phone import mask
 from bot.services.delivery import Sent
@@ -55,6 +57,7 @@ from bot.settings import Settings
 from bot.timing import in_quiet_hours
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_LEASE = timedelta(seconds=60)  # longer than any send can take (timeouts are 15 s)
 CLAIM_SECONDS = 2.0  # each claim takes about this many seconds of sending at full rate
@@ -346,7 +349,7 @@ class Notifier:
         if at > now:
             await asyncio.sleep(at - now)
 
-    async def _db(self, work):  # type: ignore[no-untyped-def]
+    async def _db(self, work: Callable[[Session], T]) -> T:
         async with self._db_lane:
             return await run_in_transaction(self.database, work)
 
@@ -355,7 +358,7 @@ def _measure(channel: str, outcome: str, code: str | None = None) -> None:
     """Count one settled update for the operators (and the provider's code if it failed)."""
     metrics.OUTBOX.labels(channel, outcome).inc()
     if outcome == "sent":
-        metrics.count_sent(channel, "update")
+        metrics.count_sent(channel, Purpose.UPDATE)
     elif code is not None:
         metrics.count_provider_error(channel, code)
 
@@ -368,7 +371,7 @@ async def serve_forever(notifier: Notifier) -> None:
     settings = notifier.settings
     metrics.watch_database(notifier.database, "outbox")
     for channel in notifier.senders:
-        metrics.start_counting(outbound=[channel], purposes=["update"])
+        metrics.start_counting(outbound=[channel], purposes=[Purpose.UPDATE])
         for outcome in metrics.OUTBOX_OUTCOMES:
             metrics.OUTBOX.labels(channel, outcome)
     ops = metrics.OpsServer(
@@ -401,9 +404,9 @@ def _write(session: Session, outcomes: list[_Outcome], now: datetime) -> None:
         Sent(
             o.item.resident_id,
             o.item.channel,
-            "update",
+            Purpose.UPDATE,
             o.provider_id,
-            "sent",
+            DeliveryStatus.SENT,
             outbox_id=o.outbox_id,
             claim_token=o.item.claim_token,
         )

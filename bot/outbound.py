@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from bot import metrics
 from bot.db import Database, run_in_transaction
 from bot.erasure import do_not_contact_key
-from bot.models import utcnow
+from bot.models import DeliveryStatus, Purpose, utcnow
 from bot.phone import mask
 from bot.services.delivery import Sent, offer_choices, recipient_refused, record_sent
 from bot.services.identities import address_for
@@ -186,7 +186,7 @@ class Outbound:
         channel: str,
         messages: Sequence[dict[str, Any]],
         *,
-        purpose: str = "reply",
+        purpose: str = Purpose.REPLY,
         proactive: bool = False,
         valid_until: datetime | None = None,
     ) -> Delivery:
@@ -195,7 +195,9 @@ class Outbound:
         With `valid_until`, nothing is sent from that moment on, and what is sent carries
         the time left (Twilio's ValidityPeriod).
         """
-        buttons = next((m["buttons"] for m in reversed(messages) if m.get("buttons")), [])
+        buttons: list[dict[str, Any]] = next(
+            (m["buttons"] for m in reversed(messages) if m.get("buttons")), []
+        )
         payloads = [str(b.get("payload", "")) for b in buttons]
         key = self.do_not_contact_key if proactive else None
         resident_id, address = await run_in_transaction(
@@ -255,7 +257,7 @@ class Outbound:
                     if valid_for < 1:  # Twilio's shortest ValidityPeriod is 1 s
                         result.expired = True
                         return
-                record = Sent(resident_id, sender.channel, purpose, None, "sent")
+                record = Sent(resident_id, sender.channel, purpose, None, DeliveryStatus.SENT)
                 try:
                     provider_id = await self._send(sender, address, part, part_buttons, valid_for)
                 except (RetryLater, Undeliverable) as exc:
@@ -275,7 +277,14 @@ class Outbound:
                     "%s message to %s failed (%s).", sender.channel, mask(address), result.error
                 )
                 pending.records.append(
-                    Sent(resident_id, sender.channel, purpose, None, "failed", result.error)
+                    Sent(
+                        resident_id,
+                        sender.channel,
+                        purpose,
+                        None,
+                        DeliveryStatus.FAILED,
+                        result.error,
+                    )
                 )
                 return
 

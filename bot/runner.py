@@ -103,14 +103,14 @@ def admin_exists(database_url: str) -> bool:
     from sqlalchemy import select
 
     from bot.db import Database
-    from bot.models import ConsoleUser
+    from bot.models import ConsoleUser, Role
 
     database = Database(database_url)
     try:
         with database.transaction() as session:
             admin = session.scalar(
                 select(ConsoleUser.id)
-                .where(ConsoleUser.role == "admin", ConsoleUser.disabled_at.is_(None))
+                .where(ConsoleUser.role == Role.ADMIN, ConsoleUser.disabled_at.is_(None))
                 .limit(1)
             )
     finally:

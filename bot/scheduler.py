@@ -28,9 +28,10 @@ from zoneinfo import ZoneInfo
 
 from bot import metrics
 from bot.db import Database, run_in_transaction
+from bot.models import CheckinKind, CheckinStatus, Purpose
 from bot.outbound import Outbound, senders_for
-from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.rasa_pool import RasaServers, rasa_for
+from bot.rasa_client import RasaUnavailable
+from bot.rasa_pool import Rasa, rasa_for
 from bot.retention import RetentionReport, run_retention
 from bot.services.checkins import (
     Due,
@@ -47,8 +48,10 @@ from bot.tracker_store import tracker_database
 
 logger = logging.getLogger(__name__)
 
-INTENTS = {"checkin": "start_checkin", "pause_note": "checkins_paused"}
-Rasa = RasaClient | RasaServers  # one Rasa server, or several (RASA_URL)
+INTENTS: dict[str, str] = {
+    CheckinKind.CHECKIN: "start_checkin",
+    CheckinKind.PAUSE_NOTE: "checkins_paused",
+}
 
 
 @dataclass
@@ -64,12 +67,12 @@ class PassReport:
     by_kind: dict[str, int] = field(default_factory=dict)
 
 
-SENT, FAILED, EXPIRED = "sent", "failed", "expired"
+SENT, FAILED, EXPIRED = CheckinStatus.SENT, CheckinStatus.FAILED, CheckinStatus.EXPIRED
 
 
 async def _open(
     rasa: Rasa, outbound: Outbound, item: Due, checkin_id: int, valid_until: datetime
-) -> str:
+) -> CheckinStatus:
     """Start the check-in in Rasa and send what it says: SENT only if the message left."""
     entities = {"checkin_id": str(checkin_id)}
     try:
@@ -83,7 +86,7 @@ async def _open(
         item.conversation_id,
         item.channel,
         messages,
-        purpose="checkin",
+        purpose=Purpose.CHECKIN,
         proactive=True,
         valid_until=valid_until,
     )
@@ -114,11 +117,12 @@ async def run_once(
             outcome = EXPIRED
         else:
             outcome = await _open(rasa, outbound, item, checkin_id, item.due_at + validity)
-        settle = {
+        settles: dict[str, Callable[..., None]] = {
             SENT: partial(mark_sent, now=now),
             FAILED: mark_failed,
             EXPIRED: partial(mark_expired, now=now),
-        }[outcome]
+        }
+        settle = settles[outcome]
         await run_in_transaction(database, partial(settle, checkin_id=checkin_id))
         ok = outcome == SENT
         report.sent += ok
@@ -205,7 +209,7 @@ async def serve_forever(database: Database, settings: Settings) -> None:
     """
     rasa = rasa_for(settings)
     outbound = Outbound(database, settings, senders_for(settings))
-    metrics.start_counting(outbound=outbound.senders, purposes=["checkin"])
+    metrics.start_counting(outbound=outbound.senders, purposes=[Purpose.CHECKIN])
     for outcome in metrics.CHECKIN_OUTCOMES:
         metrics.CHECKINS.labels(outcome)
     ops = metrics.OpsServer(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 # The GSM 03.38 default alphabet, and its extension table (each costs two septets).
@@ -43,7 +43,7 @@ def segments(text: str) -> tuple[str, int]:
     return encoding, -(-length // multi)
 
 
-def split_text(text: str, limit: int, length=len) -> list[str]:  # type: ignore[no-untyped-def]
+def split_text(text: str, limit: int, length: Callable[[str], int] = len) -> list[str]:
     """Split `text` into parts of at most `limit` (by `length`), at spaces where possible.
 
     Parts keep their order; a word longer than `limit` is cut between characters, never

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 
-HELPED, NOT_HELPED, COMMENT = "helped", "not_helped", "comment"
+from bot.models import ReactionKind
+
+HELPED, NOT_HELPED, COMMENT = ReactionKind.HELPED, ReactionKind.NOT_HELPED, ReactionKind.COMMENT
 
 _NO = re.compile(
     r"^\W*(?:no+\b|nope|nah|naw|not\b|nothing|never|didn'?t|did not|doesn'?t|does not|"
@@ -33,7 +35,7 @@ _YES = re.compile(
 )
 
 
-def reply_kind(text: str, intent: str | None) -> str:
+def reply_kind(text: str, intent: str | None) -> ReactionKind:
     """HELPED, NOT_HELPED or COMMENT for a reply to an update, read from how it starts."""
     if _NO.match(text):
         return NOT_HELPED

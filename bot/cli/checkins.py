@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def _add(args: argparse.Namespace, settings: Settings, database: Database) -> int:
     from bot.models import utcnow
     from bot.services.audit import cli_actor
-    from bot.services.checkins import InvalidQuestion
+    from bot.services.checkins import InvalidQuestion, QuestionDraft
     from bot.services.checkins_questions import (
         add_question_recorded,
         preview_message,
@@ -30,9 +30,7 @@ def _add(args: argparse.Namespace, settings: Settings, database: Database) -> in
         return 2
     try:
         with database.transaction() as session:
-            question = add_question_recorded(
-                session,
-                actor=cli_actor(),
+            draft = QuestionDraft(
                 wording=args.wording,
                 kind=args.kind,
                 ask_why=args.ask_why,
@@ -41,6 +39,7 @@ def _add(args: argparse.Namespace, settings: Settings, database: Database) -> in
                 starts_at=starts,
                 ends_at=ends,
             )
+            question = add_question_recorded(session, draft, actor=cli_actor())
             number, wording = question.id, question.wording
             reached = reach_of_question(session, question)
     except InvalidQuestion as exc:

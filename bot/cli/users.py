@@ -35,10 +35,14 @@ def cmd_users(args: argparse.Namespace) -> int:
     database = default_database()
     if args.action == "list":
         with database.transaction() as session:
-            for user in list_users(session):
-                state = f"disabled {user.disabled_at:%Y-%m-%d}" if user.disabled_at else "active"
-                sees = "safeguarding" if user.safeguarding else ""
-                print(f"{user.email:40s} {user.role:8s} {state:20s} {sees:13s} {user.name}")
+            for account in list_users(session):
+                state = (
+                    f"disabled {account.disabled_at:%Y-%m-%d}" if account.disabled_at else "active"
+                )
+                sees = "safeguarding" if account.safeguarding else ""
+                print(
+                    f"{account.email:40s} {account.role:8s} {state:20s} {sees:13s} {account.name}"
+                )
         return 0
     try:
         with database.transaction() as session:

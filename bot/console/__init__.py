@@ -65,11 +65,11 @@ def create_app(settings: Settings, database: Database) -> Flask:
         return {"user": g.get("user")}
 
     @app.errorhandler(HTTPException)
-    def _http_error(error: HTTPException):  # type: ignore[no-untyped-def]
+    def _http_error(error: HTTPException) -> tuple[str, int]:
         return render_template("error.html", error=error), error.code or 500
 
     @app.errorhandler(Exception)
-    def _server_error(error: Exception):  # type: ignore[no-untyped-def]
+    def _server_error(error: Exception) -> tuple[str, int]:
         # Where it failed, not the message: database errors quote residents' words.
         where = "".join(traceback.format_tb(error.__traceback__))
         app.logger.error("Console error %s on %s:\n%s", type(error).__name__, request.path, where)

@@ -7,18 +7,26 @@ the same audit actions, "checkin.add" and "checkin.end". Officers and admins onl
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from bot.console import chart, database, settings
 from bot.console.forms import BadInput, day, words
 from bot.console.security import login_required
-from bot.models import utcnow
-from bot.services.checkins import MAX_QUESTION_CHARS, InvalidQuestion, checked_question
+from bot.models import QuestionKind, Role, utcnow
+from bot.services.checkins import (
+    MAX_QUESTION_CHARS,
+    InvalidQuestion,
+    QuestionDraft,
+    checked_question,
+)
 from bot.services.checkins_questions import (
     STATUSES,
     MessagePreview,
+    QuestionStatus,
     UnknownQuestion,
     add_question_recorded,
     end_question,
@@ -29,10 +37,14 @@ from bot.services.checkins_questions import (
 
 blueprint = Blueprint("checkins", __name__, url_prefix="/checkins")
 
-HEADINGS = {"running": "Running now", "planned": "Planned", "ended": "Ended"}
+HEADINGS = {
+    QuestionStatus.RUNNING: "Running now",
+    QuestionStatus.PLANNED: "Planned",
+    QuestionStatus.ENDED: "Ended",
+}
 
 
-def _midnight(value, days: int = 0) -> datetime | None:  # type: ignore[no-untyped-def]
+def _midnight(value: date | None, days: int = 0) -> datetime | None:
     if value is None:
         return None
     return datetime.combine(value + timedelta(days=days), time.min, tzinfo=timezone.utc)
@@ -40,23 +52,23 @@ def _midnight(value, days: int = 0) -> datetime | None:  # type: ignore[no-untyp
 
 def _posted() -> dict:
     """The form as posted (for showing it again)."""
-    form = {k: v for k, v in request.form.items() if k not in ("csrf_token", "do")}
+    form: dict[str, Any] = {k: v for k, v in request.form.items() if k not in ("csrf_token", "do")}
     form["themes"] = request.form.getlist("theme")
     return form
 
 
-def _fields(form: dict, now: datetime) -> dict:
-    """The question's fields from the form; raises BadInput or InvalidQuestion."""
+def _draft(form: dict, now: datetime) -> QuestionDraft:
+    """The question from the form (not yet checked); raises BadInput for a bad date."""
     starts = _midnight(day(form.get("starts"), "Starts"))
-    return {
-        "wording": form.get("wording", ""),
-        "kind": form.get("kind", "open"),
-        "ask_why": form.get("ask_why") == "yes",
-        "themes": form["themes"],
-        "areas": words(form.get("areas")),
-        "starts_at": now if starts is None or starts <= now else starts,
-        "ends_at": _midnight(day(form.get("ends"), "Ends"), days=1),  # the whole last day
-    }
+    return QuestionDraft(
+        wording=form.get("wording", ""),
+        kind=form.get("kind", QuestionKind.OPEN),
+        ask_why=form.get("ask_why") == "yes",
+        themes=form["themes"],
+        areas=words(form.get("areas")),
+        starts_at=now if starts is None or starts <= now else starts,
+        ends_at=_midnight(day(form.get("ends"), "Ends"), days=1),  # the whole last day
+    )
 
 
 def _reason(exc: Exception) -> str:
@@ -64,24 +76,26 @@ def _reason(exc: Exception) -> str:
     return message[:1].upper() + message[1:] + "."
 
 
-def _page(  # type: ignore[no-untyped-def]
+def _page(
     form: dict | None = None,
     preview: MessagePreview | None = None,
     reached: int | None = None,
     error: str | None = None,
     status: int = 200,
-):
+) -> tuple[str, int]:
     """The page: the questions by status, and the form (with its preview or its error)."""
     with database().transaction() as s:
         questions = list_questions(s)
     groups = {name: [q for q in questions if q.status == name] for name in STATUSES}
-    charts = {q.id: chart.distribution(q.ratings) for q in questions if q.kind == "scale"}
+    charts = {
+        q.id: chart.distribution(q.ratings) for q in questions if q.kind == QuestionKind.SCALE
+    }
     page = render_template(
         "checkins.html",
         groups=groups,
         headings=HEADINGS,
         charts=charts,
-        form=form or {"kind": "open", "themes": []},
+        form=form or {"kind": QuestionKind.OPEN, "themes": []},
         preview=preview,
         reached=reached,
         error=error,
@@ -91,27 +105,27 @@ def _page(  # type: ignore[no-untyped-def]
 
 
 @blueprint.get("")
-@login_required("officer")
-def index():  # type: ignore[no-untyped-def]
+@login_required(Role.OFFICER)
+def index() -> ResponseReturnValue:
     """Every question and its answers so far, and the form to add one."""
     return _page()
 
 
 @blueprint.post("")
-@login_required("officer")
-def add():  # type: ignore[no-untyped-def]
+@login_required(Role.OFFICER)
+def add() -> ResponseReturnValue:
     """Preview the question (the message, its size, who it reaches), or add it."""
     form = _posted()
     now = utcnow()
     try:
-        fields = _fields(form, now)
-        checked_question(**fields)
-        preview = preview_message(fields["wording"], settings().org_name)
+        draft = _draft(form, now)
+        checked_question(draft)
+        preview = preview_message(draft.wording, settings().org_name)
         with database().transaction() as s:
-            reached = reach_of(s, themes=fields["themes"], areas=fields["areas"], now=now)
+            reached = reach_of(s, draft, now=now)
             if request.form.get("do") == "add":
                 question = add_question_recorded(
-                    s, actor=g.user.email, remote_addr=request.remote_addr, **fields
+                    s, draft, actor=g.user.email, remote_addr=request.remote_addr
                 )
                 number = question.id
     except (BadInput, InvalidQuestion) as exc:
@@ -126,8 +140,8 @@ def add():  # type: ignore[no-untyped-def]
 
 
 @blueprint.post("/<int:question_id>/end")
-@login_required("officer")
-def end(question_id: int):  # type: ignore[no-untyped-def]
+@login_required(Role.OFFICER)
+def end(question_id: int) -> ResponseReturnValue:
     """Stop asking a question from now on."""
     try:
         with database().transaction() as s:

@@ -6,15 +6,20 @@ Officers and admins only; every change is audited by bot/services/curation.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
+from werkzeug.datastructures import MultiDict
 
 from bot.console import database, tracker_database
 from bot.console.dashboard import view_filter
 from bot.console.forms import BadInput, numbers
 from bot.console.security import login_required
+from bot.models import Role
 from bot.services import dashboard as queries
 from bot.services.curation import (
     HIDE_REASONS,
@@ -42,7 +47,7 @@ def _plural(n: int, word: str = "view") -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def chosen_themes(form) -> list[str]:  # type: ignore[no-untyped-def]
+def chosen_themes(form: MultiDict[str, str]) -> list[str]:
     """The themes a re-theme form asks for: its main theme, then the others ticked."""
     main = form.get("theme", "")
     also = [key for key in form.getlist("also") if key != main]
@@ -53,11 +58,11 @@ def chosen_themes(form) -> list[str]:  # type: ignore[no-untyped-def]
     return [main, *also]
 
 
-def _view_page(view_id: int):  # type: ignore[no-untyped-def]
+def _view_page(view_id: int) -> ResponseReturnValue:
     return redirect(url_for("dashboard.view", view_id=view_id))
 
 
-def _back(form) -> str:  # type: ignore[no-untyped-def]
+def _back(form: MultiDict[str, str]) -> str:
     """The views list the officer came from (its filters only: never another site)."""
     args = {key: form.get(f"back_{key}", "") for key in FILTER_KEYS}
     query = urlencode({k: v[:200] for k, v in args.items() if v})
@@ -67,26 +72,40 @@ def _back(form) -> str:  # type: ignore[no-untyped-def]
 # One view -------------------------------------------------------------------------------------
 
 
-@blueprint.post("/<int:view_id>/theme")
-@login_required("officer")
-def set_theme(view_id: int):  # type: ignore[no-untyped-def]
-    """Put one view under the themes the officer chose."""
+def _change_one(
+    view_id: int, change: Callable[[Session], object], done: str
+) -> ResponseReturnValue:
+    """Make `change` to one view in one transaction, then back to its page saying `done`,
+    or why not (404 for a view that does not exist)."""
     try:
-        themes = chosen_themes(request.form)
         with database().transaction() as s:
-            retheme(s, [view_id], themes, actor=g.user.email, remote_addr=request.remote_addr)
+            change(s)
     except UnknownView:
         abort(404)
     except (BadInput, CurationError) as exc:
         flash(_reason(exc))
         return _view_page(view_id)
-    flash("Theme changed: counts, exports and targeting follow it now.")
+    flash(done)
     return _view_page(view_id)
 
 
+@blueprint.post("/<int:view_id>/theme")
+@login_required(Role.OFFICER)
+def set_theme(view_id: int) -> ResponseReturnValue:
+    """Put one view under the themes the officer chose."""
+
+    def change(s: Session) -> None:
+        themes = chosen_themes(request.form)
+        retheme(s, [view_id], themes, actor=g.user.email, remote_addr=request.remote_addr)
+
+    return _change_one(
+        view_id, change, "Theme changed: counts, exports and targeting follow it now."
+    )
+
+
 @blueprint.post("/<int:view_id>/redact")
-@login_required("officer")
-def redact(view_id: int):  # type: ignore[no-untyped-def]
+@login_required(Role.OFFICER)
+def redact(view_id: int) -> ResponseReturnValue:
     """Replace the ticked words with [redacted], here and in the conversation."""
     try:
         chosen = numbers(" ".join(request.form.getlist("word")), "Words")
@@ -109,64 +128,49 @@ def redact(view_id: int):  # type: ignore[no-untyped-def]
 
 
 @blueprint.post("/<int:view_id>/hide")
-@login_required("officer")
-def hide_one(view_id: int):  # type: ignore[no-untyped-def]
+@login_required(Role.OFFICER)
+def hide_one(view_id: int) -> ResponseReturnValue:
     """Hide one view, with a reason."""
-    try:
-        with database().transaction() as s:
-            hide(s, [view_id], request.form.get("reason", ""), actor=g.user.email,
-                 remote_addr=request.remote_addr)  # fmt: skip
-    except UnknownView:
-        abort(404)
-    except CurationError as exc:
-        flash(_reason(exc))
-        return _view_page(view_id)
-    flash("Hidden: it is left out of counts, exports, targeting and the views list.")
-    return _view_page(view_id)
+    reason = request.form.get("reason", "")
+    return _change_one(
+        view_id,
+        lambda s: hide(s, [view_id], reason, actor=g.user.email, remote_addr=request.remote_addr),
+        "Hidden: it is left out of counts, exports, targeting and the views list.",
+    )
 
 
 @blueprint.post("/<int:view_id>/unhide")
-@login_required("officer")
-def unhide_one(view_id: int):  # type: ignore[no-untyped-def]
+@login_required(Role.OFFICER)
+def unhide_one(view_id: int) -> ResponseReturnValue:
     """Show a hidden view again."""
-    try:
-        with database().transaction() as s:
-            unhide(s, view_id, actor=g.user.email, remote_addr=request.remote_addr)
-    except UnknownView:
-        abort(404)
-    except CurationError as exc:
-        flash(_reason(exc))
-        return _view_page(view_id)
-    flash("Shown again: it counts, and is exported and targeted, as before.")
-    return _view_page(view_id)
+    return _change_one(
+        view_id,
+        lambda s: unhide(s, view_id, actor=g.user.email, remote_addr=request.remote_addr),
+        "Shown again: it counts, and is exported and targeted, as before.",
+    )
 
 
 @blueprint.post("/<int:view_id>/answered")
-@login_required("officer")
-def answered_one(view_id: int):  # type: ignore[no-untyped-def]
+@login_required(Role.OFFICER)
+def answered_one(view_id: int) -> ResponseReturnValue:
     """Link one view to the update that answered it."""
     update_id = request.form.get("update", "")
-    try:
+
+    def change(s: Session) -> None:
         if not update_id.isdigit():
             raise BadInput("Choose the update that answered it")
-        with database().transaction() as s:
-            mark_answered(s, [view_id], int(update_id), actor=g.user.email,
-                          remote_addr=request.remote_addr)  # fmt: skip
-    except UnknownView:
-        abort(404)
-    except (BadInput, CurationError) as exc:
-        flash(_reason(exc))
-        return _view_page(view_id)
-    flash(f"Marked answered by update {update_id}.")
-    return _view_page(view_id)
+        mark_answered(s, [view_id], int(update_id), actor=g.user.email,
+                      remote_addr=request.remote_addr)  # fmt: skip
+
+    return _change_one(view_id, change, f"Marked answered by update {update_id}.")
 
 
 # Many views -----------------------------------------------------------------------------------
 
 
 @blueprint.get("/curate")
-@login_required("officer")
-def curate():  # type: ignore[no-untyped-def]
+@login_required(Role.OFFICER)
+def curate() -> ResponseReturnValue:
     """The picked views (?view=12&view=15), or every view of a filtered list (?all=1&...),
     with the forms to re-theme, hide or mark them answered."""
     wanted, errors = view_filter(request.args)
@@ -195,8 +199,8 @@ def curate():  # type: ignore[no-untyped-def]
 
 
 @blueprint.post("/curate")
-@login_required("officer")
-def curate_many():  # type: ignore[no-untyped-def]
+@login_required(Role.OFFICER)
+def curate_many() -> ResponseReturnValue:
     """Re-theme, hide or mark answered every view the curate page listed."""
     action = request.form.get("do", "")
     try:

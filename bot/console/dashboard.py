@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from flask import Blueprint, abort, g, render_template, request
+from flask.typing import ResponseReturnValue
+from werkzeug.datastructures import MultiDict
 
 from bot.console import chart, database
 from bot.console.forms import BadInput, day, page_number
 from bot.console.security import login_required
+from bot.models import Role
 from bot.services import dashboard as queries
 from bot.services.curation import (
     HIDE_REASONS,
@@ -22,7 +25,7 @@ from bot.services.users import has_role
 blueprint = Blueprint("dashboard", __name__)
 
 
-def view_filter(args) -> tuple[queries.ViewFilter, list[str]]:  # type: ignore[no-untyped-def]
+def view_filter(args: MultiDict[str, str]) -> tuple[queries.ViewFilter, list[str]]:
     """The filter from the query string, and messages about fields that were ignored."""
     errors, dates = [], {}
     for name, what in (("since", "From"), ("until", "To")):
@@ -45,11 +48,11 @@ def view_filter(args) -> tuple[queries.ViewFilter, list[str]]:  # type: ignore[n
 
 
 @blueprint.get("/")
-@login_required("analyst")
-def index():  # type: ignore[no-untyped-def]
+@login_required(Role.ANALYST)
+def index() -> ResponseReturnValue:
     """The chart and the filtered, paginated list of views."""
     wanted, errors = view_filter(request.args)
-    if wanted.hidden and not has_role(g.user.role, "officer"):
+    if wanted.hidden and not has_role(g.user.role, Role.OFFICER):
         wanted = replace(wanted, hidden=False)  # hidden views are for those who curate
     with database().transaction() as s:
         counts = queries.views_per_week(s)
@@ -71,10 +74,10 @@ def index():  # type: ignore[no-untyped-def]
 
 
 @blueprint.get("/views/<int:view_id>")
-@login_required("analyst")
-def view(view_id: int):  # type: ignore[no-untyped-def]
+@login_required(Role.ANALYST)
+def view(view_id: int) -> ResponseReturnValue:
     """One view in full; for officers, the forms to curate it."""
-    curating = has_role(g.user.role, "officer")
+    curating = has_role(g.user.role, Role.OFFICER)
     with database().transaction() as s:
         detail = queries.view_detail(s, view_id)
         updates = answering_choices(s) if curating and detail else []

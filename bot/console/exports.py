@@ -14,12 +14,13 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, g, render_template, request
+from flask.typing import ResponseReturnValue
 
 from bot.console import database, settings, tracker_database
 from bot.console.forms import BadInput, day, words
@@ -35,6 +36,7 @@ from bot.exports import (
     export,
     parse_by,
 )
+from bot.models import Role
 from bot.pseudonyms import NoPseudonymKey
 
 blueprint = Blueprint("exports", __name__, url_prefix="/exports")
@@ -62,7 +64,7 @@ FIELD_NAMES = {
 }
 
 
-def _midnight(value, days: int = 0) -> datetime | None:  # type: ignore[no-untyped-def]
+def _midnight(value: date | None, days: int = 0) -> datetime | None:
     if value is None:
         return None
     return datetime.combine(value + timedelta(days=days), time.min, tzinfo=timezone.utc)
@@ -80,7 +82,7 @@ def _number(value: str | None, what: str) -> int | None:
 
 def _posted_form() -> dict:
     """The form as posted, for running it and for showing it again."""
-    form = {
+    form: dict[str, Any] = {
         name: request.form.get(name, "").strip()[:200]
         for name in ("kind", "format", "since", "until", "areas", "channel", "question", "update")
     }
@@ -116,7 +118,7 @@ def _reason(exc: Exception) -> str:
     return f"Not exported: {text.rstrip('.')}."
 
 
-def _page(form: dict, error: str | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+def _page(form: dict, error: str | None = None, status: int = 200) -> tuple[str, int]:
     page = render_template(
         "exports.html",
         form=form,
@@ -169,15 +171,15 @@ def _filename(kind: str, fmt: str) -> str:
 
 
 @blueprint.get("")
-@login_required("analyst")
-def index():  # type: ignore[no-untyped-def]
+@login_required(Role.ANALYST)
+def index() -> ResponseReturnValue:
     """The export form."""
     return _page({"kind": "views", "format": "csv", "by": list(DEFAULT_BY)})
 
 
 @blueprint.post("")
-@login_required("analyst")
-def download():  # type: ignore[no-untyped-def]
+@login_required(Role.ANALYST)
+def download() -> ResponseReturnValue:
     """Run the export and stream the file; the form again, with the reason, if it cannot."""
     form = _posted_form()
     try:

@@ -6,9 +6,11 @@ Analysts and above.
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
+from flask.typing import ResponseReturnValue
 
 from bot.console import database
 from bot.console.security import login_required
+from bot.models import Role
 from bot.services.loop import PERIOD, RECENT, loop_status
 from bot.themes import is_theme
 
@@ -17,8 +19,8 @@ HEADLINES = 5  # sentences above the table
 
 
 @blueprint.get("/loop")
-@login_required("analyst")
-def index():  # type: ignore[no-untyped-def]
+@login_required(Role.ANALYST)
+def index() -> ResponseReturnValue:
     """Loop status by theme and district (?theme=, ?area= narrow it)."""
     theme = request.args.get("theme", "").strip()
     theme = theme if is_theme(theme) else ""

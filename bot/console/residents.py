@@ -19,12 +19,14 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 
 from bot.cli.residents import CONFIRM_WORD
 from bot.console import database, settings, tracker_database
 from bot.console.forms import BadInput
 from bot.console.security import login_required
 from bot.erasure import Eraser, do_not_contact_key
+from bot.models import Role
 from bot.phone import InvalidNumber, to_e164
 from bot.services import audit
 from bot.services.identities import resident_at
@@ -66,13 +68,13 @@ def _summary(resident_id: int) -> ResidentSummary | None:
         return summary(s, resident_id)
 
 
-def _page(  # type: ignore[no-untyped-def]
+def _page(
     form: dict | None = None,
     found: ResidentSummary | None = None,
     searched: bool = False,
     error: str | None = None,
     status: int = 200,
-):
+) -> tuple[str, int]:
     form = form or {"channel": "sms", "address": ""}
     page = render_template(
         "residents.html",
@@ -87,15 +89,15 @@ def _page(  # type: ignore[no-untyped-def]
 
 
 @blueprint.get("")
-@login_required("admin")
-def index():  # type: ignore[no-untyped-def]
+@login_required(Role.ADMIN)
+def index() -> ResponseReturnValue:
     """The search form."""
     return _page()
 
 
 @blueprint.post("")
-@login_required("admin")
-def find():  # type: ignore[no-untyped-def]
+@login_required(Role.ADMIN)
+def find() -> ResponseReturnValue:
     """Find the resident at a phone number or chat id (audited) and show their summary."""
     form = {
         "channel": request.form.get("channel", ""),
@@ -118,8 +120,8 @@ def find():  # type: ignore[no-untyped-def]
 
 
 @blueprint.post("/<int:resident_id>/export")
-@login_required("admin")
-def export(resident_id: int):  # type: ignore[no-untyped-def]
+@login_required(Role.ADMIN)
+def export(resident_id: int) -> ResponseReturnValue:
     """Everything held on the resident, as a JSON download (audited)."""
     with database().transaction() as s, tracker_database().engine.connect() as connection:
         copy = subject_access(s, connection, resident_id)
@@ -141,8 +143,8 @@ def export(resident_id: int):  # type: ignore[no-untyped-def]
 
 
 @blueprint.post("/<int:resident_id>/erase")
-@login_required("admin")
-def erase(resident_id: int):  # type: ignore[no-untyped-def]
+@login_required(Role.ADMIN)
+def erase(resident_id: int) -> ResponseReturnValue:
     """Erase the resident everywhere, once the admin has typed ERASE."""
     if request.form.get("confirm", "").strip() != CONFIRM_WORD:
         found = _summary(resident_id)

@@ -8,36 +8,40 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import ParamSpec
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from bot.console import database
 from bot.console.forms import page_number
 from bot.console.security import login_required
+from bot.models import Role
 from bot.services.safeguarding import LABELS, NotAnAlert, counts, list_alerts, mark_handled
 
 blueprint = Blueprint("safeguarding", __name__)
 PAGE = 50
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
 
 
-def safeguarding_required(view: F) -> F:
+def safeguarding_required(
+    view: Callable[P, ResponseReturnValue],
+) -> Callable[P, ResponseReturnValue]:
     """Only signed-in accounts with the safeguarding permission (403 otherwise)."""
 
-    @login_required("analyst")
+    @login_required(Role.ANALYST)
     @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
         if not g.user.safeguarding:
             abort(403)
         return view(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 @blueprint.get("/safeguarding")
 @safeguarding_required
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     """Open alerts first, newest first (handled ones too with ?all=1)."""
     page = page_number(request.args.get("page"))
     show_all = request.args.get("all") == "1"
@@ -57,7 +61,7 @@ def index():  # type: ignore[no-untyped-def]
 
 @blueprint.post("/safeguarding/<int:alert_id>/handled")
 @safeguarding_required
-def handled(alert_id: int):  # type: ignore[no-untyped-def]
+def handled(alert_id: int) -> ResponseReturnValue:
     """Mark one alert handled."""
     try:
         with database().transaction() as s:

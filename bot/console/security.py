@@ -16,17 +16,19 @@ import secrets
 import time
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import ParamSpec
 
-from flask import Flask, abort, g, redirect, request, session, url_for
+from flask import Flask, Response, abort, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
+from flask.typing import ResponseReturnValue
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot.keys import local_secret
+from bot.models import Role
 from bot.services.users import has_role
 from bot.settings import Settings
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
 SESSION_HOURS = 8
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 CSRF_FIELD = "csrf_token"
@@ -74,7 +76,7 @@ def start_session(user_id: int) -> None:
     csrf_token()
 
 
-def _security_headers(response):  # type: ignore[no-untyped-def]
+def _security_headers(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -86,19 +88,21 @@ def _security_headers(response):  # type: ignore[no-untyped-def]
     return response
 
 
-def login_required(role: str = "analyst") -> Callable[[F], F]:
+def login_required(
+    role: str = Role.ANALYST,
+) -> Callable[[Callable[P, ResponseReturnValue]], Callable[P, ResponseReturnValue]]:
     """Only signed-in users with at least `role` may open the page (403 otherwise)."""
 
-    def decorate(view: F) -> F:
+    def decorate(view: Callable[P, ResponseReturnValue]) -> Callable[P, ResponseReturnValue]:
         @wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
             if g.user is None:
                 return redirect(url_for("auth.login", next=request.full_path))
             if not has_role(g.user.role, role):
                 abort(403)
             return view(*args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        return wrapper
 
     return decorate
 

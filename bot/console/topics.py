@@ -4,25 +4,33 @@ officers merge a topic into a theme or propose it as a new one (a file for revie
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from bot.console import database, settings
 from bot.console.forms import BadInput, numbers
 from bot.console.security import login_required
+from bot.models import Role
 from bot.services.curation import CurationError
 from bot.services.topics import PERIOD_DAYS, TopicError, find_topics, merge_topic, propose_theme
+
+if TYPE_CHECKING:
+    from bot.nlu.embeddings import CachedEncoder
 
 blueprint = Blueprint("topics", __name__, url_prefix="/topics")
 
 
-def encoder():  # type: ignore[no-untyped-def]
+def encoder() -> CachedEncoder:
     """The process's sentence encoder (loaded on first use)."""
     from bot.nlu.embeddings import shared_encoder
 
     return shared_encoder(settings().encoder_dir)
 
 
-def proposals_dir():  # type: ignore[no-untyped-def]
+def proposals_dir() -> Path:
     """Where proposed themes are written for review."""
     return settings().var_dir / "proposals"
 
@@ -33,8 +41,8 @@ def _reason(exc: Exception) -> str:
 
 
 @blueprint.get("")
-@login_required("analyst")
-def index():  # type: ignore[no-untyped-def]
+@login_required(Role.ANALYST)
+def index() -> ResponseReturnValue:
     """Each topic: its size, typical messages, districts and trend."""
     try:
         encode = encoder().encode
@@ -53,8 +61,8 @@ def _view_ids() -> list[int]:
 
 
 @blueprint.post("/merge")
-@login_required("officer")
-def merge():  # type: ignore[no-untyped-def]
+@login_required(Role.OFFICER)
+def merge() -> ResponseReturnValue:
     """Put every view of a topic under an existing theme."""
     try:
         view_ids = _view_ids()
@@ -69,8 +77,8 @@ def merge():  # type: ignore[no-untyped-def]
 
 
 @blueprint.post("/propose")
-@login_required("officer")
-def propose():  # type: ignore[no-untyped-def]
+@login_required(Role.OFFICER)
+def propose() -> ResponseReturnValue:
     """Write a proposed theme from a topic, for review."""
     try:
         view_ids = _view_ids()

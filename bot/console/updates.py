@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
 from bot.console import database, settings
 from bot.console.forms import BadInput, day, numbers, words
 from bot.console.security import login_required
-from bot.models import Update
+from bot.models import Role, Stage, Update
 from bot.services import dashboard as queries
 from bot.services.updates import (
     InvalidUpdate,
@@ -29,7 +31,7 @@ from bot.themes import is_theme
 blueprint = Blueprint("updates", __name__, url_prefix="/updates")
 
 
-def _midnight(value, days: int = 0) -> datetime | None:  # type: ignore[no-untyped-def]
+def _midnight(value: date | None, days: int = 0) -> datetime | None:
     if value is None:
         return None
     return datetime.combine(value + timedelta(days=days), time.min, tzinfo=timezone.utc)
@@ -47,9 +49,9 @@ def _sms_rules() -> dict[str, str]:
     }
 
 
-def _compose(  # type: ignore[no-untyped-def]
+def _compose(
     form: dict, error: str | None = None, status: int = 200, update_id: int | None = None
-):
+) -> tuple[str, int]:
     """The compose form; for an existing draft (`update_id`) it saves over that draft."""
     ids = form.get("view_ids", "")
     try:
@@ -68,7 +70,7 @@ def _compose(  # type: ignore[no-untyped-def]
 
 def _posted_form() -> dict:
     """The compose form as posted (for showing it again)."""
-    form = {k: v for k, v in request.form.items() if k != "csrf_token"}
+    form: dict[str, Any] = {k: v for k, v in request.form.items() if k != "csrf_token"}
     form["themes"] = request.form.getlist("theme")
     return form
 
@@ -84,7 +86,7 @@ def _draft(form: dict) -> UpdateDraft:
         since=_midnight(day(form.get("since"), "From")),
         until=_midnight(day(form.get("until"), "To"), days=1),  # the whole last day
         view_ids=numbers(form.get("view_ids"), "Views"),
-        coming=form.get("stage") == "coming",
+        coming=form.get("stage") == Stage.COMING,
     )
 
 
@@ -94,8 +96,8 @@ def _reason(exc: Exception) -> str:
 
 
 @blueprint.get("")
-@login_required("analyst")
-def index():  # type: ignore[no-untyped-def]
+@login_required(Role.ANALYST)
+def index() -> ResponseReturnValue:
     """Every update, newest first."""
     with database().transaction() as s:
         rows = queries.list_updates(s)
@@ -104,8 +106,8 @@ def index():  # type: ignore[no-untyped-def]
 
 
 @blueprint.get("/new")
-@login_required("officer")
-def new():  # type: ignore[no-untyped-def]
+@login_required(Role.OFFICER)
+def new() -> ResponseReturnValue:
     """The compose form (hand-picked views arrive as ?view=12&view=15, with ?theme=, ?area=)."""
     picked = ", ".join(v for v in request.args.getlist("view") if v.isdigit())
     themes = [t for t in request.args.getlist("theme") if is_theme(t)]
@@ -114,8 +116,8 @@ def new():  # type: ignore[no-untyped-def]
 
 
 @blueprint.post("/new")
-@login_required("officer")
-def create():  # type: ignore[no-untyped-def]
+@login_required(Role.OFFICER)
+def create() -> ResponseReturnValue:
     """Save a draft and show its preview; the form again, with the reason, if it is wrong."""
     form = _posted_form()
     try:
@@ -137,8 +139,8 @@ def _update_or_404(session: Session, update_id: int) -> Update:
 
 
 @blueprint.get("/<int:update_id>/edit")
-@login_required("officer")
-def edit(update_id: int):  # type: ignore[no-untyped-def]
+@login_required(Role.OFFICER)
+def edit(update_id: int) -> ResponseReturnValue:
     """The compose form, filled in from a draft."""
     with database().transaction() as s:
         update = _update_or_404(s, update_id)
@@ -162,8 +164,8 @@ def edit(update_id: int):  # type: ignore[no-untyped-def]
 
 
 @blueprint.post("/<int:update_id>/edit")
-@login_required("officer")
-def revise(update_id: int):  # type: ignore[no-untyped-def]
+@login_required(Role.OFFICER)
+def revise(update_id: int) -> ResponseReturnValue:
     """Save the changed draft and show its preview again."""
     form = _posted_form()
     try:
@@ -178,8 +180,8 @@ def revise(update_id: int):  # type: ignore[no-untyped-def]
 
 
 @blueprint.post("/<int:update_id>/delete")
-@login_required("officer")
-def remove(update_id: int):  # type: ignore[no-untyped-def]
+@login_required(Role.OFFICER)
+def remove(update_id: int) -> ResponseReturnValue:
     """Delete a draft (a published update stays: residents were told)."""
     try:
         with database().transaction() as s:
@@ -193,8 +195,8 @@ def remove(update_id: int):  # type: ignore[no-untyped-def]
 
 
 @blueprint.get("/<int:update_id>")
-@login_required("analyst")
-def show(update_id: int):  # type: ignore[no-untyped-def]
+@login_required(Role.ANALYST)
+def show(update_id: int) -> ResponseReturnValue:
     """A draft's exact message and recipients, or a published update's delivery."""
     with database().transaction() as s:
         update = _update_or_404(s, update_id)
@@ -207,7 +209,7 @@ def show(update_id: int):  # type: ignore[no-untyped-def]
     message = update_message(
         update.you_said,
         update.we_did,
-        coming=update.stage == "coming",
+        coming=update.stage == Stage.COMING,
         org_name=settings().org_name,
     )
     encoding, parts = segments(message)
@@ -230,8 +232,8 @@ def show(update_id: int):  # type: ignore[no-untyped-def]
 
 
 @blueprint.get("/<int:update_id>/delivery.json")
-@login_required("analyst")
-def delivery_json(update_id: int):  # type: ignore[no-untyped-def]
+@login_required(Role.ANALYST)
+def delivery_json(update_id: int) -> ResponseReturnValue:
     """Counts by status, for the delivery page's refresh script."""
     with database().transaction() as s:
         _update_or_404(s, update_id)
@@ -240,8 +242,8 @@ def delivery_json(update_id: int):  # type: ignore[no-untyped-def]
 
 
 @blueprint.post("/<int:update_id>/publish")
-@login_required("officer")
-def publish(update_id: int):  # type: ignore[no-untyped-def]
+@login_required(Role.OFFICER)
+def publish(update_id: int) -> ResponseReturnValue:
     """Queue the update for its recipients, once, with its audit event."""
     try:
         with database().transaction() as s:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from bot.console import database
 from bot.console.forms import page_number
 from bot.console.security import login_required
+from bot.models import Role
 from bot.services import audit
 from bot.services.users import (
     ROLES,
@@ -23,7 +25,7 @@ blueprint = Blueprint("users", __name__)
 AUDIT_PAGE = 50
 
 
-def _page(form: dict | None = None, error: str | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+def _page(form: dict | None = None, error: str | None = None, status: int = 200) -> tuple[str, int]:
     with database().transaction() as s:
         accounts = list_users(s)
     return render_template(
@@ -37,15 +39,15 @@ def _reason(exc: Exception) -> str:
 
 
 @blueprint.get("/users")
-@login_required("admin")
-def index():  # type: ignore[no-untyped-def]
+@login_required(Role.ADMIN)
+def index() -> ResponseReturnValue:
     """Every account, and the form to add one."""
     return _page()
 
 
 @blueprint.post("/users")
-@login_required("admin")
-def create():  # type: ignore[no-untyped-def]
+@login_required(Role.ADMIN)
+def create() -> ResponseReturnValue:
     """Add an account."""
     form = {k: request.form.get(k, "") for k in ("email", "name", "role")}
     try:
@@ -61,8 +63,8 @@ def create():  # type: ignore[no-untyped-def]
 
 
 @blueprint.post("/users/<int:user_id>/<any(disable, enable, role, safeguarding):change>")
-@login_required("admin")
-def change(user_id: int, change: str):  # type: ignore[no-untyped-def]
+@login_required(Role.ADMIN)
+def change(user_id: int, change: str) -> ResponseReturnValue:
     """Disable or enable an account, change its role or its safeguarding permission."""
     who = {"actor": g.user.email, "remote_addr": request.remote_addr}
     try:
@@ -86,8 +88,8 @@ def change(user_id: int, change: str):  # type: ignore[no-untyped-def]
 
 
 @blueprint.get("/audit")
-@login_required("admin")
-def audit_log():  # type: ignore[no-untyped-def]
+@login_required(Role.ADMIN)
+def audit_log() -> ResponseReturnValue:
     """Who published what and who changed which account, newest first."""
     page = page_number(request.args.get("page"))
     with database().transaction() as s:

@@ -14,21 +14,29 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db import Database
 from bot.models import (
+    TOLD,
     ChannelIdentity,
     Checkin,
+    CheckinKind,
+    CheckinRhythm,
+    ConsentAnswer,
+    DeliveryStatus,
     OutboundMessage,
     OutboxMessage,
     PreferenceEvent,
+    Purpose,
+    ReactionKind,
     Resident,
     UpdateReaction,
     View,
@@ -46,6 +54,7 @@ from bot.services.views import set_area, store_view
 from bot.settings import PROJECT_ROOT
 from bot.themes import theme_keys
 
+K = TypeVar("K")
 MAX_RESIDENTS = 800  # SMS numbers come from Ofcom's drama range, 07700 900100-900999
 CONSENT_WORDING = (
     "Can we keep what you tell us and message you now and then (about once a month)? "
@@ -65,11 +74,15 @@ OTHER_THEME_WEIGHT = 6
 SMS_SHARE = 0.6  # the rest are on Telegram
 CONSENT_SHARE = 0.9
 SECOND_VIEW = 0.5  # residents who say a second thing when they first write
-RHYTHMS = {"monthly": 0.72, "fortnightly": 0.18, "updates_only": 0.10}
+RHYTHMS = {
+    CheckinRhythm.MONTHLY: 0.72,
+    CheckinRhythm.FORTNIGHTLY: 0.18,
+    CheckinRhythm.UPDATES_ONLY: 0.10,
+}
 OPT_OUT_SHARE = 0.04
 CHECKIN_ANSWERED = 0.55
 # The update: bus times in north and east Leeds, 18 days ago.
-UPDATE = {
+UPDATE: dict[str, Any] = {
     "title": "Evening buses on the 42 and 56",
     "you_said": "the buses stop too early in the evening",
     "we_did": "The 42 and 56 now run every 20 minutes until 11pm.",
@@ -78,7 +91,7 @@ UPDATE = {
 }
 UPDATE_AGE = timedelta(days=18)
 REPLIED = 0.65  # of those told
-REACTIONS = {"helped": 0.5, "not_helped": 0.25, "comment": 0.25}
+REACTIONS = {ReactionKind.HELPED: 0.5, ReactionKind.NOT_HELPED: 0.25, ReactionKind.COMMENT: 0.25}
 COMMENTS = (
     "much better, i can get home from my shift now",
     "the 42 is still full by the time it gets to my stop",
@@ -133,7 +146,7 @@ def theme_texts(data_dir: Path | None = None) -> dict[str, list[str]]:
     return found
 
 
-def _weighted(rng: random.Random, weights: dict[str, float]) -> str:
+def _weighted(rng: random.Random, weights: Mapping[K, float]) -> K:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
@@ -196,7 +209,7 @@ class _Seeder:
         if rng.random() >= NO_AREA:
             set_area(self.s, resident, _weighted(rng, DISTRICTS))
         rhythm = _weighted(rng, RHYTHMS)
-        if rhythm != "monthly":
+        if rhythm != CheckinRhythm.MONTHLY:
             set_rhythm(self.s, resident, rhythm)
             _newest(self.s, PreferenceEvent, resident.id).created_at = at + timedelta(minutes=6)
         return resident
@@ -216,7 +229,7 @@ class _Seeder:
             self.s.get(Checkin, checkin_id).created_at = at
             self.checkins += 1
             answered_at = at + timedelta(minutes=self.rng.uniform(5, 600))
-            if due.kind != "checkin" or answered_at > self.now:
+            if due.kind != CheckinKind.CHECKIN or answered_at > self.now:
                 continue
             if self.rng.random() >= CHECKIN_ANSWERED:
                 continue
@@ -248,15 +261,15 @@ class _Seeder:
         for channel in ("sms", "telegram"):
             taken = claim_due(self.s, channel, sent_at, limit=10_000, lease=timedelta(minutes=1))
             sent = [
-                Sent(item.resident_id, channel, "update", self._provider_id(channel), "sent",
-                     outbox_id=item.outbox_id, claim_token=item.claim_token)
+                Sent(item.resident_id, channel, Purpose.UPDATE, self._provider_id(channel),
+                     DeliveryStatus.SENT, outbox_id=item.outbox_id, claim_token=item.claim_token)
                 for item in taken.items
             ]  # fmt: skip
             mark_all_sent(self.s, sent, sent_at)
             for one in sent if channel == "sms" else []:
                 delivered = self.rng.random() < SMS_DELIVERED
                 record_status(self.s, "sms", one.provider_id or "",
-                              "delivered" if delivered else "undelivered",
+                              DeliveryStatus.DELIVERED if delivered else DeliveryStatus.UNDELIVERED,
                               None if delivered else "30003")  # fmt: skip
         for message in self.s.scalars(
             select(OutboundMessage).where(OutboundMessage.outbox_id.in_([row.id for row in rows]))
@@ -274,7 +287,7 @@ class _Seeder:
     def react(self, rows: list[OutboxMessage], at: datetime) -> None:
         """Some of those told reply: it helped, it did not, or a comment."""
         for row in rows:
-            if row.status not in ("sent", "delivered") or self.rng.random() >= REPLIED:
+            if row.status not in TOLD or self.rng.random() >= REPLIED:
                 continue
             when = at + timedelta(hours=min(self.rng.expovariate(1 / 8), 24 * 6))
             if when > self.now:
@@ -283,7 +296,7 @@ class _Seeder:
             if resident.opted_out_at is not None:
                 continue  # they sent STOP instead
             kind = _weighted(self.rng, REACTIONS)
-            words = self.rng.choice(COMMENTS) if kind == "comment" else ""
+            words = self.rng.choice(COMMENTS) if kind == ReactionKind.COMMENT else ""
             reaction = record_reaction(
                 self.s, row.id, resident.conversation_id, kind=kind, channel=row.channel,
                 text=words, theme_key="roads_transport" if words else None,
@@ -325,7 +338,7 @@ def seed_council(
             while number < residents and joins[number] < until:
                 resident = seeder.join(number, joins[number])
                 number += 1
-                if resident.consent == "given" and rng.random() < OPT_OUT_SHARE:
+                if resident.consent == ConsentAnswer.GIVEN and rng.random() < OPT_OUT_SHARE:
                     leaving.append((joins[number - 1] + timedelta(days=rng.uniform(3, 40)),
                                     resident.id))  # fmt: skip
             for when, resident_id in [item for item in leaving if item[0] < until]:
@@ -333,7 +346,7 @@ def seed_council(
                 leaving.remove((when, resident_id))
             if not update_id and published_at < until:
                 update_id, rows = seeder.publish_update(officer, published_at)
-                told = sum(row.status in ("sent", "delivered") for row in rows)
+                told = sum(row.status in TOLD for row in rows)
                 seeder.react(rows, published_at)
             seeder.checkin_pass(until)
             day = until
@@ -357,7 +370,9 @@ def _counted(
             Counter(session.scalars(select(ChannelIdentity.channel)).all()).most_common()
         ),
         consented=len(
-            session.scalars(select(Resident.id).where(Resident.consent == "given")).all()
+            session.scalars(
+                select(Resident.id).where(Resident.consent == ConsentAnswer.GIVEN)
+            ).all()
         ),
         views=len(views),
         views_by_theme=dict(Counter(theme for theme, _ in views if theme).most_common()),

@@ -143,6 +143,7 @@ def prepare(demo: Settings, residents: int = 300) -> Prepared:
     from bot.db import Database
     from bot.demo.council import seed_council
     from bot.migrate import upgrade
+    from bot.models import Role
     from bot.services.users import create_user
 
     folder = demo.var_dir
@@ -155,7 +156,7 @@ def prepare(demo: Settings, residents: int = 300) -> Prepared:
     password = "demo-" + secrets.token_urlsafe(9)
     try:
         with database.transaction() as session:
-            create_user(session, email=SIGN_IN_EMAIL, name=SIGN_IN_NAME, role="admin",
+            create_user(session, email=SIGN_IN_EMAIL, name=SIGN_IN_NAME, role=Role.ADMIN,
                         password=password, actor="demo")  # fmt: skip
         council = seed_council(database, officer=SIGN_IN_EMAIL, residents=residents)
     finally:

@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 
 from bot.exports.filters import ExportFilter
-from bot.models import ChannelIdentity, ConsentEvent, Resident, View
+from bot.models import ChannelIdentity, ConsentEvent, ConsentKind, Resident, View
 from bot.pseudonyms import pseudonym
 from bot.redaction import redact
 from bot.services.safeguarding import KINDS as SAFEGUARDING_INTENTS
@@ -47,7 +48,7 @@ def consented_intervals(session: Session, resident_id: int) -> list[Interval]:
         .where(ConsentEvent.resident_id == resident_id)
         .order_by(ConsentEvent.created_at, ConsentEvent.id)
     ):
-        store_views = store_views and kind != "opted_out"
+        store_views = store_views and kind != ConsentKind.OPTED_OUT
         if store_views and start is None:
             start = created_at
         elif not store_views and start is not None:
@@ -122,7 +123,7 @@ def _without_hidden(turns: list[dict[str, Any]], hidden: list[str]) -> list[dict
     return kept
 
 
-def _residents(session: Session, wanted: ExportFilter):  # type: ignore[no-untyped-def]
+def _residents(session: Session, wanted: ExportFilter) -> Select:
     query = (
         select(Resident.id, Resident.conversation_id)
         .where(Resident.id.in_(select(ConsentEvent.resident_id).where(ConsentEvent.store_views)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ from bot.models import Update, UpdateReaction, View
 from bot.pseudonyms import pseudonym
 from bot.redaction import redact
 from bot.services.curation import visible
+from bot.targets import Targets
 
 BATCH = 1000
 REACTION_COLUMNS = {
@@ -50,7 +50,8 @@ def reaction_rows(session: Session, wanted: ExportFilter, key: str) -> Iterator[
         query = query.where(UpdateReaction.update_id == wanted.update_id)
     result = session.execute(query.execution_options(yield_per=BATCH))
     for reaction, title, themes_json, areas_json, text in result:
-        themes, areas = json.loads(themes_json or "[]"), json.loads(areas_json or "[]")
+        targets = Targets.from_json(themes_json, areas_json)
+        themes, areas = targets.themes, targets.districts
         # An update with no themes (or no areas) is about every theme (or everywhere).
         if wanted.themes and themes and not set(themes) & set(wanted.themes):
             continue

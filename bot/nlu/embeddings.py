@@ -34,8 +34,9 @@ class CachedEncoder:
                 while len(self._cache) > self._max_entries:
                     self._cache.popitem(last=False)
         with self._lock:
-            rows = [self._cache.get(t) for t in texts]
-        if any(row is None for row in rows):  # evicted meanwhile: rare, just recompute
+            cached = [self._cache.get(t) for t in texts]
+        rows = [row for row in cached if row is not None]
+        if len(rows) < len(cached):  # evicted meanwhile: rare, just recompute
             return self._encoder.encode(list(texts))
         return np.stack(rows) if rows else np.zeros((0, self._encoder.dimension), np.float32)
 

@@ -13,7 +13,7 @@ import yaml
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 
 from bot.themes import is_theme, theme_keys
 
@@ -95,7 +95,7 @@ def load_training_views(data_dir: Path = THEME_DATA_DIR) -> tuple[list[str], lis
     return theme_examples(load_data(str(data_dir)))
 
 
-def tfidf_baseline(texts: Sequence[str], labels: Sequence[str], seed: int = 1):  # type: ignore[no-untyped-def]
+def tfidf_baseline(texts: Sequence[str], labels: Sequence[str], seed: int = 1) -> Pipeline:
     """The comparison baseline: TF-IDF word n-grams and logistic regression."""
     model = make_pipeline(
         TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),

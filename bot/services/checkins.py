@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,19 +14,31 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.models import Checkin, CheckinQuestion, Resident, View, ViewTheme
+from bot.models import (
+    Checkin,
+    CheckinKind,
+    CheckinQuestion,
+    CheckinStatus,
+    ConsentAnswer,
+    PauseReason,
+    QuestionKind,
+    Resident,
+    View,
+    ViewTheme,
+)
 from bot.services.curation import visible
 from bot.services.identities import chunks, reachable_channels
 from bot.services.preferences import INTERVALS, pause, resume
 from bot.services.targeting import checked_targets
 from bot.services.views import NotAllowed, store_view
 from bot.sms import is_gsm7
+from bot.targets import Targets
 
-# Used when no officer's question is running (an ordinary open question).
+# The standing question's words, used when no officer's question is running (an ordinary
+# open question). Changing them starts a new standing row: the old one stays standing.
 DEFAULT_WORDING = "What's one thing about your area you'd change?"
 MAX_QUESTION_CHARS = 250  # with "Hi from <organisation>. " it still fits two SMS
 NO_REPLY_LIMIT = 2  # unanswered check-ins in a row before we pause and say so
-EXPIRED = "expired"  # a check-in not sent within the validity period after it was due
 FOREVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
 
 
@@ -35,18 +46,26 @@ class InvalidQuestion(ValueError):
     """A question an officer cannot set as given."""
 
 
-def checked_question(
-    *,
-    wording: str,
-    kind: str = "open",
-    ask_why: bool = False,
-    themes: list[str] | None = None,
-    areas: list[str] | None = None,
-    starts_at: datetime,
-    ends_at: datetime | None = None,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class QuestionDraft:
+    """What an officer writes: the question, its kind, whom it is for and when it runs."""
+
+    wording: str
+    starts_at: datetime
+    kind: str = QuestionKind.OPEN  # a QuestionKind
+    ask_why: bool = False  # a scale question asks "why?" after the rating
+    themes: Sequence[str] = ()  # theme keys: only residents who spoke about one of them
+    areas: Sequence[str] = ()  # postcode districts (or postcodes): only residents in one
+    ends_at: datetime | None = None  # None: asked until it is ended
+
+    def __post_init__(self) -> None:
+        for name in ("themes", "areas"):  # tuples, not the caller's lists
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+
+def checked_question(draft: QuestionDraft) -> dict[str, Any]:
     """A question's columns, tidied and checked; raises InvalidQuestion with a short reason."""
-    wording = " ".join(wording.split())
+    wording = " ".join(draft.wording.split())
     if not wording:
         raise InvalidQuestion("the question is empty")
     if len(wording) > MAX_QUESTION_CHARS or not is_gsm7(wording):
@@ -54,61 +73,45 @@ def checked_question(
             f"the question must be at most {MAX_QUESTION_CHARS} plain characters (no curly "
             "quotes or emoji), to fit two SMS with our greeting"
         )
-    if kind not in ("open", "scale"):
+    if draft.kind not in tuple(QuestionKind):
         raise InvalidQuestion("kind must be open or scale")
-    if ask_why and kind != "scale":
+    if draft.ask_why and draft.kind != QuestionKind.SCALE:
         raise InvalidQuestion("only a scale question has a 'why?' follow-up")
-    themes, districts = checked_targets(themes, areas, InvalidQuestion)
-    if ends_at is not None and ends_at <= starts_at:
+    themes, districts = checked_targets(list(draft.themes), list(draft.areas), InvalidQuestion)
+    if draft.ends_at is not None and draft.ends_at <= draft.starts_at:
         raise InvalidQuestion("the run window ends before it starts")
     return {
         "wording": wording,
-        "kind": kind,
-        "ask_why": ask_why,
-        "themes": json.dumps(themes),
-        "areas": json.dumps(districts),
-        "starts_at": starts_at,
-        "ends_at": ends_at,
+        "kind": draft.kind,
+        "ask_why": draft.ask_why,
+        "targets": Targets(tuple(themes), tuple(districts), draft.starts_at, draft.ends_at),
     }
 
 
-def add_question(
-    session: Session,
-    *,
-    wording: str,
-    kind: str = "open",
-    ask_why: bool = False,
-    themes: list[str] | None = None,
-    areas: list[str] | None = None,
-    starts_at: datetime,
-    ends_at: datetime | None = None,
-) -> CheckinQuestion:
+def add_question(session: Session, draft: QuestionDraft) -> CheckinQuestion:
     """Set a check-in question; raises InvalidQuestion with a short reason."""
-    question = CheckinQuestion(
-        **checked_question(
-            wording=wording, kind=kind, ask_why=ask_why, themes=themes, areas=areas,
-            starts_at=starts_at, ends_at=ends_at,
-        )
-    )  # fmt: skip
+    question = CheckinQuestion(**checked_question(draft))
     session.add(question)
     session.flush()
     return question
 
 
 def default_question(session: Session) -> CheckinQuestion:
-    """The standing open question (a row, so its answers link to a question too)."""
+    """The standing open question (a row, so its answers link to a question too).
+
+    A row marked `standing`, in today's DEFAULT_WORDING (made on first use).
+    """
     question = session.scalars(
-        select(CheckinQuestion).where(
-            CheckinQuestion.wording == DEFAULT_WORDING, CheckinQuestion.kind == "open"
-        )
+        select(CheckinQuestion)
+        .where(CheckinQuestion.standing.is_(True), CheckinQuestion.wording == DEFAULT_WORDING)
+        .order_by(CheckinQuestion.id)
     ).first()
     if question is None:
         question = CheckinQuestion(
             wording=DEFAULT_WORDING,
-            kind="open",
-            themes="[]",
-            areas="[]",
-            starts_at=datetime(2000, 1, 1, tzinfo=timezone.utc),
+            kind=QuestionKind.OPEN,
+            standing=True,
+            targets=Targets(since=datetime(2000, 1, 1, tzinfo=timezone.utc)),
         )
         session.add(question)
         session.flush()
@@ -128,7 +131,7 @@ def questions_for(
         question
         for question in session.scalars(
             select(CheckinQuestion)
-            .where(CheckinQuestion.starts_at <= now, CheckinQuestion.wording != DEFAULT_WORDING)
+            .where(CheckinQuestion.starts_at <= now, CheckinQuestion.standing.is_(False))
             .order_by(CheckinQuestion.starts_at.desc(), CheckinQuestion.id.desc())
         ).all()
         if question.ends_at is None or question.ends_at > now
@@ -150,16 +153,16 @@ def questions_for(
             .distinct()
         ):
             spoken_about[resident_id].add(theme_key)
-    targets = [(q, json.loads(q.themes), json.loads(q.areas)) for q in running]
+    targets = [(q, q.targets) for q in running]
     fallback: CheckinQuestion | None = None
     chosen: dict[int, CheckinQuestion] = {}
     for resident in residents:
-        for question, themes, areas in targets:
+        for question, aimed in targets:
             if question.id in asked[resident.id]:
                 continue
-            if themes and not spoken_about[resident.id].intersection(themes):
+            if aimed.themes and not spoken_about[resident.id].intersection(aimed.themes):
                 continue
-            if areas and resident.area not in areas:
+            if aimed.districts and resident.area not in aimed.districts:
                 continue
             chosen[resident.id] = question
             break
@@ -177,7 +180,7 @@ class Due:
     conversation_id: str
     channel: str
     period: str
-    kind: str  # "checkin", or "pause_note" after NO_REPLY_LIMIT unanswered
+    kind: str  # a CheckinKind: PAUSE_NOTE after NO_REPLY_LIMIT unanswered
     question_id: int | None
     due_at: datetime  # when it fell due (its rhythm's date plus its jitter)
 
@@ -196,7 +199,7 @@ def due_checkins(session: Session, now: datetime, jitter_minutes: int) -> list[D
         resident
         for resident in session.scalars(
             select(Resident).where(
-                Resident.consent == "given",
+                Resident.consent == ConsentAnswer.GIVEN,
                 Resident.contact_ok.is_(True),
                 Resident.opted_out_at.is_(None),
                 Resident.rhythm.in_(list(INTERVALS)),
@@ -211,7 +214,7 @@ def due_checkins(session: Session, now: datetime, jitter_minutes: int) -> list[D
         if resident.id not in channels:
             continue
         closed = history.get(resident.id, [])  # sent or expired, newest first
-        sent = [c for c in closed if c.status == "sent"]
+        sent = [c for c in closed if c.status == CheckinStatus.SENT]
         # The next one follows the last that went out, or that expired unsent (so an
         # expired period is not owed again: the rhythm starts over from then).
         base = max(
@@ -224,7 +227,7 @@ def due_checkins(session: Session, now: datetime, jitter_minutes: int) -> list[D
         due_at = due_on + jitter(resident.id, period, jitter_minutes)
         if due_at > now:
             continue
-        recent = [c for c in sent if c.kind == "checkin"][:NO_REPLY_LIMIT]
+        recent = [c for c in sent if c.kind == CheckinKind.CHECKIN][:NO_REPLY_LIMIT]
         unanswered = len(recent) == NO_REPLY_LIMIT and all(c.answered_at is None for c in recent)
         due.append((resident, channels[resident.id], period, unanswered, due_at))
     questions = questions_for(session, [r for r, _, _, unanswered, _ in due if not unanswered], now)
@@ -234,7 +237,7 @@ def due_checkins(session: Session, now: datetime, jitter_minutes: int) -> list[D
             conversation_id=resident.conversation_id,
             channel=channel,
             period=period,
-            kind="pause_note" if unanswered else "checkin",
+            kind=CheckinKind.PAUSE_NOTE if unanswered else CheckinKind.CHECKIN,
             question_id=None if unanswered else questions[resident.id].id,
             due_at=due_at,
         )
@@ -264,7 +267,10 @@ def _recent_sent(session: Session, resident_ids: list[int]) -> dict[int, list[Ro
                 )
                 .label("rank"),
             )
-            .where(Checkin.resident_id.in_(chunk), Checkin.status.in_(("sent", EXPIRED)))
+            .where(
+                Checkin.resident_id.in_(chunk),
+                Checkin.status.in_((CheckinStatus.SENT, CheckinStatus.EXPIRED)),
+            )
             .subquery()
         )
         for row in session.execute(
@@ -295,7 +301,7 @@ def claim(session: Session, due: Due, now: datetime) -> int | None:
         "kind": due.kind,
         "question_id": due.question_id,
         "channel": due.channel,
-        "status": "claimed",
+        "status": CheckinStatus.CLAIMED,
         "claimed_at": now,
     }
     existing = session.scalars(
@@ -315,9 +321,9 @@ def claim(session: Session, due: Due, now: datetime) -> int | None:
         .where(
             Checkin.id == existing.id,
             or_(
-                Checkin.status == "failed",
+                Checkin.status == CheckinStatus.FAILED,
                 and_(
-                    Checkin.status == "claimed",
+                    Checkin.status == CheckinStatus.CLAIMED,
                     or_(Checkin.claimed_at.is_(None), Checkin.claimed_at < stale),
                 ),
             ),
@@ -331,15 +337,16 @@ def claim(session: Session, due: Due, now: datetime) -> int | None:
 def mark_sent(session: Session, checkin_id: int, now: datetime) -> None:
     """The check-in left (the provider took it); a pause note also pauses the resident."""
     checkin = session.get(Checkin, checkin_id)
-    checkin.status = "sent"
+    checkin.status = CheckinStatus.SENT
     checkin.sent_at = now
-    if checkin.kind == "pause_note":
-        pause(session, session.get(Resident, checkin.resident_id), FOREVER, reason="no_reply")
+    if checkin.kind == CheckinKind.PAUSE_NOTE:
+        resident = session.get(Resident, checkin.resident_id)
+        pause(session, resident, FOREVER, reason=PauseReason.NO_REPLY)
 
 
 def mark_failed(session: Session, checkin_id: int) -> None:
     """Nothing left: Rasa, its action server or the provider failed. Tried again next pass."""
-    session.get(Checkin, checkin_id).status = "failed"
+    session.get(Checkin, checkin_id).status = CheckinStatus.FAILED
 
 
 def too_late(due: Due, now: datetime, validity: timedelta) -> bool:
@@ -351,7 +358,7 @@ def mark_expired(session: Session, checkin_id: int, now: datetime) -> None:
     """Not sent, and never will be: claimed more than the validity period after it was due
     (the scheduler, Rasa or the provider was down). The next follows a rhythm after `now`."""
     checkin = session.get(Checkin, checkin_id)
-    checkin.status = EXPIRED
+    checkin.status = CheckinStatus.EXPIRED
     checkin.claimed_at = now
 
 
@@ -361,14 +368,14 @@ def resident_wrote(session: Session, resident: Resident, now: datetime) -> None:
         select(Checkin)
         .where(
             Checkin.resident_id == resident.id,
-            Checkin.status == "sent",
-            Checkin.kind == "checkin",
+            Checkin.status == CheckinStatus.SENT,
+            Checkin.kind == CheckinKind.CHECKIN,
         )
         .order_by(Checkin.sent_at.desc())
     ).first()
     if latest is not None and latest.answered_at is None:
         latest.answered_at = now
-    if resident.pause_reason == "no_reply":
+    if resident.pause_reason == PauseReason.NO_REPLY:
         resume(session, resident)
 
 

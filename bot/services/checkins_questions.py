@@ -4,7 +4,6 @@ so far, adding one and ending one early. The console and `engage checkins` both 
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,17 +11,40 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from bot.models import Checkin, CheckinQuestion, Resident, View, ViewTheme, utcnow
+from bot.models import (
+    Checkin,
+    CheckinQuestion,
+    CheckinStatus,
+    ConsentAnswer,
+    QuestionKind,
+    Resident,
+    State,
+    View,
+    ViewTheme,
+    utcnow,
+)
 from bot.services import audit
-from bot.services.checkins import DEFAULT_WORDING, InvalidQuestion, add_question, checked_question
+from bot.services.checkins import InvalidQuestion, QuestionDraft, add_question
 from bot.services.curation import visible
 from bot.services.identities import reachable_channels
 from bot.services.preferences import INTERVALS
+from bot.services.targeting import checked_targets
 from bot.sms import MAX_SEGMENTS, segments
+from bot.targets import Targets
 from bot.wording import render
 
 SCALE = (1, 2, 3, 4, 5)
-STATUSES = ("running", "planned", "ended")
+
+
+class QuestionStatus(State):
+    """Where a question is in its run window (worked out, not stored), in listing order."""
+
+    RUNNING = "running"
+    PLANNED = "planned"
+    ENDED = "ended"
+
+
+STATUSES = tuple(QuestionStatus)
 
 
 class UnknownQuestion(InvalidQuestion):
@@ -56,56 +78,47 @@ def preview_message(wording: str, org_name: str) -> MessagePreview:
     return MessagePreview(text, len(text), encoding, count)
 
 
-def reach(
-    session: Session,
-    themes: list[str] | None = None,
-    areas: list[str] | None = None,
-    now: datetime | None = None,
-) -> int:
-    """How many residents a question for `themes` and `areas` would be put to, as things are.
+def reach(session: Session, targets: Targets | None = None, now: datetime | None = None) -> int:
+    """How many residents a question for `targets` would be put to, as things are.
 
     Those who get check-ins (consented, may be contacted, not opted out, not paused, a
-    check-in rhythm), can be reached on SMS or Telegram, live in one of `areas` and gave a
-    (visible) view about one of `themes`; empty lists do not narrow it.
+    check-in rhythm), can be reached on SMS or Telegram, live in one of its districts and
+    gave a (visible) view about one of its themes; no themes or no districts do not narrow
+    it (None: everyone who gets check-ins).
     """
-    now = now or utcnow()
+    now, targets = now or utcnow(), targets or Targets()
     query = select(Resident.id).where(
-        Resident.consent == "given",
+        Resident.consent == ConsentAnswer.GIVEN,
         Resident.contact_ok.is_(True),
         Resident.opted_out_at.is_(None),
         Resident.erased_at.is_(None),
         Resident.rhythm.in_(list(INTERVALS)),
         or_(Resident.paused_until.is_(None), Resident.paused_until <= now),
     )
-    if areas:
-        query = query.where(Resident.area.in_(areas))
-    if themes:
+    if targets.districts:
+        query = query.where(Resident.area.in_(list(targets.districts)))
+    if targets.themes:
         spoke = (
             select(View.resident_id)
             .join(ViewTheme, ViewTheme.view_id == View.id)
-            .where(ViewTheme.theme_key.in_(themes), visible())
+            .where(ViewTheme.theme_key.in_(list(targets.themes)), visible())
         )
         query = query.where(Resident.id.in_(spoke))
     return len(reachable_channels(session, list(session.scalars(query))))
 
 
-def reach_of(
-    session: Session,
-    *,
-    themes: list[str] | None,
-    areas: list[str] | None,
-    now: datetime | None = None,
-) -> int:
-    """`reach` for targets as an officer typed them (checked: InvalidQuestion if unknown)."""
-    fields = checked_question(wording="-", themes=themes, areas=areas, starts_at=now or utcnow())
-    return reach(session, json.loads(fields["themes"]), json.loads(fields["areas"]), now)
+def reach_of(session: Session, draft: QuestionDraft, now: datetime | None = None) -> int:
+    """`reach` for a draft's themes and districts as an officer typed them (checked:
+    InvalidQuestion if unknown)."""
+    themes, districts = checked_targets(list(draft.themes), list(draft.areas), InvalidQuestion)
+    return reach(session, Targets(tuple(themes), tuple(districts)), now)
 
 
 def reach_of_question(
     session: Session, question: CheckinQuestion, now: datetime | None = None
 ) -> int:
     """`reach` for a question's own themes and districts."""
-    return reach(session, json.loads(question.themes), json.loads(question.areas), now)
+    return reach(session, question.targets, now)
 
 
 @dataclass(frozen=True)
@@ -114,13 +127,13 @@ class QuestionResults:
 
     id: int
     wording: str
-    kind: str  # "open" or "scale"
+    kind: str  # a QuestionKind
     ask_why: bool
     themes: list[str]
     areas: list[str]
     starts_at: datetime
     ends_at: datetime | None
-    status: str  # "running", "planned" or "ended"
+    status: str  # a QuestionStatus
     standing: bool  # the default open question, asked when no other applies
     asked: int  # check-ins that went out with it
     residents: int  # residents who answered
@@ -146,11 +159,11 @@ def _distribution(counts: Counter[int] | None) -> dict[int, int]:
     return {n: (counts or Counter())[n] for n in SCALE}
 
 
-def status_of(question: CheckinQuestion, now: datetime) -> str:
-    """ "ended" once its end has passed, "planned" before its start, else "running"."""
+def status_of(question: CheckinQuestion, now: datetime) -> QuestionStatus:
+    """ENDED once its end has passed, PLANNED before its start, else RUNNING."""
     if question.ends_at is not None and question.ends_at <= now:
-        return "ended"
-    return "planned" if question.starts_at > now else "running"
+        return QuestionStatus.ENDED
+    return QuestionStatus.PLANNED if question.starts_at > now else QuestionStatus.RUNNING
 
 
 def list_questions(session: Session, now: datetime | None = None) -> list[QuestionResults]:
@@ -160,7 +173,7 @@ def list_questions(session: Session, now: datetime | None = None) -> list[Questi
     asked = dict(
         session.execute(
             select(Checkin.question_id, func.count())
-            .where(Checkin.question_id.is_not(None), Checkin.status == "sent")
+            .where(Checkin.question_id.is_not(None), Checkin.status == CheckinStatus.SENT)
             .group_by(Checkin.question_id)
         ).all()
     )
@@ -190,26 +203,26 @@ def list_questions(session: Session, now: datetime | None = None) -> list[Questi
             wording=q.wording,
             kind=q.kind,
             ask_why=q.ask_why,
-            themes=json.loads(q.themes),
-            areas=json.loads(q.areas),
+            themes=list(q.targets.themes),
+            areas=list(q.targets.districts),
             starts_at=q.starts_at,
             ends_at=q.ends_at,
             status=status_of(q, now),
-            standing=q.wording == DEFAULT_WORDING and q.kind == "open",
+            standing=q.standing,
             asked=asked.get(q.id, 0),
             residents=residents[q.id],
             answers=answers[q.id],
-            ratings=_distribution(ratings.get(q.id)) if q.kind == "scale" else {},
+            ratings=_distribution(ratings.get(q.id)) if q.kind == QuestionKind.SCALE else {},
             comments=comments[q.id],
         )
         for q in questions
     ]
-    order = {status: i for i, status in enumerate(STATUSES)}
+    order: dict[str, int] = {status: i for i, status in enumerate(STATUSES)}
 
     def _key(q: QuestionResults) -> tuple:
-        if q.status == "running":
+        if q.status == QuestionStatus.RUNNING:
             return (order[q.status], -q.starts_at.timestamp(), -q.id)
-        if q.status == "planned":
+        if q.status == QuestionStatus.PLANNED:
             return (order[q.status], q.starts_at.timestamp(), q.id)
         return (order[q.status], -(q.ends_at or q.starts_at).timestamp(), -q.id)
 
@@ -217,32 +230,19 @@ def list_questions(session: Session, now: datetime | None = None) -> list[Questi
 
 
 def add_question_recorded(
-    session: Session,
-    *,
-    actor: str,
-    remote_addr: str | None = None,
-    wording: str,
-    kind: str = "open",
-    ask_why: bool = False,
-    themes: list[str] | None = None,
-    areas: list[str] | None = None,
-    starts_at: datetime,
-    ends_at: datetime | None = None,
+    session: Session, draft: QuestionDraft, *, actor: str, remote_addr: str | None = None
 ) -> CheckinQuestion:
     """Set a question (as `add_question`) and audit it, "checkin.add"; InvalidQuestion if wrong."""
-    question = add_question(
-        session, wording=wording, kind=kind, ask_why=ask_why, themes=themes, areas=areas,
-        starts_at=starts_at, ends_at=ends_at,
-    )  # fmt: skip
+    question = add_question(session, draft)
     audit.record(
         session,
         actor=actor,
         action="checkin.add",
         target=f"question:{question.id}",
         detail={
-            "kind": kind,
-            "themes": json.loads(question.themes),
-            "areas": json.loads(question.areas),
+            "kind": draft.kind,
+            "themes": list(question.targets.themes),
+            "areas": list(question.targets.districts),
         },
         remote_addr=remote_addr,
     )
@@ -268,9 +268,9 @@ def end_question(
     ).one_or_none()
     if question is None:
         raise UnknownQuestion(f"there is no question {question_id}")
-    if question.wording == DEFAULT_WORDING and question.kind == "open":
+    if question.standing:
         raise InvalidQuestion("the standing question is asked when no other applies: it cannot end")
-    if status_of(question, now) == "ended":
+    if status_of(question, now) == QuestionStatus.ENDED:
         raise InvalidQuestion(f"question {question_id} has already ended")
     planned = question.starts_at > now
     question.ends_at = now

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from bot.models import ConsentEvent, ConsentWording, Resident, utcnow
+from bot.models import ConsentAnswer, ConsentEvent, ConsentKind, ConsentWording, Resident, utcnow
 from bot.services.residents import get_or_create_resident
 from bot.services.rights import unblock
 
@@ -31,14 +31,14 @@ def record_consent(
     """Record the resident's answer to the consent question shown as `wording`."""
     event = ConsentEvent(
         resident_id=resident.id,
-        kind="given" if given else "refused",
+        kind=ConsentKind.GIVEN if given else ConsentKind.REFUSED,
         store_views=given,
         contact=given,
         wording_version=_ensure_wording(session, wording),
         channel=channel,
     )
     session.add(event)
-    resident.consent = event.kind
+    resident.consent = ConsentAnswer.GIVEN if given else ConsentAnswer.REFUSED
     resident.contact_ok = given
     session.flush()
     return event
@@ -52,8 +52,8 @@ def opt_out(session: Session, resident: Resident, *, channel: str) -> bool:
     session.add(
         ConsentEvent(
             resident_id=resident.id,
-            kind="opted_out",
-            store_views=resident.consent == "given",
+            kind=ConsentKind.OPTED_OUT,
+            store_views=resident.consent == ConsentAnswer.GIVEN,
             contact=False,
             channel=channel,
             created_at=now,
@@ -72,14 +72,14 @@ def opt_in(session: Session, resident: Resident, *, channel: str) -> bool:
     session.add(
         ConsentEvent(
             resident_id=resident.id,
-            kind="opted_in",
-            store_views=resident.consent == "given",
-            contact=resident.consent == "given",
+            kind=ConsentKind.OPTED_IN,
+            store_views=resident.consent == ConsentAnswer.GIVEN,
+            contact=resident.consent == ConsentAnswer.GIVEN,
             channel=channel,
         )
     )
     resident.opted_out_at = None
-    resident.contact_ok = resident.consent == "given"
+    resident.contact_ok = resident.consent == ConsentAnswer.GIVEN
     session.flush()
     return True
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.db import Database
-from bot.models import InboxMessage, Update, UpdateView, View, ViewTheme, utcnow
+from bot.models import InboxMessage, ThemeSource, Update, UpdateView, View, ViewTheme, utcnow
 from bot.services import audit
 from bot.themes import is_theme
 from bot.tracker_store import EVENTS, has_events_table
@@ -41,7 +41,6 @@ HIDE_REASONS = {
     "other": "not a view (another reason)",
 }
 MAX_VIEWS = 500  # views one bulk action may change
-OFFICER = "officer"
 _WORD = re.compile(r"\S+")
 _EDGE = "\"'()[]{}<>.,;:!?"  # kept around a redacted word: "Call [redacted], he knows"
 
@@ -119,7 +118,7 @@ def retheme(
             )
             if key not in before
         ]
-        set_themes(session, view, themes, OFFICER)
+        set_themes(session, view, themes, ThemeSource.OFFICER)
         changed += before != list(dict.fromkeys(themes))
     audit.record(
         session,

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 
 from bot.models import (
     CheckinQuestion,
     ConsoleUser,
     OutboxMessage,
+    OutboxStatus,
+    ReactionKind,
     Resident,
+    ThemeSource,
     Update,
     UpdateReaction,
     UpdateView,
@@ -27,9 +30,17 @@ from bot.services.curation import visible
 from bot.services.views import with_theme
 
 NO_THEME = "none"  # the filter value for views under "something else"
-DELIVERY_STATUSES = ("queued", "sending", "sent", "delivered", "failed", "opted_out", "skipped")
-IN_FLIGHT = ("queued", "sending")
-REACTION_KINDS = ("helped", "not_helped", "comment")
+DELIVERY_STATUSES = (
+    OutboxStatus.QUEUED,
+    OutboxStatus.SENDING,
+    OutboxStatus.SENT,
+    OutboxStatus.DELIVERED,
+    OutboxStatus.FAILED,
+    OutboxStatus.OPTED_OUT,
+    OutboxStatus.SKIPPED,
+)
+IN_FLIGHT = (OutboxStatus.QUEUED, OutboxStatus.SENDING)
+REACTION_KINDS = tuple(ReactionKind)
 
 
 def resident_tag(conversation_id: str) -> str:
@@ -113,7 +124,7 @@ class ViewRow:
     area: str | None
     text: str
     resident: str  # resident_tag()
-    theme_source: str = "model"  # who set its theme: "model", "resident" or "officer"
+    theme_source: str = ThemeSource.MODEL  # who set its theme
     hidden_reason: str | None = None  # why an officer hid it (bot.services.curation)
 
 
@@ -132,7 +143,7 @@ class Page:
         return max(1, -(-self.total // self.per_page))
 
 
-def _filtered(query, wanted: ViewFilter):  # type: ignore[no-untyped-def]
+def _filtered(query: Select, wanted: ViewFilter) -> Select:
     query = query.where(View.hidden_at.is_not(None) if wanted.hidden else visible())
     if wanted.theme == NO_THEME:
         query = query.where(View.theme_key.is_(None))
@@ -358,8 +369,9 @@ def account_names(session: Session, emails: list[str]) -> dict[str, str]:
 
 
 def update_targets(update: Update) -> tuple[list[str], list[str]]:
-    """The themes and districts an update answers (from its JSON columns)."""
-    return json.loads(update.themes), json.loads(update.areas)
+    """The themes and districts an update answers."""
+    targets = update.targets
+    return list(targets.themes), list(targets.districts)
 
 
 def picked_views(session: Session, update_id: int) -> list[int]:
@@ -400,7 +412,7 @@ class Delivery:
 
 def delivery(session: Session, update_id: int) -> Delivery:
     """Counts of the update's outbox rows by status, and the failed ones."""
-    counts = dict.fromkeys(DELIVERY_STATUSES, 0)
+    counts: dict[str, int] = dict.fromkeys(DELIVERY_STATUSES, 0)
     for status, n in session.execute(
         select(OutboxMessage.status, func.count())
         .where(OutboxMessage.update_id == update_id)
@@ -412,7 +424,7 @@ def delivery(session: Session, update_id: int) -> Delivery:
         .join(Resident, Resident.id == OutboxMessage.resident_id)
         .where(
             OutboxMessage.update_id == update_id,
-            OutboxMessage.status.in_(("failed", "opted_out")),
+            OutboxMessage.status.in_((OutboxStatus.FAILED, OutboxStatus.OPTED_OUT)),
         )
         .order_by(OutboxMessage.id)
     ).all()
@@ -447,7 +459,7 @@ class Reactions:
 
 def reactions(session: Session, update_id: int) -> Reactions:
     """Residents' reactions to an update: counted by kind, comments listed newest first."""
-    counts = dict.fromkeys(REACTION_KINDS, 0)
+    counts: dict[str, int] = dict.fromkeys(REACTION_KINDS, 0)
     for kind, n in session.execute(
         select(UpdateReaction.kind, func.count())
         .where(UpdateReaction.update_id == update_id)
@@ -458,7 +470,7 @@ def reactions(session: Session, update_id: int) -> Reactions:
         select(UpdateReaction, View, Resident.conversation_id)
         .join(View, View.id == UpdateReaction.view_id)
         .join(Resident, Resident.id == UpdateReaction.resident_id)
-        .where(UpdateReaction.update_id == update_id, UpdateReaction.kind == "comment")
+        .where(UpdateReaction.update_id == update_id, UpdateReaction.kind == ReactionKind.COMMENT)
         .order_by(UpdateReaction.created_at.desc(), UpdateReaction.id.desc())
     ).all()
     comments = [

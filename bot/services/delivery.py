@@ -11,8 +11,10 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from bot.models import (
+    DeliveryStatus,
     OutboundMessage,
     OutboxMessage,
+    OutboxStatus,
     PendingChoice,
     Resident,
     utcnow,
@@ -27,9 +29,9 @@ class Sent:
 
     resident_id: int | None
     channel: str
-    purpose: str  # "reply", "checkin" or "update"
+    purpose: str  # a Purpose
     provider_id: str | None
-    status: str  # "sent" or "failed"
+    status: str  # DeliveryStatus.SENT or FAILED
     error_code: str | None = None
     outbox_id: int | None = None
     claim_token: str | None = None  # the outbox claim it was sent under (updates only)
@@ -117,13 +119,15 @@ def _update_notification(
     A message Twilio dropped because its validity period ran out is expired, as one our
     notifier never sent.
     """
-    if status == "delivered":
-        row.status = "delivered"
-    elif status in ("failed", "undelivered"):
+    if status == DeliveryStatus.DELIVERED:
+        row.status = OutboxStatus.DELIVERED
+    elif status in (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED):
         if opted_out:
-            row.status = "opted_out"
+            row.status = OutboxStatus.OPTED_OUT
+        elif error_code == VALIDITY_EXPIRED:
+            row.status = OutboxStatus.EXPIRED
         else:
-            row.status = "expired" if error_code == VALIDITY_EXPIRED else "failed"
+            row.status = OutboxStatus.FAILED
         row.error_code = error_code or status
 
 

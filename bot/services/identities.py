@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 from bot.models import ChannelIdentity, Resident, utcnow
 
 PROACTIVE_CHANNELS = ("sms", "telegram")  # the channels we can message first
+T = TypeVar("T")
 
 
 def resident_for(session: Session, channel: str, address: str) -> Resident:
@@ -95,7 +97,7 @@ def reachable_identities(
     return found
 
 
-def chunks(ids: Sequence[int], size: int = 500) -> Iterator[Sequence[int]]:
+def chunks(ids: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
     """`ids` in slices small enough for any database's limit on bound parameters."""
     for start in range(0, len(ids), size):
         yield ids[start : start + size]

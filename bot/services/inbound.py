@@ -21,7 +21,14 @@ from sqlalchemy.orm import Session
 
 from bot.db import Database
 from bot.keywords import keyword_intent
-from bot.models import InboundMessage, InboxMessage, PendingChoice, Resident, utcnow
+from bot.models import (
+    InboundMessage,
+    InboxMessage,
+    InboxStatus,
+    PendingChoice,
+    Resident,
+    utcnow,
+)
 from bot.postcodes import redact_full_postcodes
 from bot.services.checkins import resident_wrote
 from bot.services.consent import opt_in, opt_out
@@ -138,7 +145,7 @@ def accept(session: Session, message: Incoming, now: datetime) -> Accepted:
         resident_id=resident.id,
         channel=message.channel,
         text=text,
-        status="pending",
+        status=InboxStatus.PENDING,
         attempts=0,
         next_attempt_at=now,
         received_at=now,

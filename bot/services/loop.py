@@ -1,7 +1,7 @@
 """Loop status: for each theme and district, how many residents spoke lately and how many of
 them have been told of a change since; the largest concerns nobody has answered first.
 
-Told, as the engagement report counts it (bot/report.py): an update about the theme (for
+Told, as the engagement report counts it (bot/report/gather.py): an update about the theme (for
 everywhere, or for the district), or one that picked the resident's view under the theme
 in the district, was sent or delivered to them, after their first view of the period.
 Views officers hid are left out.
@@ -9,7 +9,6 @@ Views officers hid are left out.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,12 +16,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.models import OutboxMessage, Update, UpdateView, View, ViewTheme, utcnow
+from bot.models import TOLD, OutboxMessage, Update, UpdateView, View, ViewTheme, utcnow
 from bot.services.curation import visible
+from bot.targets import load_keys
 from bot.themes import label
 
 RECENT, PERIOD = 30, 90  # days: views in the last month, and the period residents are counted
-TOLD = ("sent", "delivered")
 Cell = tuple[str, str | None]  # (theme key, district or None)
 
 
@@ -64,8 +63,8 @@ class LoopRow:
         return f"{spoke}; {them} told of a change, most recently on {when}."
 
 
-def _about(themes_json: str) -> set[str]:
-    return set(json.loads(themes_json or "[]"))
+def _about(keys_json: str) -> set[str]:
+    return set(load_keys(keys_json))
 
 
 def loop_status(

@@ -21,9 +21,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, or_, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
-from bot.models import ChannelIdentity, OutboxMessage, Resident, Update
+from bot.models import ChannelIdentity, OutboxMessage, OutboxStatus, Resident, Stage, Update
 from bot.services.delivery import Sent, recipient_refused, record_sent
 from bot.services.identities import (
     chunks,
@@ -35,7 +37,6 @@ from bot.services.updates import update_message
 logger = logging.getLogger(__name__)
 
 IN_DOUBT = "in_doubt"  # error_code of a row whose last send may have gone through
-EXPIRED = "expired"  # status of a row not sent within its validity period (never sent late)
 MAX_ATTEMPTS = 6
 BACKOFF_S = (30, 120, 600, 1800, 7200)  # after attempt 1, 2, 3, ...
 DEFAULT_VALIDITY = timedelta(hours=48)  # Settings.message_validity_hours
@@ -66,13 +67,13 @@ class Claim:
     expired: int = 0  # of `taken`, closed as expired
 
 
-def _due(now: datetime, lease: timedelta):  # type: ignore[no-untyped-def]
+def _due(now: datetime, lease: timedelta) -> ColumnElement:
     return or_(
         and_(
-            OutboxMessage.status == "queued",
+            OutboxMessage.status == OutboxStatus.QUEUED,
             or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now),
         ),
-        and_(OutboxMessage.status == "sending", OutboxMessage.claimed_at < now - lease),
+        and_(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.claimed_at < now - lease),
     )
 
 
@@ -114,12 +115,13 @@ def claim_due(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(picked), _due(now, lease))
         .values(
-            status="sending",
+            status=OutboxStatus.SENDING,
             claimed_at=now,
             claim_token=token,
             attempts=OutboxMessage.attempts + 1,
             error_code=case(
-                (OutboxMessage.status == "sending", IN_DOUBT), else_=OutboxMessage.error_code
+                (OutboxMessage.status == OutboxStatus.SENDING, IN_DOUBT),
+                else_=OutboxMessage.error_code,
             ),
         )
         .execution_options(synchronize_session=False)
@@ -127,7 +129,7 @@ def claim_due(
     rows = session.execute(
         select(OutboxMessage, Resident)
         .join(Resident, Resident.id == OutboxMessage.resident_id)
-        .where(OutboxMessage.status == "sending", OutboxMessage.claim_token == token)
+        .where(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.claim_token == token)
         .order_by(OutboxMessage.id)
     ).all()
     messages: dict[int, str] = {}
@@ -137,10 +139,10 @@ def claim_due(
     addresses = {resident_id: address for resident_id, (_, address) in found.items()}
     for row, resident in rows:
         if resident.opted_out_at is not None or not resident.contact_ok:
-            row.status = "opted_out"
+            row.status = OutboxStatus.OPTED_OUT
             continue
         if now >= row.created_at + validity:
-            row.status = EXPIRED
+            row.status = OutboxStatus.EXPIRED
             expired += 1
             continue
         address = addresses.get(resident.id)
@@ -149,14 +151,14 @@ def claim_due(
             # will claim it), or failed if there is none.
             moved_to = reachable_channel(session, resident)
             if moved_to is None:
-                row.status, row.error_code = "failed", "unreachable"
+                row.status, row.error_code = OutboxStatus.FAILED, "unreachable"
             else:
-                row.status, row.channel = "queued", moved_to
+                row.status, row.channel = OutboxStatus.QUEUED, moved_to
             continue
         if row.update_id not in messages:
             update_row = session.get(Update, row.update_id)
             messages[row.update_id] = update_message(
-                update_row.you_said, update_row.we_did, coming=update_row.stage == "coming"
+                update_row.you_said, update_row.we_did, coming=update_row.stage == Stage.COMING
             )
         claimed.append(
             Claimed(
@@ -175,9 +177,9 @@ def claim_due(
     return Claim(token=token, taken=len(rows), items=claimed, expired=expired)
 
 
-def _ours(token: str):  # type: ignore[no-untyped-def]
+def _ours(token: str) -> ColumnElement:
     """The fence: the row is still in the claim `token` (no other worker has taken it)."""
-    return and_(OutboxMessage.status == "sending", OutboxMessage.claim_token == token)
+    return and_(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.claim_token == token)
 
 
 def _dropped(outbox_id: int, what: str) -> None:
@@ -189,7 +191,7 @@ def _dropped(outbox_id: int, what: str) -> None:
     )
 
 
-def _claimed_row(session: Session, outbox_id: int, token: str, what: str):  # type: ignore[no-untyped-def]
+def _claimed_row(session: Session, outbox_id: int, token: str, what: str) -> Row | None:
     """The row's resident, channel and attempts if it is still in claim `token`, else None.
 
     On PostgreSQL the row is locked until the transaction ends; every write is fenced by
@@ -235,10 +237,12 @@ def mark_all_sent(session: Session, sent: list[Sent], now: datetime) -> None:
         update(table)
         .where(
             table.c.id == bindparam("outbox_id"),
-            table.c.status == "sending",
+            table.c.status == OutboxStatus.SENDING,
             table.c.claim_token == bindparam("token"),
         )
-        .values(status="sent", provider_id=bindparam("sid"), sent_at=now, error_code=None),
+        .values(
+            status=OutboxStatus.SENT, provider_id=bindparam("sid"), sent_at=now, error_code=None
+        ),
         [{"outbox_id": s.outbox_id, "sid": s.provider_id, "token": s.claim_token} for s in sent],
     )
     # Which rows the UPDATE wrote: each is now "sent" under its own token and provider id
@@ -249,7 +253,7 @@ def mark_all_sent(session: Session, sent: list[Sent], now: datetime) -> None:
             (outbox_id, token, sid)
             for outbox_id, token, sid in session.execute(
                 select(table.c.id, table.c.claim_token, table.c.provider_id).where(
-                    table.c.id.in_(chunk), table.c.status == "sent"
+                    table.c.id.in_(chunk), table.c.status == OutboxStatus.SENT
                 )
             )
         )
@@ -270,10 +274,10 @@ def release(session: Session, outbox_ids: list[int], token: str) -> None:
             .where(
                 OutboxMessage.id.in_(chunk),
                 OutboxMessage.claim_token == token,
-                OutboxMessage.status == "sending",
+                OutboxMessage.status == OutboxStatus.SENDING,
             )
             .values(
-                status="queued",
+                status=OutboxStatus.QUEUED,
                 claim_token=None,
                 attempts=OutboxMessage.attempts - 1,
             )
@@ -296,7 +300,7 @@ def mark_retry(
     if row is None:
         return
     if row.attempts >= MAX_ATTEMPTS:
-        _fenced(session, outbox_id, token, "retry", status="failed", error_code=code)
+        _fenced(session, outbox_id, token, "retry", status=OutboxStatus.FAILED, error_code=code)
         return
     wait = BACKOFF_S[min(row.attempts, len(BACKOFF_S)) - 1]
     _fenced(
@@ -304,7 +308,7 @@ def mark_retry(
         outbox_id,
         token,
         "retry",
-        status="queued",
+        status=OutboxStatus.QUEUED,
         error_code=code,
         next_attempt_at=now + timedelta(seconds=max(wait, retry_after or 0)),
     )
@@ -312,7 +316,7 @@ def mark_retry(
 
 def mark_expired(session: Session, outbox_id: int, *, token: str) -> None:
     """Final: its validity period ran out before it could be sent; it never will be."""
-    _fenced(session, outbox_id, token, "expiry", status=EXPIRED)
+    _fenced(session, outbox_id, token, "expiry", status=OutboxStatus.EXPIRED)
 
 
 def mark_undeliverable(
@@ -330,7 +334,7 @@ def mark_undeliverable(
     row = _claimed_row(session, outbox_id, token, "refusal")
     if row is None:
         return
-    status = "opted_out" if opted_out else "failed"
+    status = OutboxStatus.OPTED_OUT if opted_out else OutboxStatus.FAILED
     if not _fenced(session, outbox_id, token, "refusal", status=status, error_code=code):
         return
     address = None

@@ -7,11 +7,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from bot.models import PreferenceEvent, Resident, utcnow
+from bot.models import CheckinRhythm, ConsentAnswer, PauseReason, PreferenceEvent, Resident, utcnow
 from bot.services.residents import find_resident
 
-RHYTHMS = ("fortnightly", "monthly", "updates_only")  # most to least often
-INTERVALS = {"fortnightly": timedelta(days=14), "monthly": timedelta(days=30)}
+RHYTHMS = tuple(CheckinRhythm)  # most to least often
+INTERVALS = {
+    CheckinRhythm.FORTNIGHTLY: timedelta(days=14),
+    CheckinRhythm.MONTHLY: timedelta(days=30),
+}
 DEFAULT_PAUSE = timedelta(days=91)  # "pause" without a length: three months
 
 
@@ -26,7 +29,11 @@ class Rhythm:
 def rhythm_of(session: Session, conversation_id: str) -> Rhythm | None:
     """The rhythm of the resident in this conversation (None: not a consented resident)."""
     resident = find_resident(session, conversation_id)
-    if resident is None or resident.consent != "given" or resident.opted_out_at is not None:
+    if (
+        resident is None
+        or resident.consent != ConsentAnswer.GIVEN
+        or resident.opted_out_at is not None
+    ):
         return None
     paused = resident.paused_until
     return Rhythm(resident.rhythm, paused if paused and paused > utcnow() else None)
@@ -51,7 +58,7 @@ def set_rhythm(session: Session, resident: Resident, rhythm: str) -> None:
     resident.rhythm = rhythm
     resident.paused_until = None
     resident.pause_reason = None
-    _record(session, resident, "asked")
+    _record(session, resident, PauseReason.ASKED)
 
 
 def less_often(session: Session, resident: Resident) -> str:
@@ -61,7 +68,9 @@ def less_often(session: Session, resident: Resident) -> str:
     return resident.rhythm
 
 
-def pause(session: Session, resident: Resident, until: datetime, reason: str = "asked") -> None:
+def pause(
+    session: Session, resident: Resident, until: datetime, reason: str = PauseReason.ASKED
+) -> None:
     """No check-ins until `until` ("asked" by them, or "no_reply" after two unanswered)."""
     resident.paused_until = until
     resident.pause_reason = reason
@@ -74,7 +83,7 @@ def resume(session: Session, resident: Resident) -> bool:
         return False
     resident.paused_until = None
     resident.pause_reason = None
-    _record(session, resident, "resumed")
+    _record(session, resident, PauseReason.RESUMED)
     return True
 
 
@@ -100,7 +109,7 @@ def change_rhythm(
     """The resident in this conversation asks for a rhythm (one of RHYTHMS), LESS_OFTEN,
     a PAUSE of `pause_for` from now, or to RESUME; None if they have not consented."""
     resident = find_resident(session, conversation_id)
-    if resident is None or resident.consent != "given":
+    if resident is None or resident.consent != ConsentAnswer.GIVEN:
         return None
     resumed = False
     if change in RHYTHMS:

@@ -8,14 +8,25 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.models import OutboxMessage, Update, UpdateReaction, View
+from bot.models import (
+    TOLD,
+    OutboxMessage,
+    ReactionKind,
+    Resident,
+    Stage,
+    Update,
+    UpdateReaction,
+    View,
+)
 from bot.services.inbox import made_from
 from bot.services.residents import find_resident
 from bot.services.views import NotAllowed, add_words, store_view
 from bot.update_replies import COMMENT, has_words
 
 REPLY_WINDOW = timedelta(days=14)  # a reply later than this is a new conversation
-KINDS = ("helped", "not_helped", "comment")
+# The slot-mapping action that asks `update_awaiting_reply` on every message.
+UPDATE_CONTEXT_ACTION = "action_update_context"
+KINDS = tuple(ReactionKind)
 
 
 def update_awaiting_reply(
@@ -33,16 +44,40 @@ def update_awaiting_reply(
         select(OutboxMessage)
         .where(
             OutboxMessage.resident_id == resident.id,
-            OutboxMessage.status.in_(("sent", "delivered")),
+            OutboxMessage.status.in_(TOLD),
             OutboxMessage.sent_at >= now - REPLY_WINDOW,
         )
         .order_by(OutboxMessage.sent_at.desc())
     ).first()
     if row is None or (last_activity is not None and row.sent_at <= last_activity):
         return None
-    if session.get(Update, row.update_id).stage == "coming":
+    if session.get(Update, row.update_id).stage == Stage.COMING:
         return None  # it asked nothing: what they say next is ordinary conversation
     return row.id
+
+
+def may_reply_to_update(session: Session, conversation_ids: list[str], now: datetime) -> set[str]:
+    """Of these conversations, those whose next message could answer an update.
+
+    Those sent an update that asks something within the reply window: a superset of
+    what `update_awaiting_reply` finds, in one query for a batch of messages, so that
+    the others' turns can leave out UPDATE_CONTEXT_ACTION (docs/BENCHMARKS.md).
+    """
+    if not conversation_ids:
+        return set()
+    rows = session.scalars(
+        select(Resident.conversation_id)
+        .join(OutboxMessage, OutboxMessage.resident_id == Resident.id)
+        .join(Update, Update.id == OutboxMessage.update_id)
+        .where(
+            Resident.conversation_id.in_(conversation_ids),
+            OutboxMessage.status.in_(TOLD),
+            OutboxMessage.sent_at >= now - REPLY_WINDOW,
+            Update.stage != Stage.COMING,
+        )
+        .distinct()
+    )
+    return set(rows)
 
 
 def record_reaction(

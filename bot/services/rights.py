@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from bot.models import (
     Base,
     ChannelIdentity,
+    CheckinRhythm,
     ConsentEvent,
     ConsentWording,
     DoNotContact,
@@ -242,7 +243,7 @@ def _hollow(resident: Resident) -> None:
     resident.contact_ok = False
     resident.opted_out_at = None
     resident.area = None
-    resident.rhythm = "updates_only"
+    resident.rhythm = CheckinRhythm.UPDATES_ONLY
     resident.paused_until = None
     resident.pause_reason = None
     resident.erase_requested_at = None

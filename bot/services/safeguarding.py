@@ -15,17 +15,18 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.models import SafeguardingAlert, utcnow
+from bot.models import SafeguardingAlert, SafeguardingKind, utcnow
 from bot.services import audit
 from bot.services.inbox import add_once, made_from
 from bot.services.residents import get_or_create_resident
 
-KINDS = ("danger_now", "self_harm", "abuse", "crime_report")
+# Plain strings (also the NLU's intent names: bot/nlu/safeguarding.py).
+KINDS = tuple(kind.value for kind in SafeguardingKind)
 LABELS = {
-    "danger_now": "Danger now",
-    "self_harm": "Risk to life (self-harm, suicide)",
-    "abuse": "Abuse or domestic abuse",
-    "crime_report": "Crime to report",
+    SafeguardingKind.DANGER_NOW: "Danger now",
+    SafeguardingKind.SELF_HARM: "Risk to life (self-harm, suicide)",
+    SafeguardingKind.ABUSE: "Abuse or domestic abuse",
+    SafeguardingKind.CRIME_REPORT: "Crime to report",
 }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,7 +23,7 @@ import yaml
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from bot.models import View, utcnow
+from bot.models import ThemeSource, View, utcnow
 from bot.redaction import redact
 from bot.services import audit
 from bot.services.curation import retheme, visible
@@ -115,7 +115,7 @@ def candidates(
 ) -> list[Candidate]:
     """The views of the last `days` days that fit no theme well, oldest first."""
     now = now or utcnow()
-    unsure = and_(View.theme_source == "model", View.confidence < low_confidence)
+    unsure = and_(View.theme_source == ThemeSource.MODEL, View.confidence < low_confidence)
     rows = session.execute(
         select(View.id, View.text, View.area, View.created_at)
         .where(
@@ -238,7 +238,7 @@ def training_examples(texts: Sequence[str]) -> list[str]:
     return examples
 
 
-def nlu_yaml(examples: dict[str, Sequence[str]], note: str) -> str:
+def nlu_yaml(examples: Mapping[str, Sequence[str]], note: str) -> str:
     """Training examples by theme in Rasa's NLU YAML format (as data/nlu/themes/), after a
     comment (`note`)."""
     lines = [f"# {line}" if line else "#" for line in note.splitlines()]
@@ -258,7 +258,7 @@ def corrected_examples(session: Session, since: datetime | None = None) -> dict[
     query = (
         select(View.theme_key, View.text)
         .where(
-            View.theme_source.in_(("resident", "officer")),
+            View.theme_source.in_((ThemeSource.RESIDENT, ThemeSource.OFFICER)),
             View.theme_key.is_not(None),
             View.rating.is_(None),
             View.text != "",

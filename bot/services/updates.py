@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -11,11 +10,17 @@ from datetime import datetime
 from sqlalchemy import and_, case, delete, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import CompoundSelect
 
 from bot.models import (
     ChannelIdentity,
+    ConsentAnswer,
     OutboxMessage,
+    OutboxStatus,
     Resident,
+    Stage,
     Update,
     UpdateView,
     View,
@@ -31,6 +36,7 @@ from bot.services.targeting import checked_targets
 from bot.services.views import with_theme
 from bot.settings import get_settings
 from bot.sms import MAX_SEGMENTS, gsm7_length, is_gsm7, segments
+from bot.targets import Targets
 from bot.wording import render
 
 MAX_TITLE_CHARS = 200
@@ -103,11 +109,8 @@ def _checked(draft: UpdateDraft) -> dict:
         "title": title,
         "you_said": you_said,
         "we_did": we_did,
-        "themes": json.dumps(themes),
-        "areas": json.dumps(districts),
-        "since": since,
-        "until": until,
-        "stage": "coming" if draft.coming else "done",
+        "targets": Targets(tuple(themes), tuple(districts), since, until),
+        "stage": Stage.COMING if draft.coming else Stage.DONE,
     }
 
 
@@ -210,9 +213,9 @@ class Recipient:
     channel: str
 
 
-def _concerned(  # type: ignore[no-untyped-def]
+def _concerned(
     update: Update, resident_id: int | None = None, view_ids: Sequence[int] | None = None
-):
+) -> Select | CompoundSelect:
     """SELECT of the residents whose views the update answers (matching or hand-picked);
     hidden views answer nothing. `view_ids`: the picked views of a draft not yet written."""
     base = select(View.resident_id).where(visible())
@@ -240,7 +243,7 @@ def recipients(
         contactable += session.scalars(
             select(Resident.id).where(
                 Resident.id.in_(chunk),
-                Resident.consent == "given",
+                Resident.consent == ConsentAnswer.GIVEN,
                 Resident.contact_ok.is_(True),
                 Resident.opted_out_at.is_(None),
             )
@@ -346,20 +349,20 @@ class Preview:
     picked_not_reached: dict[str, int]  # the same, for residents of hand-picked views
 
 
-def targets_condition(update: Update):  # type: ignore[no-untyped-def]
+def targets_condition(update: Update) -> ColumnElement | None:
     """The condition on View for the update's themes, areas and dates (None: picked only)."""
-    themes, areas = json.loads(update.themes), json.loads(update.areas)
-    if not (themes or areas):
+    targets = update.targets
+    if not targets.narrowed:
         return None
     conditions = [visible()]  # a hidden view is not targeted
-    if themes:
-        conditions.append(with_theme(themes))
-    if areas:
-        conditions.append(View.area.in_(areas))
-    if update.since:
-        conditions.append(View.created_at >= update.since)
-    if update.until:
-        conditions.append(View.created_at < update.until)
+    if targets.themes:
+        conditions.append(with_theme(targets.themes))
+    if targets.districts:
+        conditions.append(View.area.in_(targets.districts))
+    if targets.since:
+        conditions.append(View.created_at >= targets.since)
+    if targets.until:
+        conditions.append(View.created_at < targets.until)
     return and_(*conditions)
 
 
@@ -373,7 +376,7 @@ def _not_reached(session: Session, resident_ids: list[int]) -> dict[int, str]:
                 reasons[resident.id] = NOT_REACHED["erased"]
             elif resident.opted_out_at is not None:
                 reasons[resident.id] = NOT_REACHED["opted_out"]
-            elif resident.consent != "given" or not resident.contact_ok:
+            elif resident.consent != ConsentAnswer.GIVEN or not resident.contact_ok:
                 reasons[resident.id] = NOT_REACHED["no_contact"]
             else:
                 contactable.append(resident.id)
@@ -416,7 +419,7 @@ def preview_details(session: Session, update: Update, limit: int = MATCH_LIMIT) 
         .order_by(is_picked.desc(), View.created_at.desc(), View.id.desc())
         .limit(limit)
     ).all()
-    themes = json.loads(update.themes)
+    themes = update.targets.themes
     under: dict[int, set[str]] = {}
     for view_id, key in session.execute(
         select(ViewTheme.view_id, ViewTheme.theme_key).where(
@@ -476,7 +479,7 @@ def publish(session: Session, update_id: int, now: datetime | None = None) -> in
                         update_id=update.id,
                         resident_id=recipient.resident_id,
                         channel=recipient.channel,
-                        status="queued",
+                        status=OutboxStatus.QUEUED,
                     )
                 )
             update.published_at = now or utcnow()

@@ -12,10 +12,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.models import AuditEvent, ConsoleUser, LoginFailure, utcnow
+from bot.models import AuditEvent, ConsoleUser, LoginFailure, Role, utcnow
 from bot.services import audit
 
-ROLES = ("analyst", "officer", "admin")  # each can do what the previous one can, and more
+ROLES = tuple(Role)  # each can do what the previous one can, and more
 MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_CHARS = 1024  # argon2 hashes anything; this only bounds the work per attempt
 # Guessing one account's password from one address: FREE_FAILURES wrong passwords, then a
@@ -133,9 +133,9 @@ def _last_admin(session: Session, user: ConsoleUser) -> bool:
     admins = session.scalar(
         select(func.count())
         .select_from(ConsoleUser)
-        .where(ConsoleUser.role == "admin", ConsoleUser.disabled_at.is_(None))
+        .where(ConsoleUser.role == Role.ADMIN, ConsoleUser.disabled_at.is_(None))
     )
-    return user.role == "admin" and user.disabled_at is None and admins == 1
+    return user.role == Role.ADMIN and user.disabled_at is None and admins == 1
 
 
 def disable_user(

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
-from bot.models import Resident, View, ViewTheme
+from bot.models import ConsentAnswer, Resident, ThemeSource, View, ViewTheme
 from bot.services.inbox import add_once, made_from
 from bot.services.residents import find_resident
 from bot.themes import is_theme
@@ -47,7 +48,7 @@ def store_view(
     existing = made_from(session, View, inbox_id)
     if existing is not None:
         return existing
-    if resident.consent != "given" or resident.opted_out_at is not None:
+    if resident.consent != ConsentAnswer.GIVEN or resident.opted_out_at is not None:
         raise NotAllowed
     themes = [(theme_key, confidence)] if theme_key is not None else []
     themes += [(key, p) for key, p in also if key != theme_key and theme_key is not None]
@@ -63,7 +64,7 @@ def store_view(
         text=text,
         theme_key=theme_key,
         confidence=confidence,
-        theme_source="model",
+        theme_source=ThemeSource.MODEL,
         channel=channel,
         area=resident.area,
         conversation_id=resident.conversation_id,
@@ -137,7 +138,7 @@ def themes_of(session: Session, view_id: int) -> list[str]:
     )
 
 
-def with_theme(theme_keys: Sequence[str]):  # type: ignore[no-untyped-def]
+def with_theme(theme_keys: Sequence[str]) -> ColumnElement:
     """A condition on View: the view is under any of `theme_keys` (primary or not)."""
     return View.id.in_(select(ViewTheme.view_id).where(ViewTheme.theme_key.in_(theme_keys)))
 
@@ -161,7 +162,7 @@ def set_view_theme(
     if view is None or view.resident_id != resident.id:
         return None
     view.theme_key = theme_key
-    view.theme_source = "resident"
+    view.theme_source = ThemeSource.RESIDENT
     add_words(view, more_text)
     _set_themes(session, view.id, [(theme_key, None)] if theme_key is not None else [])
     return view
@@ -186,7 +187,7 @@ def correct_view_theme(
     """The resident in this conversation re-themes their view (None: not theirs)."""
     resident = find_resident(session, conversation_id)
     view = session.get(View, view_id) if resident is not None else None
-    if view is None:
+    if resident is None or view is None:
         return None
     before = view.theme_key
     if set_view_theme(session, resident, view_id, theme_key, more_text=more_text) is None:

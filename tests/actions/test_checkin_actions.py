@@ -10,7 +10,7 @@ from sqlalchemy import select
 from actions.checkins import ActionAnswerCheckin, ActionRateCheckin, ActionStartCheckin
 from actions.preferences import ActionSetRhythm, pause_length
 from bot.models import Checkin, Resident, View
-from bot.services.checkins import add_question, default_question
+from bot.services.checkins import QuestionDraft, add_question, default_question
 from bot.services.residents import find_resident
 from tests.actions.conftest import SENDER, make_tracker, responses, slots
 
@@ -24,10 +24,15 @@ def _checkin(database, kind="open", ask_why=False, sender=SENDER) -> int:
             default_question(s)
             if kind == "open"
             else add_question(
-                s, wording="Safe after dark? Reply 1 to 5.", kind="scale", ask_why=ask_why,
-                starts_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+                s,
+                QuestionDraft(
+                    wording="Safe after dark? Reply 1 to 5.",
+                    kind="scale",
+                    ask_why=ask_why,
+                    starts_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+                ),
             )
-        )  # fmt: skip
+        )
         checkin = Checkin(resident_id=resident.id, period="2026-01-31", kind="checkin",
                           question_id=question.id, channel="sms", status="sent")  # fmt: skip
         s.add(checkin)

@@ -22,7 +22,7 @@ from bot.report import (
     write_atomically,
     write_report,
 )
-from bot.services.checkins import add_question
+from bot.services.checkins import QuestionDraft, add_question
 from bot.services.consent import record_consent
 from bot.services.identities import resident_for
 from bot.services.updates import UpdateDraft, draft_update, publish
@@ -79,9 +79,11 @@ def seeded(database):
         view(people[0], "housing", datetime(2026, 8, 1, tzinfo=timezone.utc))  # before
 
         question = add_question(
-            s, wording="How safe do you feel? 1 not at all, 5 very", kind="scale",
-            starts_at=SEP,
-        )  # fmt: skip
+            s,
+            QuestionDraft(
+                wording="How safe do you feel? 1 not at all, 5 very", kind="scale", starts_at=SEP
+            ),
+        )
         for r, rating in zip(people[0:7], (4, 4, 4, 5, 5, 5, 1), strict=True):
             view(r, None, OCT, question_id=question.id, rating=rating)
         view(people[7], None, datetime(2026, 12, 5, tzinfo=timezone.utc),
@@ -266,7 +268,7 @@ def test_written_all_or_nothing_and_audited(database, seeded, tmp_path, monkeypa
     def broken(source, target):  # type: ignore[no-untyped-def]
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("bot.report.os.replace", broken)
+    monkeypatch.setattr("bot.report.write.os.replace", broken)
     with pytest.raises(ExportError, match="No space left"):
         write_atomically(folder / "r.html", "x" * 100_000)
     assert list(folder.iterdir()) == []  # no file, and no half-written one beside it

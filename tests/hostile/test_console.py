@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from bot.console.security import CSP
 from bot.models import LoginFailure, View, metadata
-from bot.services.checkins import add_question
+from bot.services.checkins import QuestionDraft, add_question
 from bot.services.safeguarding import record_alert
 from bot.services.updates import UpdateDraft, draft_update
 from bot.services.users import (
@@ -159,7 +159,7 @@ def world(database, accounts, seeded):
             created_by="test",
         )
         alert = record_alert(s, "conv-1", kind="abuse", text="he hits me", channel="telegram")
-        question = add_question(s, wording="How are the buses?", starts_at=NOW)
+        question = add_question(s, QuestionDraft(wording="How are the buses?", starts_at=NOW))
         ids = {
             "question_id": question.id,
             "view_id": seeded["bus_sms"],

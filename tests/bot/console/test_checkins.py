@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.models import AuditEvent, Checkin, CheckinQuestion
-from bot.services.checkins import add_question
+from bot.services.checkins import QuestionDraft, add_question
 from bot.services.preferences import pause, set_rhythm
 from tests.bot.console.conftest import csrf
 from tests.residents import NOW, add_resident, add_view
@@ -159,11 +159,18 @@ def _answers(s, question, ratings: list[int], words: list[str]) -> list[int]:
 def test_scale_answers_show_their_distribution_mean_and_chart(signed_in, database):
     with database.transaction() as s:
         scale = add_question(
-            s, wording="Rate the buses 1 (bad) to 5 (good)", kind="scale", ask_why=True,
-            starts_at=NOW - timedelta(days=3),
-        )  # fmt: skip
+            s,
+            QuestionDraft(
+                wording="Rate the buses 1 (bad) to 5 (good)",
+                kind="scale",
+                ask_why=True,
+                starts_at=NOW - timedelta(days=3),
+            ),
+        )
         _answers(s, scale, [1, 2, 2, 5], ["too few", "late"])
-        opened = add_question(s, wording="Anything else?", starts_at=NOW - timedelta(days=2))
+        opened = add_question(
+            s, QuestionDraft(wording="Anything else?", starts_at=NOW - timedelta(days=2))
+        )
         _answers(s, opened, [], ["the park", "the bins", "the library"])
         ids = scale.id, opened.id
     page = _text(signed_in("officer").get("/checkins"))
@@ -183,8 +190,12 @@ def test_scale_answers_show_their_distribution_mean_and_chart(signed_in, databas
 
 def test_an_officer_ends_a_question_early(signed_in, database):
     with database.transaction() as s:
-        running = add_question(s, wording="Running?", starts_at=NOW - timedelta(days=1))
-        planned = add_question(s, wording="Planned?", starts_at=NOW + timedelta(days=5))
+        running = add_question(
+            s, QuestionDraft(wording="Running?", starts_at=NOW - timedelta(days=1))
+        )
+        planned = add_question(
+            s, QuestionDraft(wording="Planned?", starts_at=NOW + timedelta(days=5))
+        )
         ids = running.id, planned.id
     client = signed_in("officer")
     for question_id in ids:

@@ -13,6 +13,7 @@ from bot.services.checkins import (
     DEFAULT_WORDING,
     CheckinAnswered,
     InvalidQuestion,
+    QuestionDraft,
     QuestionToAsk,
     add_question,
     answer_checkin,
@@ -154,11 +155,15 @@ def test_questions_target_themes_areas_and_windows(database):
         resident = join(s)
         resident.area = "LS6"
         store_view(s, resident, text="t", theme_key="housing", confidence=0.9, channel="sms")
-        add_question(s, wording="About parks?", themes=["parks_green_spaces"], starts_at=at(0))
-        add_question(s, wording="For M14 only?", areas=["M14"], starts_at=at(0))
-        ended = add_question(s, wording="Old", starts_at=at(0), ends_at=at(10))
-        housing = add_question(s, wording="How is your home?", themes=["housing"], starts_at=at(1))
-        later = add_question(s, wording="Not yet", starts_at=at(100))
+        add_question(
+            s, QuestionDraft(wording="About parks?", themes=["parks_green_spaces"], starts_at=at(0))
+        )
+        add_question(s, QuestionDraft(wording="For M14 only?", areas=["M14"], starts_at=at(0)))
+        ended = add_question(s, QuestionDraft(wording="Old", starts_at=at(0), ends_at=at(10)))
+        housing = add_question(
+            s, QuestionDraft(wording="How is your home?", themes=["housing"], starts_at=at(1))
+        )
+        later = add_question(s, QuestionDraft(wording="Not yet", starts_at=at(100)))
         assert current_question(s, resident, at(30)).id == housing.id
         assert ended.id != housing.id and later.id != housing.id
         s.add(Checkin(resident_id=resident.id, period="p", kind="checkin", channel="sms",
@@ -272,7 +277,7 @@ def inbox_row(s, resident) -> int:
 )
 def test_bad_questions_are_refused_with_a_reason(database, kwargs, reason):
     with pytest.raises(InvalidQuestion, match=reason), database.transaction() as s:
-        add_question(s, **{"starts_at": T0, **kwargs})
+        add_question(s, QuestionDraft(**{"starts_at": T0, **kwargs}))
     with database.transaction() as s:
         assert s.scalars(select(ChannelIdentity)).all() == []
 
@@ -291,7 +296,10 @@ def test_due_checkins_costs_the_same_few_queries_for_10_or_60_residents(database
                     for days in (30, 60):
                         s.add(Checkin(resident_id=resident.id, period=f"p{days}", channel="sms",
                                       kind="checkin", status="sent", sent_at=at(days)))  # fmt: skip
-            add_question(s, wording=f"About homes {first}?", themes=["housing"], starts_at=at(0))
+            add_question(
+                s,
+                QuestionDraft(wording=f"About homes {first}?", themes=["housing"], starts_at=at(0)),
+            )
         statements: list[str] = []
         listener = lambda *args: statements.append(args[2])  # noqa: E731
         event.listen(database.engine, "before_cursor_execute", listener)
@@ -357,8 +365,15 @@ def sent_checkin(s, kind="open", ask_why=False) -> tuple[Resident, int]:
     """A resident and the check-in just sent to them (the standing question, or a scale one)."""
     resident = join(s)
     if kind == "scale":
-        add_question(s, wording="Safe after dark? Reply 1 to 5.", kind="scale",
-                     ask_why=ask_why, starts_at=T0)  # fmt: skip
+        add_question(
+            s,
+            QuestionDraft(
+                wording="Safe after dark? Reply 1 to 5.",
+                kind="scale",
+                ask_why=ask_why,
+                starts_at=T0,
+            ),
+        )
     [item] = due_checkins(s, at(30), 0)
     checkin_id = claim(s, item, at(30))
     mark_sent(s, checkin_id, at(30))

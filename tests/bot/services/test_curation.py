@@ -12,7 +12,7 @@ from sqlalchemy import select
 from bot.exports import ExportFilter, view_rows
 from bot.exports.counts import count_rows
 from bot.models import AuditEvent, InboxMessage, UpdateView, View, ViewTheme
-from bot.services.checkins import add_question, questions_for
+from bot.services.checkins import QuestionDraft, add_question, questions_for
 from bot.services.checkins_questions import reach
 from bot.services.curation import (
     REDACTED,
@@ -29,6 +29,7 @@ from bot.services.curation import (
 from bot.services.dashboard import ViewFilter, latest_views, views_per_week
 from bot.services.updates import UpdateDraft, draft_update, preview, preview_details
 from bot.services.views import set_view_theme, store_view
+from bot.targets import Targets
 from bot.tracker_store import events_of
 from tests.residents import add_resident
 
@@ -139,8 +140,12 @@ def test_hidden_views_are_left_out_of_everything_until_shown_again(database, two
             UpdateDraft(title="p", you_said="buses", we_did="more buses", view_ids=[two["bus"]]),
             created_by="o",
         )
-        question = add_question(s, wording="Buses?", themes=["roads_transport"],
-                                starts_at=NOW - timedelta(days=1))  # fmt: skip
+        question = add_question(
+            s,
+            QuestionDraft(
+                wording="Buses?", themes=["roads_transport"], starts_at=NOW - timedelta(days=1)
+            ),
+        )
         a = s.get(View, two["bus"]).resident
         assert questions_for(s, [a], NOW)[a.id].id == question.id
         assert hide(s, [two["bus"]], "spam", actor="officer@council.example") == 1
@@ -152,7 +157,7 @@ def test_hidden_views_are_left_out_of_everything_until_shown_again(database, two
         assert preview(s, by_theme)["total"] == 0 and preview(s, picked)["total"] == 0
         details = preview_details(s, picked)
         assert (details.views, details.picked, details.matches) == (0, 0, [])
-        assert reach(s, ["roads_transport"], now=NOW) == 0
+        assert reach(s, Targets(["roads_transport"]), now=NOW) == 0
         assert questions_for(s, [a], NOW)[a.id].id != question.id
         with pytest.raises(CurationError, match="reason"):
             hide(s, [two["bins"]], "boring", actor="o")
