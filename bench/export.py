@@ -7,7 +7,10 @@ is touched). The rows are written with SQLAlchemy Core in batches: varied, reali
 (some with phone numbers, emails, web addresses, full postcodes, "12 Fern Street"
 addresses, emoji, Welsh letters such as ŵ and ŷ, a few that start like a spreadsheet
 formula), a theme from the catalogue with its `view_themes` row (rank 0), a district such
-as LS6, SMS or Telegram, and a time spread over a year.
+as LS6, SMS or Telegram, and a time spread over a year. Each view's redacted text and
+redaction version are stored with it, as the application stores them (`View.text_redacted`);
+with --unredacted they are left empty, as in rows written before migration 0012, and the
+export redacts every view itself.
 
 Then, per database, it times:
 - plain: the same rows, with the resident id, the themes and the update joined as the
@@ -18,7 +21,7 @@ Then, per database, it times:
 Goals (docs/BENCHMARKS.md): the export takes at most 3x the plain dump's time, and its
 peak RSS stays under 300 MB whatever the row count.
 
-Usage: .venv/bin/python bench/export.py [ROWS] [--keep]
+Usage: .venv/bin/python bench/export.py [ROWS] [--keep] [--unredacted]
        TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres .venv/bin/python \\
            bench/export.py [ROWS]
 One line per database, e.g.
@@ -54,7 +57,7 @@ from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bot.db import Database  # noqa: E402
-from bot.models import Resident, View, ViewTheme  # noqa: E402
+from bot.models import Resident, View, ViewTheme, redacted_columns  # noqa: E402
 from bot.themes import theme_keys  # noqa: E402
 from tests.databases import drop_postgres_database, fresh_postgres_database  # noqa: E402
 from tests.residents import VIEWS  # noqa: E402
@@ -149,8 +152,9 @@ def _batches(items: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         yield batch
 
 
-def generate(database: Database, rows: int) -> None:
-    """`rows` views from rows/20 residents, with their view_themes rows (Core, batched)."""
+def generate(database: Database, rows: int, redacted: bool = True) -> None:
+    """`rows` views from rows/20 residents, with their view_themes rows (Core, batched);
+    `redacted`: with each view's redacted text stored, as the application stores it."""
     rng = random.Random(20261201)
     themes = theme_keys()
     count = max(rows // RESIDENTS_PER, 1)
@@ -175,10 +179,16 @@ def generate(database: Database, rows: int) -> None:
         for i in range(rows):
             resident = rng.randrange(count)
             area = areas[resident]
+            said = view_text(rng, area)
             yield {
                 "id": i + 1,
                 "resident_id": resident + 1,
-                "text": view_text(rng, area),
+                "text": said,
+                **(
+                    redacted_columns(said)
+                    if redacted
+                    else {"text_redacted": None, "redaction_version": None}
+                ),
                 "theme_key": themes[i % len(themes)],
                 "confidence": round(rng.uniform(0.3, 0.99), 3),
                 "theme_source": "resident" if rng.random() < 0.1 else "model",
@@ -348,7 +358,7 @@ def ours(url: str, out: Path) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure(name: str, url: str, rows: int, workdir: Path) -> Result:
+def measure(name: str, url: str, rows: int, workdir: Path, redacted: bool = True) -> Result:
     """Make the database's rows, then time the plain dump and the export."""
     from bot.migrate import upgrade  # here: Alembic's 10 MB stay out of the export's child
 
@@ -356,7 +366,7 @@ def measure(name: str, url: str, rows: int, workdir: Path) -> Result:
     database = Database(url)
     try:
         started = time.perf_counter()
-        generate(database, rows)
+        generate(database, rows, redacted)
         print(f"{name}: {rows} views generated in {time.perf_counter() - started:.1f} s",
               flush=True)  # fmt: skip
     finally:
@@ -404,6 +414,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("rows", nargs="?", type=int, default=1_000_000, help="views to make")
     parser.add_argument("--keep", action="store_true", help="keep the databases and files")
+    parser.add_argument(
+        "--unredacted", action="store_true",
+        help="store no redacted text with the views (as before migration 0012)",
+    )  # fmt: skip
     parser.add_argument("--child", nargs=2, metavar=("URL", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -415,7 +429,8 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="engage-export-"))
     results: list[Result] = []
     try:
-        results.append(measure("sqlite", f"sqlite:///{workdir / 'engage.db'}", args.rows, workdir))
+        sqlite_url = f"sqlite:///{workdir / 'engage.db'}"
+        results.append(measure("sqlite", sqlite_url, args.rows, workdir, not args.unredacted))
         print(results[-1].line(), flush=True)
         if not args.keep:
             for leftover in workdir.iterdir():  # room for the next database's files
@@ -423,7 +438,7 @@ def main() -> int:
         if server:
             url, name = fresh_postgres_database(server, prefix="bench_export")
             try:
-                results.append(measure("postgresql", url, args.rows, workdir))
+                results.append(measure("postgresql", url, args.rows, workdir, not args.unredacted))
             finally:
                 if not args.keep:
                     drop_postgres_database(server, name)

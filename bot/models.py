@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapper, declarative_base, relationship
 from sqlalchemy.orm.attributes import Event
 from sqlalchemy.types import TypeDecorator
 
+from bot.redaction import REDACTION_VERSION, redact
 from bot.targets import Targets, dump_keys
 
 # Named constraints so Alembic migrations read the same on SQLite and PostgreSQL.
@@ -258,6 +259,11 @@ class View(Base):
     hidden_at = Column(UTCDateTime, nullable=True)
     hidden_reason = Column(String(16), nullable=True)
     redacted_at = Column(UTCDateTime, nullable=True)  # an officer redacted words of its text
+    # `text` through `bot.redaction.redact`, made whenever `text` is set (`_redact_now`
+    # below), and the REDACTION_VERSION it was made with: exports use it when that is
+    # today's version and redact again otherwise (rows from before, or after a rule change).
+    text_redacted = Column(Text, nullable=True)
+    redaction_version = Column(Integer, nullable=True)
 
     resident = relationship("Resident", back_populates="views")
 
@@ -266,6 +272,25 @@ class View(Base):
 def _theme_set_now(target: View, value: str, oldvalue: object, initiator: Event) -> None:
     """Whoever sets a view's theme (model, resident or officer) sets when, too."""
     target.theme_set_at = utcnow()
+
+
+REDACTED_COLUMNS = ("text_redacted", "redaction_version")
+
+
+def redacted_columns(text: str) -> dict[str, Any]:
+    """The values of `text_redacted` and `redaction_version` for a view whose text is `text`:
+    for writes that bypass the ORM (`update(View).values(text=..., **redacted_columns(...))`).
+    """
+    return {"text_redacted": redact(text), "redaction_version": REDACTION_VERSION}
+
+
+@event.listens_for(View.text, "set")
+def _redact_now(target: View, value: str | None, oldvalue: object, initiator: Event) -> None:
+    """Whoever sets a view's text (stored, added to, curated, emptied) sets its redacted
+    text too, so the two never differ and no erased words stay in `text_redacted`."""
+    made = redacted_columns(value) if value is not None else dict.fromkeys(REDACTED_COLUMNS)
+    for column, made_value in made.items():
+        setattr(target, column, made_value)
 
 
 class SafeguardingKind(State):

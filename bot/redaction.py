@@ -13,6 +13,12 @@ import re
 from bot.postcodes import redact_full_postcodes
 
 PHONE, EMAIL, URL, ADDRESS = "[phone]", "[email]", "[url]", "[address]"
+# Views keep their redacted text (`View.text_redacted`) with the version of these rules it
+# was made with; exports redact again any view of another version. Bump it whenever a
+# change here (or in `redact_full_postcodes`) can change what `redact` returns, with a
+# migration that redacts the views again as 0012 does: until then every export redacts
+# every view itself (the same file, about twice as slow: docs/BENCHMARKS.md).
+REDACTION_VERSION = 1
 
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 # Up to the next space, less the punctuation that ends a sentence or closes a bracket or

@@ -33,14 +33,18 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bot.db import Database
 from bot.models import (
+    ConsentAnswer,
     InboundMessage,
     InboxMessage,
+    InboxStatus,
     LoginFailure,
     OutboundMessage,
     OutboxMessage,
+    OutboxStatus,
     Resident,
     UpdateReaction,
     View,
+    redacted_columns,
 )
 from bot.services import audit
 from bot.settings import Settings
@@ -50,9 +54,12 @@ logger = logging.getLogger(__name__)
 
 BATCH = 1000
 ACTION = "retention.run"
-PROCESSED_INBOX = ("done", "failed")  # never "pending" or "replying": still being handled
-# Update messages whose sending is over; "queued" and "sending" are never touched.
-FINISHED_OUTBOX = ("sent", "delivered", "failed", "opted_out", "skipped", "expired")
+# Never PENDING or REPLYING: still being handled.
+PROCESSED_INBOX = (InboxStatus.DONE, InboxStatus.FAILED)
+# Update messages whose sending is over; QUEUED and SENDING are never touched.
+FINISHED_OUTBOX = tuple(
+    s for s in OutboxStatus if s not in (OutboxStatus.QUEUED, OutboxStatus.SENDING)
+)
 
 _VIEWS = View.__table__
 _INBOX = InboxMessage.__table__
@@ -117,7 +124,10 @@ def _trim(database: Database, table: Any, condition: ColumnElement, batch_size: 
 
 def empty_old_view_texts(database: Database, cutoff: datetime, batch_size: int = BATCH) -> int:
     """Empty the text of views made before `cutoff`, keeping only their month; returns how many."""
-    condition = and_(_VIEWS.c.created_at < cutoff, _VIEWS.c.text != "")
+    # Its redacted text too (never the words left there): `redacted_columns("")` empties it.
+    condition = and_(
+        _VIEWS.c.created_at < cutoff, or_(_VIEWS.c.text != "", _VIEWS.c.text_redacted != "")
+    )
 
     def apply(session: Session, rows: list[Any]) -> int:
         by_month: dict[datetime, list[int]] = defaultdict(list)
@@ -127,7 +137,7 @@ def empty_old_view_texts(database: Database, cutoff: datetime, batch_size: int =
             session.execute(
                 update(_VIEWS)
                 .where(_VIEWS.c.id.in_(ids), condition)
-                .values(text="", created_at=month)
+                .values(text="", created_at=month, **redacted_columns(""))
             ).rowcount
             for month, ids in by_month.items()
         )
@@ -180,7 +190,7 @@ def delete_old_events(tracker: Database, cutoff: datetime, batch_size: int = BAT
 
 
 def _unconsented() -> ColumnElement:
-    return or_(Resident.consent.is_(None), Resident.consent == "refused")
+    return or_(Resident.consent.is_(None), Resident.consent == ConsentAnswer.REFUSED)
 
 
 def delete_unconsented_events(

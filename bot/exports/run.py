@@ -16,10 +16,10 @@ from bot.exports.counts import count_columns, count_rows
 from bot.exports.filters import ExportError, ExportFilter
 from bot.exports.formats import FORMATS, export_to
 from bot.exports.reactions import REACTION_COLUMNS, reaction_rows
-from bot.exports.views import VIEW_COLUMNS, view_rows
+from bot.exports.views import VIEW_COLUMNS, view_csv_lines, view_rows
 from bot.services import audit
 
-Rows = Iterator[dict[str, Any]]
+Rows = Iterator[Any]  # dicts, or for views as CSV the lines already made
 
 
 @dataclass(frozen=True)
@@ -68,14 +68,19 @@ def export(
     actor: str,
     tracker: Database | None = None,
     minimum: int = 8,
-    progress: Callable[[Rows], Iterable[dict[str, Any]]] = lambda rows: rows,
+    progress: Callable[[Rows], Iterable[Any]] = lambda rows: rows,
     remote_addr: str | None = None,
 ) -> int:
     """Write one export to `path`, all or nothing, and audit it; returns the row count."""
     wanted = request.wanted
+    rows: Rows
+    lines = False  # rows are dicts; CSV lines already made for views as CSV
     with ExitStack() as stack:
         if request.kind == "views":
-            rows, columns = view_rows(session, wanted, key), VIEW_COLUMNS
+            # CSV, the analysts' usual format, made line by line: the same file, faster.
+            lines = request.fmt == "csv"
+            rows = (view_csv_lines if lines else view_rows)(session, wanted, key)
+            columns = VIEW_COLUMNS
         elif request.kind == "reactions":
             rows, columns = reaction_rows(session, wanted, key), REACTION_COLUMNS
         elif request.kind == "counts":
@@ -89,7 +94,7 @@ def export(
                 conversation_rows(session, connection, wanted, key),
                 CONVERSATION_COLUMNS,
             )
-        count = export_to(path, request.fmt, progress(rows), columns)
+        count = export_to(path, request.fmt, progress(rows), columns, lines=lines)
     detail: dict[str, Any] = {"format": request.fmt, "filters": wanted.described, "rows": count}
     if request.kind == "counts":
         detail |= {"by": list(request.by), "min_count": minimum}

@@ -187,3 +187,56 @@ def test_an_export_that_fails_leaves_the_previous_file_untouched(database, tmp_p
         )  # fmt: skip
     assert path.read_bytes() == b"yesterday's export"
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".export-")]
+
+
+CELLS = [
+    *FORMULAS, *ORDINARY, *SCRIPTS,
+    "a,b", 'say "hi"', '"quoted"', "two\nlines", "cr\rhere", "crlf\r\n", ",", '"', " ",
+    "=a,b", '-"x"', "\t,", None, 0, -3, 0.1, 1e-07, 2.5e20, float("nan"), True,
+    DAY, DAY.replace(microsecond=250000), datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+]  # fmt: skip
+
+
+def test_cells_made_without_the_csv_module_are_the_same_bytes():
+    """`csv_cell` (the views' CSV, made line by line) writes every cell as `write_csv`."""
+    from bot.exports.formats import csv_cell, write_csv_lines
+
+    columns = {f"c{i}": "text" for i in range(len(CELLS))}
+    by_module, by_lines = io.BytesIO(), io.BytesIO()
+    rows = [dict(zip(columns, CELLS, strict=True)), dict(zip(columns, CELLS[::-1], strict=True))]
+    write_csv(rows, columns, by_module)
+    lines = [",".join(csv_cell(cell) for cell in row.values()) + "\r\n" for row in rows]
+    assert write_csv_lines(lines, columns, by_lines) == 2
+    assert by_lines.getvalue() == by_module.getvalue()
+    for cell in CELLS:  # each alone too
+        single = io.BytesIO()
+        write_csv([{"c": cell, "n": 1}], {"c": "text", "n": "int"}, single)
+        assert single.getvalue().decode("utf-8-sig") == f"c,n\r\n{csv_cell(cell)},1\r\n"
+
+
+def test_a_nul_is_refused_alike():
+    from bot.exports.formats import csv_cell
+
+    with pytest.raises(csv.Error):
+        write_csv([{"c": "a\x00b"}], {"c": "text"}, io.BytesIO())
+    for text in ("a\x00b", "a,\x00"):
+        with pytest.raises(csv.Error):
+            csv_cell(text)
+
+
+def test_times_read_as_sqlite_stores_them_are_the_iso_times_of_datetimes():
+    from sqlalchemy.dialects import sqlite
+
+    from bot.exports.views import _time_cell
+    from bot.models import View
+
+    dialect = sqlite.dialect()
+    to_datetime = View.created_at.type.dialect_impl(dialect).result_processor(dialect, None)
+    for stored, iso in [
+        ("2026-11-02 10:00:00.000000", "2026-11-02T10:00:00+00:00"),
+        ("2026-11-21 08:30:15.250000", "2026-11-21T08:30:15.250000+00:00"),
+        ("2026-01-02 03:04:05", "2026-01-02T03:04:05+00:00"),  # written by hand, not by us
+        ("2026-01-02 03:04:05.5", "2026-01-02T03:04:05.000005+00:00"),  # as SQLAlchemy reads it
+    ]:
+        assert _time_cell(stored, to_datetime) == iso == to_datetime(stored).isoformat()
+    assert _time_cell(DAY, None) == DAY.isoformat()

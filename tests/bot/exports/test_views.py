@@ -149,6 +149,8 @@ def test_a_failure_half_way_leaves_no_file(database, views, tmp_path, monkeypatc
         return text
 
     monkeypatch.setattr(bot.exports.views, "redact", failing)
+    # Views keep their redacted text: under other rules the export redacts them itself.
+    monkeypatch.setattr(bot.exports.views, "REDACTION_VERSION", -1)
     with database.transaction() as s, pytest.raises(RuntimeError):
         export_views(s, folder / "views.csv", "csv", ExportFilter(), KEY, "cli:test")
     assert list(folder.iterdir()) == []
@@ -177,3 +179,84 @@ def test_a_redacted_address_keeps_the_punctuation_after_it(text, exported):
     from bot.redaction import redact
 
     assert redact(text) == exported
+
+
+def _files(database, tmp_path) -> dict[str, bytes]:
+    """The views as CSV (made line by line) and as JSON Lines (from `view_rows`); the CSV
+    is checked against `write_csv` writing `view_rows`, byte for byte."""
+    from bot.exports import VIEW_COLUMNS
+    from bot.exports.formats import write_csv
+    from tests.bot.exports.support import run_export
+
+    files = {}
+    for fmt in ("csv", "jsonl"):
+        run_export(database, tmp_path / f"views.{fmt}", "views", fmt)
+        files[fmt] = (tmp_path / f"views.{fmt}").read_bytes()
+    by_module = io.BytesIO()
+    with database.transaction() as s:
+        write_csv(view_rows(s, ExportFilter(), KEY), VIEW_COLUMNS, by_module)
+    assert by_module.getvalue() == files["csv"]
+    return files
+
+
+def test_stored_redactions_stale_ones_and_none_give_the_same_files(database, golden, tmp_path):
+    """Views keep their redacted text with the rules' version; the export uses it only when
+    it is today's version, and redacts the text again otherwise: the same bytes either way."""
+    from sqlalchemy import update
+
+    from bot.models import View
+    from bot.redaction import REDACTION_VERSION
+
+    stored = _files(database, tmp_path)
+    with database.transaction() as s:  # as views written before migration 0012
+        s.execute(update(View).values(text_redacted=None, redaction_version=None))
+    assert _files(database, tmp_path) == stored
+    with database.transaction() as s:  # as views redacted under older rules
+        stale = {"text_redacted": "STALE", "redaction_version": REDACTION_VERSION - 1}
+        s.execute(update(View).values(**stale))
+    assert _files(database, tmp_path) == stored
+    with database.transaction() as s:  # today's version: what is stored is what is exported
+        first = s.scalars(select(View.id).order_by(View.id)).first()
+        s.execute(
+            update(View)
+            .where(View.id == first)
+            .values(text_redacted="STORED", redaction_version=REDACTION_VERSION)
+        )
+    files = _files(database, tmp_path)
+    assert b"STORED" in files["csv"] and b"STORED" in files["jsonl"]
+    assert b"STALE" not in files["csv"]
+    if database.url.startswith("sqlite"):  # a time SQLite holds in another form than its own
+        with database.engine.begin() as connection:
+            connection.exec_driver_sql(
+                f"UPDATE views SET created_at = '2026-11-02 10:00:00' WHERE id = {first}"
+            )
+        assert _files(database, tmp_path) == files
+
+
+def test_themes_in_their_order_and_a_view_on_two_updates_twice(database, golden, tmp_path):
+    """The themes come in their rank's order, whatever order the database gives the rows;
+    a view that comments on two updates is a row for each, as before."""
+    from bot.models import OutboxMessage, UpdateReaction, View, ViewTheme
+
+    with database.transaction() as s:
+        comment = s.scalars(select(UpdateReaction).where(UpdateReaction.view_id.is_not(None))).one()
+        other = OutboxMessage.id != comment.outbox_id
+        outbox = s.scalars(select(OutboxMessage).where(other)).first()
+        s.add(UpdateReaction(update_id=comment.update_id, resident_id=comment.resident_id,
+                             outbox_id=outbox.id, kind="comment", view_id=comment.view_id,
+                             channel="telegram"))  # fmt: skip
+        s.add_all([
+            ViewTheme(view_id=comment.view_id, theme_key="housing", rank=2),
+            ViewTheme(view_id=comment.view_id, theme_key="roads_transport", rank=1),
+        ])  # fmt: skip
+        first = s.scalars(select(View.id).order_by(View.id)).first()
+        s.add(ViewTheme(view_id=first, theme_key="community_safety", rank=5))
+    files = _files(database, tmp_path)
+    lines = files["csv"].decode("utf-8-sig").split("\r\n")
+    assert len(lines) == 1 + 6 + 1 and lines[-2] == lines[-3]
+    assert ",waste_recycling;roads_transport;housing," in lines[-2]
+    assert ",roads_transport;waste_recycling;community_safety," in lines[1]
+    records = [json.loads(line) for line in files["jsonl"].decode().splitlines()]
+    assert [r["themes"] for r in records[-2:]] == ["waste_recycling;roads_transport;housing"] * 2
+    with database.transaction() as s:
+        assert len(list(view_rows(s, ExportFilter(), KEY))) == 6
