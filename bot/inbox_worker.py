@@ -11,19 +11,24 @@ behind it. The webhooks wake the worker when something arrives.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from bot.db import Database, run_in_transaction
 from bot.erasure import Eraser
-from bot.models import utcnow
+from bot.models import InboxStatus, utcnow
 from bot.outbound import Outbound
-from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.rasa_client import RasaUnavailable
+from bot.rasa_pool import Rasa
 from bot.services.inbox import Claimed, claim_next, mark_done, mark_processed, mark_retry
+from bot.services.reactions import UPDATE_CONTEXT_ACTION, may_reply_to_update
+from bot.services.rights import erasure_requested
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +45,7 @@ class InboxWorker:
     def __init__(
         self,
         database: Database,
-        rasa: RasaClient,
+        rasa: Rasa,
         outbound: Outbound,
         *,
         clock: Callable[[], datetime] = utcnow,
@@ -87,21 +92,39 @@ class InboxWorker:
                 busy = 0
             if not busy:
                 self._wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), POLL_S)
+                await self._woken(POLL_S)
+
+    async def _woken(self, timeout: float) -> None:
+        """Wait until nudged, or for `timeout` seconds.
+
+        Not `asyncio.wait_for`: on Python 3.10 it swallows a cancellation that arrives as
+        the event is set (a nudge as the gateway stops), and the worker never stops.
+        """
+        waiter = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=timeout)
+        finally:
+            waiter.cancel()
 
     async def run_once(self) -> int:
         """Claim and process one batch; returns how many messages it took."""
         now = self.clock()
-        claimed = await run_in_transaction(
-            self.database, lambda s: claim_next(s, now, self.concurrency, self.lease)
-        )
+        claimed = await run_in_transaction(self.database, lambda s: self._claim(s, now))
         await asyncio.gather(*(self._process(item) for item in claimed))
         return len(claimed)
 
+    def _claim(self, session: Session, now: datetime) -> list[Claimed]:
+        """Claim a batch, noting which messages cannot be replies to an update."""
+        claimed = claim_next(session, now, self.concurrency, self.lease)
+        asking = may_reply_to_update(session, [item.conversation_id for item in claimed], now)
+        return [
+            replace(item, may_reply_to_update=item.conversation_id in asking) for item in claimed
+        ]
+
     async def _process(self, item: Claimed) -> None:
         replies = item.replies
-        if item.status == "pending":
+        erase_id: int | None = None
+        if item.status == InboxStatus.PENDING:
             try:
                 replies = await self.rasa.handle(
                     item.conversation_id,
@@ -109,31 +132,51 @@ class InboxWorker:
                     item.inbox_id,
                     item.channel,
                     retry=item.attempts > 1,
+                    skip=() if item.may_reply_to_update else (UPDATE_CONTEXT_ACTION,),
                 )
             except RasaUnavailable as exc:
                 await self._retry_later(item, str(exc))
                 return
-            kept = await run_in_transaction(
-                self.database, lambda s: mark_processed(s, item, replies, self.clock())
+            kept, erase_id = await run_in_transaction(
+                self.database, lambda s: self._processed(s, item, replies)
             )
             if not kept:
                 return  # another worker took it over after our lease ran out
         await self.outbound.deliver(item.conversation_id, item.channel, replies)
         # Asked to be forgotten: erased now that the confirmation has gone, before their
         # next message can reach Rasa (the message goes with everything else of theirs).
-        erased = self.eraser is not None and await asyncio.to_thread(
-            self.eraser.erase_if_asked, item.conversation_id
-        )
+        # Only the turn itself asks (actions/rights.py), so whether it did is read as the
+        # turn is recorded; a message taken over with its replies unsent is asked afresh.
+        erased = False
+        if self.eraser is not None and erase_id is not None:
+            erased = await asyncio.to_thread(self.eraser.erase, erase_id, "resident") is not None
+        elif self.eraser is not None and item.status != InboxStatus.PENDING:
+            erased = await asyncio.to_thread(self.eraser.erase_if_asked, item.conversation_id)
         if not erased:
             await run_in_transaction(self.database, lambda s: mark_done(s, item))
         if item.channel == REST:
             self._hand_back(item.inbox_id, replies)
 
+    def _processed(
+        self, session: Session, item: Claimed, replies: list[dict[str, Any]]
+    ) -> tuple[bool, int | None]:
+        """Record Rasa's replies; (kept, the resident's id if the turn asked to be erased).
+
+        The question is asked before the update, so that it does not lengthen the time
+        the update holds SQLite's write lock.
+        """
+        asked = None
+        if self.eraser is not None:
+            asked = erasure_requested(session, item.conversation_id)
+        if not mark_processed(session, item, replies, self.clock()):
+            return False, None
+        return True, asked
+
     async def _retry_later(self, item: Claimed, error: str) -> None:
         status = await run_in_transaction(
             self.database, lambda s: mark_retry(s, item, error, self.clock())
         )
-        if status == "failed":
+        if status == InboxStatus.FAILED:
             logger.error("Gave up on inbox message %d: %s.", item.inbox_id, error)
         else:
             logger.info("Inbox message %d not processed yet (%s).", item.inbox_id, error)

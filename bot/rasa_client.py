@@ -52,9 +52,19 @@ class RasaClient:
         return messages
 
     async def handle(
-        self, conversation_id: str, text: str, inbox_id: int, channel: str, retry: bool
+        self,
+        conversation_id: str,
+        text: str,
+        inbox_id: int,
+        channel: str,
+        retry: bool,
+        skip: tuple[str, ...] = (),
     ) -> list[dict[str, Any]]:
-        """Run one resident message; `retry` if it may have been handed over before."""
+        """Run one resident message; `retry` if it may have been handed over before.
+
+        `skip`: custom actions known to have nothing to do in this turn (Rasa takes
+        them as having answered nothing, without calling the action server).
+        """
         return await self._post(
             "/webhooks/inbox/message",
             {
@@ -63,6 +73,7 @@ class RasaClient:
                 "inbox_id": inbox_id,
                 "channel": channel,
                 "retry": retry,
+                "skip_actions": list(skip),
             },
         )
 

@@ -56,11 +56,17 @@ class RasaServers:
         raise error
 
     async def handle(
-        self, conversation_id: str, text: str, inbox_id: int, channel: str, retry: bool
+        self,
+        conversation_id: str,
+        text: str,
+        inbox_id: int,
+        channel: str,
+        retry: bool,
+        skip: tuple[str, ...] = (),
     ) -> list[dict[str, Any]]:
         """Run one resident message (RasaClient.handle) on the first server that takes it."""
         return await self._call(
-            "message", "handle", conversation_id, text, inbox_id, channel, retry=retry
+            "message", "handle", conversation_id, text, inbox_id, channel, retry=retry, skip=skip
         )
 
     async def trigger(
@@ -78,3 +84,6 @@ class RasaServers:
 def rasa_for(settings: Settings) -> RasaServers:
     """The Rasa servers of these settings (RASA_URL: one, or several comma-separated)."""
     return RasaServers(settings.rasa_urls or (settings.rasa_url,), settings.rasa_api_token)
+
+
+Rasa = RasaClient | RasaServers  # one Rasa server, or several (RASA_URL)

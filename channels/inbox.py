@@ -19,22 +19,25 @@ message is processed once however often it is handed over.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import hmac
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-from aiohttp import ClientResponseError
 from rasa.core.actions.action import RemoteAction
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from rasa.shared.core.events import BotUttered, UserUttered
-from rasa.utils.endpoints import EndpointConfig
+from rasa.utils.endpoints import ClientResponseError, EndpointConfig, concat_url
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import QueuePool
 
 from bot.settings import get_settings
 
@@ -45,6 +48,14 @@ LOCK_POLL_S = 0.05
 # Sanic's default is 100 MB. Our workers send a message of at most 2,000 characters (a few
 # KiB as JSON): 256 KiB is ample headroom, and no stranger makes Rasa buffer more.
 MAX_BODY_BYTES = 256 * 1024
+KEEP_ALIVE_S = 2.0  # under Sanic's keep-alive timeout (5 s) on the action server
+
+
+# Custom actions the caller knows have nothing to do in the turn being run (a turn runs
+# in its own task, so each sees its own).
+_SKIPPED: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "skipped_actions", default=frozenset()
+)
 
 
 class ActionServerFailed(BaseException):
@@ -65,6 +76,8 @@ class StrictActionEndpoint(EndpointConfig):
     """
 
     timeout_s: float = 10.0
+    _session: aiohttp.ClientSession | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def wrapping(
@@ -87,11 +100,64 @@ class StrictActionEndpoint(EndpointConfig):
         strict.timeout_s = timeout_s
         return strict
 
-    async def request(self, *args: Any, **kwargs: Any) -> Any:
-        """Call the action server; ActionServerFailed unless it answered (400 is a rejection)."""
-        kwargs["timeout"] = aiohttp.ClientTimeout(total=self.timeout_s)
+    def _client(self) -> aiohttp.ClientSession:
+        """One HTTP session, with kept-alive connections, per event loop.
+
+        Rasa's own `request` opens a session, and so a connection, for every action call.
+        Idle connections are dropped before the action server (Sanic, 5 s) would close
+        them, so that a call never goes out on a connection being closed.
+        """
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            auth = aiohttp.BasicAuth(**self.basic_auth) if self.basic_auth else None
+            self._session = aiohttp.ClientSession(
+                headers=self.headers,
+                auth=auth,
+                connector=aiohttp.TCPConnector(keepalive_timeout=KEEP_ALIVE_S),
+            )
+            self._loop = loop
+        return self._session
+
+    async def close(self) -> None:
+        """Close the kept-alive connections."""
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def request(
+        self,
+        method: str = "post",
+        subpath: str | None = None,
+        content_type: str | None = "application/json",
+        **kwargs: Any,
+    ) -> Any:
+        """Call the action server; ActionServerFailed unless it answered (400 is a rejection).
+
+        An action the turn was told to skip answers nothing without a call.
+        """
+        body = kwargs.get("json")
+        if isinstance(body, dict) and body.get("next_action") in _SKIPPED.get():
+            return {"events": [], "responses": []}  # a custom action with nothing to do
+        headers = {"Content-Type": content_type} if content_type else {}
+        headers.update(kwargs.pop("headers", None) or {})
+        url = concat_url(self.url, subpath)
+        kwargs["timeout"] = aiohttp.ClientTimeout(total=self.timeout_s)  # not Rasa's 300 s
         try:
-            return await super().request(*args, **kwargs)
+            async with self._client().request(
+                method,
+                url,
+                headers=headers,
+                params=self.combine_parameters(kwargs),
+                ssl=ssl.create_default_context(cafile=self.cafile) if self.cafile else None,
+                **kwargs,
+            ) as answer:
+                if answer.status >= 400:
+                    detail = await answer.content.read()
+                    raise ClientResponseError(answer.status, answer.reason or "", detail)
+                try:
+                    return await answer.json()
+                except aiohttp.ContentTypeError:
+                    return None
         except ClientResponseError as exc:
             if exc.status == 400:  # the action rejected itself: Rasa's own business
                 raise
@@ -124,29 +190,36 @@ def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
 
 def _strict(agent: Agent, timeout_s: float, token: str = "") -> None:
     """Make the agent's processor abort a turn whose action fails (once per loaded model)."""
-    RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
+    RemoteAction._validate_action_result = _validate_action_result
     processor = agent.processor
     endpoint = processor.action_endpoint if processor else None
     if endpoint is not None and not isinstance(endpoint, StrictActionEndpoint):
         processor.action_endpoint = StrictActionEndpoint.wrapping(endpoint, timeout_s, token)
 
 
-def hide_tracker_store_parameters() -> None:
-    """Make Rasa's SQL tracker store engine log errors without their parameters.
+def tune_tracker_store_engine() -> None:
+    """Make Rasa's SQL tracker store engine hide parameters and keep SQLite connections.
 
     A failed insert of an event would otherwise log the event's JSON: a resident's words.
-    Our own engines are made the same way (bot/db.py).
+    And SQLAlchemy 1.4 opens a new SQLite connection for every session (two or three a
+    turn); a pool keeps them open, as bot/db.py does for ours (docs/BENCHMARKS.md).
     """
     from rasa.core import tracker_store
 
     original = tracker_store.create_engine_kwargs
-    if getattr(original, "hides_parameters", False):
+    if getattr(original, "tuned", False):
         return
 
     def create_engine_kwargs(url: Any) -> dict[str, Any]:
-        return {**original(url), "hide_parameters": True}
+        kwargs = {**original(url), "hide_parameters": True}
+        parsed = make_url(str(url))
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            # The pool hands a connection to one thread at a time.
+            kwargs["poolclass"] = QueuePool
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        return kwargs
 
-    create_engine_kwargs.hides_parameters = True  # type: ignore[attr-defined]
+    create_engine_kwargs.tuned = True  # type: ignore[attr-defined]
     tracker_store.create_engine_kwargs = create_engine_kwargs
 
 
@@ -189,7 +262,7 @@ class InboxInput(InputChannel):
             raise ValueError("RASA_API_TOKEN must be set: the inbox channel is token-protected")
         self.token = token
         self.action_timeout_s = action_timeout_s
-        hide_tracker_store_parameters()  # before Rasa makes its tracker store
+        tune_tracker_store_engine()  # before Rasa makes its tracker store
 
     def _authorised(self, request: Request) -> bool:
         given = request.headers.get("Authorization", "")
@@ -203,6 +276,13 @@ class InboxInput(InputChannel):
         async def limit_bodies(app: Any, _: Any) -> None:
             # Read by Sanic for each new connection: set before the first is accepted.
             app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
+
+        @inbox.listener("after_server_stop")
+        async def close_action_connections(app: Any, _: Any) -> None:
+            agent = getattr(app.ctx, "agent", None)
+            endpoint = agent.processor.action_endpoint if agent and agent.processor else None
+            if isinstance(endpoint, StrictActionEndpoint):
+                await endpoint.close()
 
         @inbox.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -226,7 +306,9 @@ class InboxInput(InputChannel):
         if not self._authorised(request):
             return response.json({"error": "unauthorised"}, status=403)
         body = request.json if request.body else None
-        conversation_id = body.get("conversation_id") if isinstance(body, dict) else None
+        if not isinstance(body, dict):
+            return response.json({"error": "conversation_id is required"}, status=400)
+        conversation_id = body.get("conversation_id")
         if not isinstance(conversation_id, str) or not conversation_id:
             return response.json({"error": "conversation_id is required"}, status=400)
         agent: Agent | None = getattr(request.app.ctx, "agent", None)
@@ -257,17 +339,24 @@ class InboxInput(InputChannel):
                 done = _replies_after(list(tracker.events), conversation_id, wanted)
                 if done is not None:
                     return done
+        skip = body.get("skip_actions") or []
+        if not isinstance(skip, list) or not all(isinstance(name, str) for name in skip):
+            raise _BadRequest("skip_actions must be a list of action names")
         output = CollectingOutputChannel()
-        await agent.processor.handle_message(
-            UserMessage(
-                text,
-                output,
-                conversation_id,
-                input_channel=str(body.get("channel") or CHANNEL),
-                message_id=wanted,
-                metadata={"inbox_id": inbox_id},
+        skipping = _SKIPPED.set(frozenset(skip))
+        try:
+            await agent.processor.handle_message(
+                UserMessage(
+                    text,
+                    output,
+                    conversation_id,
+                    input_channel=str(body.get("channel") or CHANNEL),
+                    message_id=wanted,
+                    metadata={"inbox_id": inbox_id},
+                )
             )
-        )
+        finally:
+            _SKIPPED.reset(skipping)
         return output.messages
 
     async def _trigger(self, agent: Agent, body: dict[str, Any], conversation_id: str) -> list:

@@ -18,10 +18,11 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
-from bot.models import InboxMessage, Resident
+from bot.models import InboxMessage, InboxStatus, Resident
 
-OPEN = ("pending", "replying")
+OPEN = (InboxStatus.PENDING, InboxStatus.REPLYING)
 BACKOFF_S = (1, 2, 5, 10, 30)  # after attempt 1, 2, ...; then every MAX_BACKOFF_S
 MAX_BACKOFF_S = 60
 GIVE_UP = timedelta(hours=24)
@@ -36,9 +37,10 @@ class Claimed:
     conversation_id: str
     channel: str
     text: str
-    status: str  # "pending": hand it to Rasa; "replying": only its replies are left to send
+    status: InboxStatus  # PENDING: hand it to Rasa; REPLYING: only its replies are left to send
     attempts: int  # including this one
     replies: list[dict[str, Any]]
+    may_reply_to_update: bool = True  # False: its turn can leave the update check out
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def claim_next(session: Session, now: datetime, limit: int, lease: timedelta) ->
             conversation_id=conversation_id,
             channel=row.channel,
             text=row.text,
-            status=row.status,
+            status=InboxStatus(row.status),
             attempts=row.attempts,
             replies=json.loads(row.replies) if row.replies else [],
         )
@@ -99,7 +101,7 @@ def claim_next(session: Session, now: datetime, limit: int, lease: timedelta) ->
     ]
 
 
-def _fenced(item: Claimed):  # type: ignore[no-untyped-def]
+def _fenced(item: Claimed) -> ColumnElement[bool]:
     return and_(InboxMessage.id == item.inbox_id, InboxMessage.claim_token == item.token)
 
 
@@ -109,8 +111,10 @@ def mark_processed(
     """Rasa processed it: keep its replies until they are sent. False if the claim was lost."""
     result = session.execute(
         update(InboxMessage)
-        .where(_fenced(item), InboxMessage.status == "pending")
-        .values(status="replying", replies=json.dumps(replies), processed_at=now, error=None)
+        .where(_fenced(item), InboxMessage.status == InboxStatus.PENDING)
+        .values(
+            status=InboxStatus.REPLYING, replies=json.dumps(replies), processed_at=now, error=None
+        )
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
@@ -121,7 +125,7 @@ def mark_done(session: Session, item: Claimed) -> None:
     session.execute(
         update(InboxMessage)
         .where(_fenced(item))
-        .values(status="done", replies=None, claim_token=None, claimed_until=None)
+        .values(status=InboxStatus.DONE, replies=None, claim_token=None, claimed_until=None)
         .execution_options(synchronize_session=False)
     )
 
@@ -141,7 +145,7 @@ def mark_retry(session: Session, item: Claimed, error: str, now: datetime) -> st
     row.claim_token = None
     row.claimed_until = None
     if now - row.received_at >= GIVE_UP:
-        row.status = "failed"
+        row.status = InboxStatus.FAILED
     else:
         row.next_attempt_at = now + backoff(item.attempts)
     return row.status

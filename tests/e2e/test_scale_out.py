@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -49,13 +48,11 @@ from tests.databases import drop_postgres_database, fresh_postgres_database
 from tests.e2e.conftest import TWILIO_AUTH_TOKEN, channel_env, free_port
 from tests.e2e.services import Services
 from tests.e2e.test_channels import new_number, payload
+from tests.nginx import NGINX, command, main_conf, with_upstream
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 
-NGINX = shutil.which("nginx") or next(
-    (p for p in ("/usr/sbin/nginx", "/usr/bin/nginx") if os.access(p, os.X_OK)), None
-)
 CONSOLE_HOST = "console.example.org"
 PUBLIC_HOST = PUBLIC_BASE_URL.split("://", 1)[1]
 SMS_PER_SECOND = 20
@@ -180,13 +177,7 @@ def render_nginx(
 ) -> str:
     """deploy/nginx.conf with this machine's addresses in place of its EDIT lines."""
     for name, servers in upstreams.items():
-        block = re.search(rf"upstream {name} \{{(.*?)\n\}}", site, re.S)
-        assert block, f"deploy/nginx.conf has no upstream {name}"
-        first = re.search(r"^\s*server \S+( [^;]*)?;", block.group(1), re.M)
-        assert first, f"upstream {name} has no server line"
-        options = first.group(1) or ""
-        lines = "".join(f"\n    server {s}{options};" for s in servers)
-        site = site.replace(block.group(0), f"upstream {name} {{{lines}\n}}")
+        site = with_upstream(site, name, servers)
     site = re.sub(r"^\s*listen \[::\].*\n", "", site, flags=re.M)
     site = site.replace("listen 80 ", f"listen 127.0.0.1:{ports['http']} ")
     site = re.sub(r"listen 443 ", f"listen 127.0.0.1:{ports['https']} ", site)
@@ -196,32 +187,6 @@ def render_nginx(
     site = site.replace("server_name engage.council.example;", f"server_name {PUBLIC_HOST};")
     site = site.replace("server_name console.council.example;", f"server_name {CONSOLE_HOST};")
     return site.replace("/var/log/nginx/engage.access.log", str(access_log))
-
-
-def _nginx_main(workdir: Path, site: Path) -> Path:
-    """A main nginx.conf like Debian's, around the site file (one worker: plain round robin)."""
-    conf = workdir / "nginx.conf"
-    temp = workdir / "nginx-temp"
-    temp.mkdir(exist_ok=True)
-    os.chmod(temp, 0o777)  # a test's scratch folder, for nginx's workers
-    conf.write_text(
-        f"""daemon off;
-worker_processes 1;
-pid {workdir / "nginx.pid"};
-error_log {workdir / "nginx-error.log"} warn;
-events {{ worker_connections 256; }}
-http {{
-    client_body_temp_path {temp / "body"};
-    proxy_temp_path {temp / "proxy"};
-    fastcgi_temp_path {temp / "fastcgi"};
-    uwsgi_temp_path {temp / "uwsgi"};
-    scgi_temp_path {temp / "scgi"};
-    access_log off;
-    include {site};
-}}
-"""
-    )
-    return conf
 
 
 def _wait(url: str, timeout: float, verify: Path | bool = True, ok=(200,)) -> None:  # type: ignore[no-untyped-def]
@@ -299,8 +264,8 @@ def cluster(tmp_path_factory, fake) -> Iterator[Cluster]:
             workdir / "nginx-access.log",
         )
     )
-    main = _nginx_main(workdir, site)
-    nginx = [NGINX, "-p", str(workdir), "-c", str(main), "-e", str(workdir / "nginx-error.log")]
+    main = main_conf(workdir, f"    access_log off;\n    include {site};")
+    nginx = command(workdir, main)
     checked = subprocess.run([*nginx, "-t"], capture_output=True, text=True)
     if checked.returncode != 0:
         pytest.fail(f"deploy/nginx.conf does not load:\n{checked.stderr}")

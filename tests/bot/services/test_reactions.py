@@ -129,3 +129,18 @@ def test_a_reply_to_someone_elses_update_or_after_an_opt_out_is_not_kept(databas
     assert reply(database, outbox_id, conversation_id, "still late", "comment") is None
     with database.transaction() as s:
         assert s.scalars(select(UpdateReaction)).all() == []
+
+
+def test_only_residents_sent_an_update_in_the_reply_window_may_be_replying(database):
+    """The inbox worker's one query for a batch: a superset of `update_awaiting_reply`."""
+    from bot.services.reactions import REPLY_WINDOW, may_reply_to_update, update_awaiting_reply
+
+    _, told = sent_update(database)
+    with database.transaction() as s:
+        untold = add_resident(s, "sms", "+447700900002").conversation_id
+    now = T0 + timedelta(hours=1)
+    with database.transaction() as s:
+        assert may_reply_to_update(s, [told, untold, "nobody"], now) == {told}
+        assert update_awaiting_reply(s, untold, None, now) is None
+        assert may_reply_to_update(s, [told], T0 + REPLY_WINDOW + timedelta(hours=1)) == set()
+        assert may_reply_to_update(s, [], now) == set()
