@@ -2,7 +2,7 @@
 
 Revision ID: 0011
 Revises: 0010
-Create Date: 2026-12-09 10:00:00
+Create Date: 2026-11-30 22:50:00
 """
 
 import sqlalchemy as sa
