@@ -80,6 +80,17 @@ def may_reply_to_update(session: Session, conversation_ids: list[str], now: date
     return set(rows)
 
 
+def _their_update(
+    session: Session, outbox_id: int, conversation_id: str
+) -> tuple[Resident, OutboxMessage] | None:
+    """The resident in this conversation and the update's outbox row, if it was sent to them."""
+    resident = find_resident(session, conversation_id)
+    row = session.get(OutboxMessage, outbox_id)
+    if resident is None or row is None or row.resident_id != resident.id:
+        return None
+    return resident, row
+
+
 def record_reaction(
     session: Session,
     outbox_id: int,
@@ -98,10 +109,10 @@ def record_reaction(
     """
     if kind not in KINDS:
         raise ValueError(f"unknown reaction {kind!r}")
-    resident = find_resident(session, conversation_id)
-    row = session.get(OutboxMessage, outbox_id)
-    if resident is None or row is None or row.resident_id != resident.id:
+    owned = _their_update(session, outbox_id, conversation_id)
+    if owned is None:
         return None
+    resident, row = owned
     existing = made_from(session, UpdateReaction, inbox_id)  # a retried turn: recorded
     if existing is not None:
         return existing
@@ -146,10 +157,10 @@ def add_to_reaction(
 
     None if they have not reacted to it yet. Raises NotAllowed after an opt-out.
     """
-    resident = find_resident(session, conversation_id)
-    row = session.get(OutboxMessage, outbox_id)
-    if resident is None or row is None or row.resident_id != resident.id:
+    owned = _their_update(session, outbox_id, conversation_id)
+    if owned is None:
         return None
+    resident, row = owned
     reaction = session.scalars(
         select(UpdateReaction)
         .where(UpdateReaction.outbox_id == row.id, UpdateReaction.resident_id == resident.id)
