@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from bot.db import Database, run_in_transaction
 from bot.erasure import Eraser
 from bot.models import InboxStatus, utcnow
-from bot.outbound import Outbound
+from bot.outbound import Outbound, Prepared
 from bot.rasa_client import RasaUnavailable
 from bot.rasa_pool import Rasa
 from bot.services.inbox import Claimed, claim_next, mark_done, mark_processed, mark_retry
@@ -37,6 +37,15 @@ POLL_S = 1.0  # how often to look for retries that have come due without a nudge
 CONCURRENCY = 8  # residents whose messages are processed at once
 KEEP_FINISHED = 1000
 REST = "rest"  # its replies go back in the HTTP answer, not through a Sender
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A turn's answer as recorded: who asked to be erased, where it goes, if it is done."""
+
+    erase_id: int | None = None
+    prepared: Prepared | None = None  # None: to prepare when it is delivered
+    done: bool = False
 
 
 class InboxWorker:
@@ -123,7 +132,7 @@ class InboxWorker:
 
     async def _process(self, item: Claimed) -> None:
         replies = item.replies
-        erase_id: int | None = None
+        recorded = Recorded()
         if item.status == InboxStatus.PENDING:
             try:
                 replies = await self.rasa.handle(
@@ -137,40 +146,52 @@ class InboxWorker:
             except RasaUnavailable as exc:
                 await self._retry_later(item, str(exc))
                 return
-            kept, erase_id = await run_in_transaction(
+            kept = await run_in_transaction(
                 self.database, lambda s: self._processed(s, item, replies)
             )
-            if not kept:
+            if kept is None:
                 return  # another worker took it over after our lease ran out
-        await self.outbound.deliver(item.conversation_id, item.channel, replies)
+            recorded = kept
+        await self.outbound.deliver(
+            item.conversation_id, item.channel, replies, prepared=recorded.prepared
+        )
         # Asked to be forgotten: erased now that the confirmation has gone, before their
         # next message can reach Rasa (the message goes with everything else of theirs).
         # Only the turn itself asks (actions/rights.py), so whether it did is read as the
         # turn is recorded; a message taken over with its replies unsent is asked afresh.
         erased = False
-        if self.eraser is not None and erase_id is not None:
-            erased = await asyncio.to_thread(self.eraser.erase, erase_id, "resident") is not None
+        if self.eraser is not None and recorded.erase_id is not None:
+            erased = (
+                await asyncio.to_thread(self.eraser.erase, recorded.erase_id, "resident")
+                is not None
+            )
         elif self.eraser is not None and item.status != InboxStatus.PENDING:
             erased = await asyncio.to_thread(self.eraser.erase_if_asked, item.conversation_id)
-        if not erased:
+        if not erased and not recorded.done:
             await run_in_transaction(self.database, lambda s: mark_done(s, item))
         if item.channel == REST:
             self._hand_back(item.inbox_id, replies)
 
     def _processed(
         self, session: Session, item: Claimed, replies: list[dict[str, Any]]
-    ) -> tuple[bool, int | None]:
-        """Record Rasa's replies; (kept, the resident's id if the turn asked to be erased).
+    ) -> Recorded | None:
+        """Record Rasa's replies and prepare their delivery, in one transaction (None if the
+        claim was lost). Replies no provider sends (REST's) finish the message here too,
+        unless the turn asked to be erased.
 
-        The question is asked before the update, so that it does not lengthen the time
+        Whether it asked is read before the update, so that it does not lengthen the time
         the update holds SQLite's write lock.
         """
         asked = None
         if self.eraser is not None:
             asked = erasure_requested(session, item.conversation_id)
         if not mark_processed(session, item, replies, self.clock()):
-            return False, None
-        return True, asked
+            return None
+        prepared = self.outbound.prepare(session, item.conversation_id, item.channel, replies)
+        done = asked is None and not self.outbound.sends(item.channel)
+        if done:
+            mark_done(session, item)
+        return Recorded(asked, prepared, done)
 
     async def _retry_later(self, item: Claimed, error: str) -> None:
         status = await run_in_transaction(

@@ -129,6 +129,14 @@ def shared_limiter(
     return SharedRateLimiter(per_second, reserve, batch=batch)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Who a delivery goes to (None: nobody to send to), the options it offers remembered."""
+
+    resident_id: int | None
+    address: str | None
+
+
 @dataclass
 class Delivery:
     """What became of a delivery."""
@@ -189,20 +197,20 @@ class Outbound:
         purpose: str = Purpose.REPLY,
         proactive: bool = False,
         valid_until: datetime | None = None,
+        prepared: Prepared | None = None,
     ) -> Delivery:
         """Send `messages` (Rasa's: text and buttons) in order; never raises for a provider.
 
         With `valid_until`, nothing is sent from that moment on, and what is sent carries
-        the time left (Twilio's ValidityPeriod).
+        the time left (Twilio's ValidityPeriod). `prepared`: `prepare` was called in the
+        caller's own transaction (else it runs in one of its own).
         """
-        buttons: list[dict[str, Any]] = next(
-            (m["buttons"] for m in reversed(messages) if m.get("buttons")), []
-        )
-        payloads = [str(b.get("payload", "")) for b in buttons]
-        key = self.do_not_contact_key if proactive else None
-        resident_id, address = await run_in_transaction(
-            self.database, lambda s: _prepare(s, conversation_id, channel, payloads, key)
-        )
+        if prepared is None:
+            prepared = await run_in_transaction(
+                self.database,
+                lambda s: self.prepare(s, conversation_id, channel, messages, proactive=proactive),
+            )
+        resident_id, address = prepared.resident_id, prepared.address
         sender = self.senders.get(channel)
         if sender is None:  # REST and the terminal chat: replies go back in the HTTP answer
             return Delivery()
@@ -228,6 +236,27 @@ class Outbound:
                 lambda s: _record(s, pending, resident_id, channel, address, self.clock()),
             )
         return result
+
+    def prepare(
+        self,
+        session: Session,
+        conversation_id: str,
+        channel: str,
+        messages: Sequence[dict[str, Any]],
+        *,
+        proactive: bool = False,
+    ) -> Prepared:
+        """In the caller's transaction: where `messages` go, remembering the options offered."""
+        buttons: list[dict[str, Any]] = next(
+            (m["buttons"] for m in reversed(messages) if m.get("buttons")), []
+        )
+        payloads = [str(b.get("payload", "")) for b in buttons]
+        key = self.do_not_contact_key if proactive else None
+        return Prepared(*_prepare(session, conversation_id, channel, payloads, key))
+
+    def sends(self, channel: str) -> bool:
+        """Whether a provider sends this channel's replies (REST's go back in its answer)."""
+        return channel in self.senders
 
     async def _send_all(
         self,

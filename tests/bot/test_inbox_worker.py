@@ -53,3 +53,44 @@ async def test_a_turn_leaves_the_update_check_out_unless_an_update_was_sent(data
         "yes it helped": [],
         "the buses are late": [UPDATE_CONTEXT_ACTION],
     }
+
+
+async def test_a_rest_turn_is_recorded_offered_and_finished_in_one_transaction(database, tmp_path):
+    """Its replies go back in the HTTP answer: nothing is left to do after recording them."""
+    from sqlalchemy import event, select
+
+    from bot.models import InboxMessage, InboxStatus, PendingChoice
+
+    buttons = [{"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]
+
+    async def message(request: web.Request) -> web.Response:
+        return web.json_response({"messages": [{"text": "Can we keep it?", "buttons": buttons}]})
+
+    app = web.Application()
+    app.router.add_post("/webhooks/inbox/message", message)
+    rasa_server = TestServer(app)
+    await rasa_server.start_server()
+    with database.transaction() as s:
+        accept(s, Incoming("rest", "tester-1", "hi"), utcnow())
+    settings = Settings.from_env(
+        {
+            "ENGAGE_VAR_DIR": str(tmp_path),
+            "RASA_URL": str(rasa_server.make_url("")).rstrip("/"),
+            "RASA_API_TOKEN": "test-api-token-0123456789",
+        }
+    )
+    rasa = rasa_for(settings)
+    commits: list[object] = []
+    count = commits.append  # one bound method, to remove it again
+    event.listen(database.engine, "commit", count)
+    try:
+        worker = InboxWorker(database, rasa, Outbound(database, settings, {}))
+        assert await worker.run_once() == 1
+    finally:
+        event.remove(database.engine, "commit", count)
+        await rasa.close()
+        await rasa_server.close()
+    assert len(commits) == 2  # the claim, then the answer recorded, offered and finished
+    with database.transaction() as s:
+        assert s.scalars(select(InboxMessage.status)).all() == [InboxStatus.DONE]
+        assert s.scalars(select(PendingChoice.payloads)).all() == ['["/affirm", "/deny"]']
