@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from configparser import ConfigParser
 from pathlib import Path
@@ -13,9 +12,9 @@ import pytest
 
 from bot.runner import PROCESSES, process_command, stop_signal
 from bot.settings import PROJECT_ROOT, Settings
+from tests.nginx import NGINX, command, main_conf
 
 DEPLOY = PROJECT_ROOT / "deploy"
-NGINX = shutil.which("nginx") or shutil.which("/usr/sbin/nginx")
 
 
 def procfile() -> list[tuple[str, str]]:
@@ -76,7 +75,7 @@ def test_nginx_forwards_only_the_webhooks_to_the_gateways():
 
 @pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")
 def test_nginx_accepts_the_site_file(tmp_path):
-    from tests.e2e.test_scale_out import _certificate, _nginx_main, render_nginx
+    from tests.e2e.test_scale_out import _certificate, render_nginx
 
     site = tmp_path / "site.conf"
     site.write_text(
@@ -89,12 +88,8 @@ def test_nginx_accepts_the_site_file(tmp_path):
             tmp_path / "access.log",
         )
     )
-    main = _nginx_main(tmp_path, site)
-    checked = subprocess.run(
-        [str(NGINX), "-t", "-p", str(tmp_path), "-c", str(main), "-e", str(tmp_path / "e.log")],
-        capture_output=True,
-        text=True,
-    )
+    main = main_conf(tmp_path, f"    include {site};")
+    checked = subprocess.run([*command(tmp_path, main), "-t"], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
 
 
