@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import EngageAction, channel_of, inbox_id_of, latest_theme
 from actions.dialogue import CHECKIN_OPEN, CHECKIN_SCALE, CHECKIN_WHY, lead_back, stage
+from bot.models import QuestionKind
 from bot.services.checkins import CheckinAnswered, give_checkin_answer, question_to_ask
 from bot.themes import is_theme, label
 
@@ -73,7 +74,7 @@ class ActionStartCheckin(EngageAction):
         )
         if question is None:
             return []
-        if question.kind == "scale":
+        if question.kind == QuestionKind.SCALE:
             dispatcher.utter_message(
                 response="utter_checkin_question",
                 question=question.wording,

@@ -235,8 +235,6 @@ def build(settings: Settings, database: Database | None = None) -> web.Applicati
     )
     eraser = Eraser.for_settings(settings, database)
     outbound = Outbound(database, settings, senders)
-    # InboxWorker takes RasaServers as well as a RasaClient (bot/rasa_pool.py), but its
-    # annotation says RasaClient only: this ignore goes when bot/inbox_worker.py says both.
     worker = InboxWorker(database, rasa, outbound, eraser=eraser)
     app = make_app(Gateway(settings, database, worker, senders))
 

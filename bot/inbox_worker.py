@@ -1,8 +1,10 @@
 """The inbox worker: hands each resident's messages to Rasa, in order, until each is processed.
 
 It claims residents' oldest open messages (bot/services/inbox.py), gives each to Rasa's
-private inbox channel, keeps Rasa's replies with the message, sends them through the
-channel's Sender (bot/outbound.py) and only then closes the message. A message Rasa could
+private inbox channel, keeps Rasa's replies with the message (and, in the same
+transaction, the options they offer), sends them through the channel's Sender
+(bot/outbound.py) and only then closes the message; REST's replies go back in its HTTP
+answer, so a REST message is closed as its replies are kept. A message Rasa could
 not process (Rasa down, the action server down or hanging, the tracker store failing)
 stays open and is tried again with a growing delay; the resident's later messages wait
 behind it. The webhooks wake the worker when something arrives.

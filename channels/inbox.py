@@ -78,6 +78,7 @@ class StrictActionEndpoint(EndpointConfig):
     timeout_s: float = 10.0
     _session: aiohttp.ClientSession | None = None
     _loop: asyncio.AbstractEventLoop | None = None
+    _ssl: ssl.SSLContext | None = None
 
     @classmethod
     def wrapping(
@@ -118,6 +119,12 @@ class StrictActionEndpoint(EndpointConfig):
             self._loop = loop
         return self._session
 
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        """The context that trusts `cafile`, made once (None: the system's defaults)."""
+        if self.cafile and self._ssl is None:
+            self._ssl = ssl.create_default_context(cafile=self.cafile)
+        return self._ssl
+
     async def close(self) -> None:
         """Close the kept-alive connections."""
         if self._session is not None and not self._session.closed:
@@ -138,8 +145,10 @@ class StrictActionEndpoint(EndpointConfig):
         body = kwargs.get("json")
         if isinstance(body, dict) and body.get("next_action") in _SKIPPED.get():
             return {"events": [], "responses": []}  # a custom action with nothing to do
+        # As Rasa's own request: the endpoint's headers (our token) win over the call's.
         headers = {"Content-Type": content_type} if content_type else {}
         headers.update(kwargs.pop("headers", None) or {})
+        headers.update(self.headers)
         url = concat_url(self.url, subpath)
         kwargs["timeout"] = aiohttp.ClientTimeout(total=self.timeout_s)  # not Rasa's 300 s
         try:
@@ -148,7 +157,7 @@ class StrictActionEndpoint(EndpointConfig):
                 url,
                 headers=headers,
                 params=self.combine_parameters(kwargs),
-                ssl=ssl.create_default_context(cafile=self.cafile) if self.cafile else None,
+                ssl=self._ssl_context(),
                 **kwargs,
             ) as answer:
                 if answer.status >= 400:

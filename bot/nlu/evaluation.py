@@ -15,6 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.pipeline import Pipeline, make_pipeline
 
+from bot.models import SafeguardingKind
 from bot.themes import is_theme, theme_keys
 
 if TYPE_CHECKING:
@@ -249,7 +250,7 @@ OFFTOPIC_INTENTS = frozenset(
     {"greet", "goodbye", "thank", "who_are_you", "out_of_scope", "help", "ask_about_service",
      "ask_news", "ask_rhythm"}
 )  # fmt: skip
-CRITICAL_KINDS = ("danger_now", "self_harm")
+CRITICAL_KINDS = (SafeguardingKind.DANGER_NOW, SafeguardingKind.SELF_HARM)
 
 
 @dataclass(frozen=True)

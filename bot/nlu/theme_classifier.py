@@ -35,6 +35,7 @@ THEME = "theme"
 THEME_RANKING = "theme_ranking"
 THEMES = "themes"
 MIN_CLAUSE_WORDS = 3
+MAX_CUTS = 12  # the training and held-out messages have at most 9
 # Where a message may turn to something else: punctuation, a line break, a spaced dash,
 # "&" or "+", and words that join clauses. Several in a row (", and also") are one break.
 _SEPARATOR = (
@@ -46,12 +47,19 @@ _CLAUSE_BREAK = re.compile(rf"\s*(?:{_SEPARATOR}\s*)+", re.IGNORECASE)
 
 
 def cuts(text: str) -> list[tuple[str, str]]:
-    """Each way of cutting a message in two at a clause break (3+ words a side)."""
+    """The ways of cutting a message in two at a clause break (3+ words a side).
+
+    At most MAX_CUTS, spread evenly over the message: each side is encoded whole, and a
+    long list of short clauses would otherwise cost the NLU seconds.
+    """
     found = []
     for match in _CLAUSE_BREAK.finditer(text):
         before, after = text[: match.start()].strip(), text[match.end() :].strip()
         if len(before.split()) >= MIN_CLAUSE_WORDS and len(after.split()) >= MIN_CLAUSE_WORDS:
             found.append((before, after))
+    if len(found) > MAX_CUTS:
+        step = len(found) / MAX_CUTS
+        found = [found[int(i * step)] for i in range(MAX_CUTS)]
     return found
 
 
@@ -165,9 +173,9 @@ class ThemeClassifier(TextModelComponent):
         """The shared defaults and the second-theme thresholds."""
         return {
             **TextModelComponent.get_default_config(),
-            "clause_threshold": 0.7,
-            "clear_threshold": 0.95,
-            "primary_part_threshold": 0.95,
+            "clause_threshold": 0.8,
+            "clear_threshold": 0.98,
+            "primary_part_threshold": 0.8,
             "message_threshold": 0.0,
         }
 

@@ -108,10 +108,10 @@ def answer_consent(
     if given and do_not_contact_key is None:
         raise ValueError("a yes needs the do-not-contact key")
     resident = get_or_create_resident(session, conversation_id, channel)
-    event = record_consent(session, resident, given=given, wording=wording, channel=channel)
+    record_consent(session, resident, given=given, wording=wording, channel=channel)
     if given and do_not_contact_key is not None:
         unblock(session, resident, do_not_contact_key)
-    return Consent(event.kind)
+    return Consent(resident.consent)
 
 
 @dataclass(frozen=True)

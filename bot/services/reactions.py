@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.models import (
     TOLD,
@@ -29,6 +30,11 @@ UPDATE_CONTEXT_ACTION = "action_update_context"
 KINDS = tuple(ReactionKind)
 
 
+def _told_lately(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Outbox rows of updates that reached the resident within the reply window."""
+    return (OutboxMessage.status.in_(TOLD), OutboxMessage.sent_at >= now - REPLY_WINDOW)
+
+
 def update_awaiting_reply(
     session: Session, conversation_id: str, last_activity: datetime | None, now: datetime
 ) -> int | None:
@@ -42,11 +48,7 @@ def update_awaiting_reply(
         return None
     row = session.scalars(
         select(OutboxMessage)
-        .where(
-            OutboxMessage.resident_id == resident.id,
-            OutboxMessage.status.in_(TOLD),
-            OutboxMessage.sent_at >= now - REPLY_WINDOW,
-        )
+        .where(OutboxMessage.resident_id == resident.id, *_told_lately(now))
         .order_by(OutboxMessage.sent_at.desc())
     ).first()
     if row is None or (last_activity is not None and row.sent_at <= last_activity):
@@ -71,8 +73,7 @@ def may_reply_to_update(session: Session, conversation_ids: list[str], now: date
         .join(Update, Update.id == OutboxMessage.update_id)
         .where(
             Resident.conversation_id.in_(conversation_ids),
-            OutboxMessage.status.in_(TOLD),
-            OutboxMessage.sent_at >= now - REPLY_WINDOW,
+            *_told_lately(now),
             Update.stage != Stage.COMING,
         )
         .distinct()

@@ -104,3 +104,30 @@ def test_rasas_sqlite_tracker_store_keeps_its_connections(tmp_path):
         assert store.engine.hide_parameters
     finally:
         store.engine.dispose()
+
+
+async def test_the_endpoints_own_headers_win_over_the_calls(action_server):
+    endpoint, calls = action_server  # the server checks that our token came
+    await endpoint.request(**_call("action_store_view"), headers={"Authorization": "Bearer x"})
+    assert [name for name, _ in calls] == ["action_store_view"]
+
+
+def test_a_cafile_makes_one_ssl_context_for_every_call(tmp_path):
+    endpoint = StrictActionEndpoint.wrapping(
+        EndpointConfig(url="http://127.0.0.1:9/webhook", cafile=None), 2.0, TOKEN
+    )
+    assert endpoint._ssl_context() is None
+    import ssl
+    import subprocess
+
+    key, cert = tmp_path / "k.pem", tmp_path / "c.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=localhost"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    trusted = StrictActionEndpoint.wrapping(
+        EndpointConfig(url="https://127.0.0.1:9/webhook", cafile=str(cert)), 2.0, TOKEN
+    )
+    context = trusted._ssl_context()
+    assert isinstance(context, ssl.SSLContext) and trusted._ssl_context() is context

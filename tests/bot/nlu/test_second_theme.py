@@ -129,3 +129,12 @@ def test_a_change_to_the_classifiers_code_retrains_it():
     theme = ThemeClassifier.fingerprint_addon({})
     assert theme == ThemeClassifier.fingerprint_addon({})  # stable: the cache still works
     assert theme != EmbeddingIntentClassifier.fingerprint_addon({})  # its own module counts
+
+
+def test_a_long_list_of_clauses_is_cut_a_bounded_number_of_times():
+    from bot.nlu.theme_classifier import MAX_CUTS
+
+    text = ", ".join(f"item number {i} is broken" for i in range(120))
+    found = cuts(text)
+    assert len(found) == MAX_CUTS
+    assert found[0] == cuts(text)[0] and len({before for before, _ in found}) == MAX_CUTS
