@@ -267,6 +267,12 @@ class View(Base):
 
     resident = relationship("Resident", back_populates="views")
 
+    def redacted_words(self) -> str:
+        """Its words redacted: as stored if made under today's rules, else redacted now."""
+        if self.text_redacted is not None and self.redaction_version == REDACTION_VERSION:
+            return str(self.text_redacted)
+        return redact(self.text or "")
+
 
 @event.listens_for(View.theme_source, "set")
 def _theme_set_now(target: View, value: str, oldvalue: object, initiator: Event) -> None:

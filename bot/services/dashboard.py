@@ -25,7 +25,6 @@ from bot.models import (
     ViewTheme,
     utcnow,
 )
-from bot.redaction import redact
 from bot.services.curation import visible
 from bot.services.views import with_theme
 
@@ -178,7 +177,7 @@ def latest_views(session: Session, wanted: ViewFilter, page: int = 1, per_page: 
     ).all()
     # The list shows words with personal details taken out, as every export does (issue 10).
     return Page(
-        [_row(view, conversation, redact(view.text)) for view, conversation in rows],
+        [_row(view, conversation, view.redacted_words()) for view, conversation in rows],
         total,
         page,
         per_page,
@@ -310,7 +309,7 @@ def view_detail(session: Session, view_id: int) -> ViewDetail | None:
         question=question.wording if question else None,
         rating=view.rating,
         updates=_answered_by(session, view),
-        others=[_row(other, conversation, redact(other.text)) for other in others],
+        others=[_row(other, conversation, other.redacted_words()) for other in others],
         other_total=session.scalar(select(func.count()).select_from(View).where(*same_resident))
         or 0,
     )

@@ -103,3 +103,12 @@ def test_erasure_and_forgetting_leave_no_redacted_text(database):
     with database.transaction() as s:
         left = s.execute(select(View.resident_id, View.text, View.text_redacted)).all()
     assert left == [(other_id, "someone else's bins", "someone else's bins")]
+
+
+def test_the_console_shows_the_stored_redaction_or_redacts_an_old_one():
+    view = View(text=SAID)
+    assert view.redacted_words() == SAID_REDACTED
+    view.text_redacted = "made by other rules"
+    assert view.redacted_words() == "made by other rules"  # today's version: as stored
+    view.redaction_version = REDACTION_VERSION - 1
+    assert view.redacted_words() == SAID_REDACTED  # older rules: redacted again
