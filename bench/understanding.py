@@ -10,7 +10,8 @@ at most 5% of single-theme views (tests/nlu/themes_test.yml). It reads models/en
 `--cv` measures the same things by 5-fold cross-validation on the training data
 (data/nlu, or `--data DIR`) instead, with config.yml's settings, and sweeps the thresholds
 around them: that, never the held-out splits, is how config.yml's thresholds are chosen.
-It trains 15 models (about 10 minutes on 2 cores).
+It trains 15 models and the theme classifier's yes/no models (about 10 minutes on 2
+cores).
 
     .venv/bin/python bench/understanding.py [--model PATH]
     .venv/bin/python bench/understanding.py --cv [--data DIR]
@@ -41,10 +42,15 @@ from bot.nlu.evaluation import (  # noqa: E402
 )
 
 SPLITS = ROOT / "tests" / "nlu"
-CRITICAL_SWEEP = (0.1, 0.12, 0.14, 0.16, 0.18, 0.2, 0.25, 0.3)
-CLAUSE_SWEEP = (0.6, 0.7, 0.8, 0.9)
-CLEAR_SWEEP = (0.9, 0.95, 0.98, 1.01)  # 1.01: a word naming the theme always needed
-PRIMARY_SWEEP = (0.0, 0.5, 0.8, 0.9, 0.95)
+CRITICAL_SWEEP = (0.06, 0.08, 0.1, 0.12, 0.14, 0.16, 0.18, 0.2, 0.25, 0.3)
+SURE_SWEEP = (0.0, 0.2, 0.3, 0.4, 0.5)  # 0: no veto
+VETO_SWEEP = (0.7, 0.8, 0.9, 0.95, 0.98)
+CLAUSE_SWEEP = (0.7, 0.8, 0.9)
+CLEAR_SWEEP = (0.95, 0.98, 1.01)  # 1.01: a word naming the theme always needed
+PRIMARY_SWEEP = (0.5, 0.8, 0.9)
+MULTI_SWEEP = (0.3, 0.4, 0.5, 1.01)  # 1.01: the per-theme model not used for a side
+TWO_SWEEP = (0.2, 0.3, 0.5, 1.01)
+ALONE_SWEEP = (0.6, 0.7, 0.8, 0.9, 1.01)
 
 
 def pipeline_settings(config_path: Path) -> dict[str, dict]:
@@ -70,25 +76,41 @@ def cross_validation(data_dir: Path) -> int:
     data = load_data(str(data_dir))
     encoder = cv_encoder(get_settings().encoder_dir)
 
+    sure = float(guard.get("critical_sure_threshold", 0.0))
+    veto = float(guard.get("view_veto_threshold", 1.01))
     examples = cross_validate_intents(data, encoder=encoder, intent=intent, safeguarding=guard)
     print("safeguarding, 5-fold cross-validation (critical = danger now and self-harm):")
-    print("  critical_threshold  critical flagged  abuse/crime flagged  views flagged")
+    print("  critical  sure  veto  critical flagged  abuse/crime flagged  views flagged")
+    rows = []
     for threshold in sorted({*CRITICAL_SWEEP, critical}):
-        got = safeguarding_cv(examples, threshold, other)
-        mark = " <- config.yml" if threshold == critical else ""
-        print(
-            f"  {threshold:18.2f}  {got['critical'].rate:16.3f}  {got['other'].rate:19.3f}"
-            f"  {1 - got['views'].rate:13.3f}{mark}"
-        )
-    guarded = safeguarding_cv(examples, critical, other)
+        for sure_at in sorted({*SURE_SWEEP, sure}):
+            for veto_at in sorted({*VETO_SWEEP, veto}) if sure_at > threshold else [1.01]:
+                got = safeguarding_cv(examples, threshold, other, sure_at, veto_at)
+                rows.append((threshold, sure_at, veto_at, got))
+    best_views = 2.0
+    for threshold, sure_at, veto_at, got in sorted(rows, key=lambda r: -r[3]["critical"].rate):
+        configured_row = (threshold, sure_at, veto_at) == (critical, sure, veto)
+        views_flagged = 1 - got["views"].rate
+        if views_flagged < best_views or configured_row or sure_at == 0:  # the best trade-offs
+            best_views = min(best_views, views_flagged)
+            mark = " <- config.yml" if configured_row else ""
+            print(
+                f"  {threshold:8.2f}  {sure_at:4.2f}  {veto_at:4.2f}  {got['critical'].rate:16.3f}"
+                f"  {got['other'].rate:19.3f}  {views_flagged:13.3f}{mark}"
+            )
+    guarded = safeguarding_cv(examples, critical, other, sure, veto)
     for text in guarded["critical"].wrong:
         print(f"    missed: {text}")
+    for text in guarded["views"].wrong:
+        print(f"    view flagged: {text}")
     offtopic = offtopic_cv(
         examples,
         fallback=float(fallback["threshold"]),
         ambiguity=float(fallback["ambiguity_threshold"]),
         critical=critical,
         other=other,
+        sure=sure,
+        veto=veto,
     )
     print(f"off-topic not taken for a view: {offtopic.right}/{offtopic.total}")
     for text in offtopic.wrong:
@@ -99,27 +121,35 @@ def cross_validation(data_dir: Path) -> int:
         encoder=encoder,
         c=float(theme["C"]),
         embedding_weight=float(theme["embedding_weight"]),
+        multi_c=float(theme.get("multi_C", 30.0)),
     )
     defaults = ThemeClassifier.get_default_config()
     configured = SecondThemeRule(
         **{key: float(theme.get(key, defaults[key])) for key in SecondThemeRule.__annotations__}
     )
     print("views about two things, 5-fold cross-validation (both found / single given two):")
-    print("  clause  clear  primary_part  both   false_second")
+    print("  clause  clear  primary_part  multi  two   alone  both   false_second")
     front: list[tuple[float, float, SecondThemeRule]] = []
     for clause in CLAUSE_SWEEP:
         for clear in CLEAR_SWEEP:
             for primary in PRIMARY_SWEEP:
-                rule = SecondThemeRule(clause, max(clear, clause), primary)
-                both, alone = second_theme_cv(views, rule)
-                front.append((1 - alone.rate, both.rate, rule))
+                for multi in MULTI_SWEEP:
+                    for two in TWO_SWEEP:
+                        for alone_at in ALONE_SWEEP:
+                            rule = SecondThemeRule(
+                                clause, max(clear, clause), primary, 0.0, multi, two, alone_at
+                            )
+                            both, alone = second_theme_cv(views, rule)
+                            front.append((1 - alone.rate, both.rate, rule))
     best = -1.0
     for false_second, both_rate, rule in sorted(front, key=lambda f: (f[0], -f[1])):
-        if both_rate > best:  # the best trade-offs only
+        if both_rate > best and false_second <= 0.1:  # the best trade-offs only
             best = both_rate
             print(
                 f"  {rule.clause_threshold:6.2f}  {rule.clear_threshold:5.2f}"
-                f"  {rule.primary_part_threshold:12.2f}  {both_rate:.3f}  {false_second:.3f}"
+                f"  {rule.primary_part_threshold:12.2f}  {rule.multi_threshold:5.2f}"
+                f"  {rule.two_threshold:4.2f}  {rule.alone_threshold:5.2f}"
+                f"  {both_rate:.3f}  {false_second:.3f}"
             )
     both, alone = second_theme_cv(views, configured)
     print(f"config.yml {configured}: both {both.rate:.3f}, false second {1 - alone.rate:.3f}")

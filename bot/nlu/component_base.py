@@ -22,7 +22,7 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.text_model import TextModel, train_text_model
+from bot.nlu.text_model import Head, TextModel, train_text_model
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +99,17 @@ class TextModelComponent(GraphComponent):
         """The texts and labels to learn from."""
         raise NotImplementedError
 
-    def annotate(self, message: Message, ranking: list[tuple[str, float]]) -> None:
-        """Write the prediction into the message."""
+    def heads(self, training_data: TrainingData, model: TextModel) -> dict[str, Head]:
+        """Extra yes/no classifiers over the model's features (none unless a subclass says)."""
+        return {}
+
+    def annotate(
+        self,
+        message: Message,
+        ranking: list[tuple[str, float]],
+        answers: dict[str, dict[str, float]],
+    ) -> None:
+        """Write the prediction (and the heads' `answers`) into the message."""
         raise NotImplementedError
 
     def train(self, training_data: TrainingData) -> Resource:
@@ -117,6 +126,7 @@ class TextModelComponent(GraphComponent):
             seed=int(self._config["random_seed"]),
             class_weight=self._config.get("class_weight"),
         )
+        self._model.heads = self.heads(training_data, self._model)
         with self._model_storage.write_to(self._resource) as directory:
             self._model.save(directory)
         logger.info("%s trained on %d examples.", type(self).__name__, len(texts))
@@ -145,8 +155,9 @@ class TextModelComponent(GraphComponent):
         if self._model is None or not messages:
             return messages
         texts = [m.get(TEXT) or "" for m in messages]
-        for message, ranking in zip(messages, self._model.rank(texts), strict=True):
-            self.annotate(message, ranking)
+        rankings, answers = self._model.analyse(texts)
+        for message, ranking, answer in zip(messages, rankings, answers, strict=True):
+            self.annotate(message, ranking, answer)
         return messages
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:

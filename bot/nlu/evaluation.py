@@ -261,6 +261,8 @@ class HeldOutView:
     themes: tuple[str, ...]  # as labelled; two for a view about two things
     ranking: list[tuple[str, float]]
     halves: list[tuple[Side, Side]]  # each cut's two sides, ranked on their own
+    multi: dict[str, float]  # the per-theme yes/no model's probabilities
+    two: float  # the "two things" model's probability
 
 
 @dataclass(frozen=True)
@@ -271,6 +273,7 @@ class HeldOutExample:
     intent: str
     intent_ranking: list[tuple[str, float]]  # the top two
     safeguarding_ranking: list[tuple[str, float]]
+    view: float  # the intent model's probability that it is a view (share_view)
 
 
 def cv_encoder(encoder_dir: Path) -> CachedEncoder:
@@ -294,12 +297,20 @@ def cross_validate_themes(
     encoder: CachedEncoder,
     c: float,
     embedding_weight: float,
+    multi_c: float = 30.0,
     folds: int = 5,
     seed: int = 1,
 ) -> list[HeldOutView]:
     """Every theme-labelled view, as judged by a ThemeClassifier model trained without it."""
     from bot.nlu.text_model import train_text_model
-    from bot.nlu.theme_classifier import ranked_cuts, single_theme, view_examples
+    from bot.nlu.theme_classifier import (
+        MULTI,
+        TWO,
+        ranked_cuts,
+        single_theme,
+        train_theme_heads,
+        view_examples,
+    )
 
     views = view_examples(training_data)
     strata = [f"{themes[0]}/{len(themes)}" for _, themes in views]
@@ -315,11 +326,22 @@ def cross_validate_themes(
             embedding_weight=embedding_weight,
             seed=seed,
         )
+        model.heads = train_theme_heads(model, [views[i] for i in train], c=multi_c, seed=seed)
         texts = [views[i][0] for i in test]
-        for i, ranking, halves in zip(
-            test, model.rank(texts), ranked_cuts(model, texts), strict=True
+        rankings, answers = model.analyse(texts)
+        for i, ranking, answer, halves in zip(
+            test, rankings, answers, ranked_cuts(model, texts), strict=True
         ):
-            held.append(HeldOutView(views[i][0], tuple(views[i][1]), ranking, halves))
+            held.append(
+                HeldOutView(
+                    views[i][0],
+                    tuple(views[i][1]),
+                    ranking,
+                    halves,
+                    answer[MULTI],
+                    answer[TWO][TWO],
+                )
+            )
     return held
 
 
@@ -329,7 +351,7 @@ def second_theme_cv(
     """(views about two things: both themes found; single-theme views: no second theme)."""
     both, alone = [], []
     for view in views:
-        second = rule.second_theme(view.ranking, view.halves)
+        second = rule.second_theme(view.ranking, view.halves, view.multi, view.two)
         found = {view.ranking[0][0]} | ({second[0]} if second else set())
         if len(view.themes) > 1:
             both.append((view.text, set(view.themes) <= found))
@@ -352,7 +374,7 @@ def cross_validate_intents(
     `intent` and `safeguarding` hold each component's C, embedding_weight (and
     class_weight), as in config.yml.
     """
-    from bot.nlu.safeguarding import safeguarding_examples
+    from bot.nlu.safeguarding import VIEW_INTENT, safeguarding_examples
     from bot.nlu.text_model import train_text_model
 
     texts, kinds = safeguarding_examples(training_data)
@@ -376,19 +398,33 @@ def cross_validate_intents(
         for i, by_intent, by_kind in zip(
             test, models[0].rank(tested), models[1].rank(tested), strict=True
         ):
-            held[i] = HeldOutExample(texts[i], intents[i], by_intent[:2], by_kind)
+            view = dict(by_intent).get(VIEW_INTENT, 0.0)
+            held[i] = HeldOutExample(texts[i], intents[i], by_intent[:2], by_kind, view)
     return [example for example in held if example is not None]
 
 
 def safeguarding_cv(
-    examples: Sequence[HeldOutExample], critical: float, other: float
+    examples: Sequence[HeldOutExample],
+    critical: float,
+    other: float,
+    sure: float = 0.0,
+    veto: float = 1.01,
 ) -> dict[str, Understanding]:
     """Danger now and self-harm ("critical"), abuse and crime ("other") flagged; views not."""
     from bot.nlu.safeguarding import assess
 
     groups: dict[str, list[tuple[str, bool]]] = {"critical": [], "other": [], "views": []}
     for example in examples:
-        flagged = assess(example.safeguarding_ranking, example.text, critical, other) is not None
+        found = assess(
+            example.safeguarding_ranking,
+            example.text,
+            critical,
+            other,
+            view=example.view,
+            sure=sure,
+            veto=veto,
+        )
+        flagged = found is not None
         if example.intent in CRITICAL_KINDS:
             groups["critical"].append((example.text, flagged))
         elif example.intent in ("abuse", "crime_report"):
@@ -405,6 +441,8 @@ def offtopic_cv(
     ambiguity: float,
     critical: float,
     other: float,
+    sure: float = 0.0,
+    veto: float = 1.01,
 ) -> Understanding:
     """Off-topic examples: right = not taken for a view (FallbackClassifier's thresholds)."""
     from bot.nlu.safeguarding import assess
@@ -419,7 +457,16 @@ def offtopic_cv(
             top == "share_view"
             and p >= fallback
             and p - second >= ambiguity
-            and assess(example.safeguarding_ranking, example.text, critical, other) is None
+            and assess(
+                example.safeguarding_ranking,
+                example.text,
+                critical,
+                other,
+                view=example.view,
+                sure=sure,
+                veto=veto,
+            )
+            is None
         )
         pairs.append((example.text, not stored))
     return _judge(pairs)

@@ -31,7 +31,12 @@ class EmbeddingIntentClassifier(TextModelComponent):
         messages = training_data.intent_examples
         return [m.get(TEXT) for m in messages], [m.get(INTENT) for m in messages]
 
-    def annotate(self, message: Message, ranking: list[tuple[str, float]]) -> None:
+    def annotate(
+        self,
+        message: Message,
+        ranking: list[tuple[str, float]],
+        answers: dict[str, dict[str, float]],
+    ) -> None:
         """Set the most likely intent and the top of the ranking."""
         items = [
             {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: round(p, 4)}

@@ -6,7 +6,11 @@ Four kinds, each with its own signposting in the dialogue: `danger_now` (call 99
 (hard negatives such as "the fire station is closing" included) flags a message when
 the probability that it is danger now or self-harm reaches `critical_threshold`, set
 low for recall (a missed disclosure is far worse than a signposting reply that was not
-needed), or abuse or a crime to report reaches `other_threshold`. A short
+needed), or abuse or a crime to report reaches `other_threshold`. Below
+`critical_sure_threshold`, a danger-now or self-harm probability is not enough when the
+intent classifier (earlier in the pipeline, trained on every intent) is sure the message
+is an ordinary view (`view_veto_threshold`): views with danger words ("the junction is a
+death trap") are most of the false alarms, and they read as views to it. A short
 list of unambiguous phrases for self-harm and danger backs the classifier up. When it
 fires, it sets the intent (so the dialogue's safeguarding rules answer, in any state)
 and `safeguarding` ({kind, confidence}) in the parse data.
@@ -20,6 +24,9 @@ from typing import Any
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.shared.nlu.constants import (
     INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
     TEXT,
 )
 from rasa.shared.nlu.training_data.message import Message
@@ -30,6 +37,7 @@ from bot.services.safeguarding import KINDS
 
 NONE = "none"
 SAFEGUARDING = "safeguarding"
+VIEW_INTENT = "share_view"
 
 _ME = r"(?:my ?self|meself|myslf|mysel)"
 _LOTS = r"(?:a load of|loads of|all (?:my|the)|a whole (?:box|packet) of)"
@@ -45,7 +53,11 @@ _LEXICON: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("self_harm", r"\bfeel(?:ing|s)? (?:really |so )?suicidal\b"),
         ("self_harm", rf"\b{_I}\b[^.!?]{{0,20}}\bself[- ]?harm"),
         ("self_harm", rf"\b(?:kill|hang|hurt|harm|cut|cutting|hurting|killing|harming) {_ME}\b"),
-        ("self_harm", r"\b(?:end|ending|take|taking) (?:it all|my (?:own )?life)\b"),
+        # "i take my life in my hands at that crossing" is a figure of speech.
+        (
+            "self_harm",
+            r"\b(?:end|ending|take|taking) (?:it all|my (?:own )?life)\b(?! in my hands)",
+        ),
         ("self_harm", r"\bthinking (?:of|about) ending it\b"),
         ("self_harm", r"\b(?:want|wanna|going|gonna|planning|plan) to die\b"),
         ("self_harm", r"\bbetter off (?:dead|without me)\b"),
@@ -57,6 +69,7 @@ _LEXICON: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         # An overdose by number ("took 30 paracetamol"; "took 2 paracetamol" stays ordinary).
         ("self_harm", rf"\b(?:took|taken|swallowed) [1-9]\d+ (?:of (?:my|the) )?{_PILLS}\b"),
         ("self_harm", rf"\b(?:stockpil\w*|sav(?:ed|ing) up|hoard(?:ed|ing)) (?:my )?{_PILLS}\b"),
+        ("self_harm", rf"\b(?:enough|all (?:my|the)) {_PILLS} (?:saved|stockpiled|hoarded)\b"),
         ("self_harm", r"\b(?:about|of) (?:just )?not (?:being|be) (?:here|around)\b"),
         ("danger_now", r"\bnot breathing\b"),
         ("danger_now", r"\b(?:smell|smells|smelling|stink|stinks|reeks?) (?:of )?gas\b"),
@@ -92,13 +105,33 @@ def safeguarding_examples(training_data: TrainingData) -> tuple[list[str], list[
 CRITICAL = ("danger_now", "self_harm")  # a miss could cost a life: the lower threshold
 
 
+def view_probability(message: Message) -> float | None:
+    """The intent classifier's probability that the message is a view (None: no ranking)."""
+    ranking = message.get(INTENT_RANKING_KEY)
+    if not ranking:
+        return None
+    for item in ranking:
+        if item.get(INTENT_NAME_KEY) == VIEW_INTENT:
+            return float(item.get(PREDICTED_CONFIDENCE_KEY) or 0.0)
+    return 0.0  # not among the likeliest
+
+
 def assess(
-    ranking: list[tuple[str, float]], text: str, critical: float, other: float
+    ranking: list[tuple[str, float]],
+    text: str,
+    critical: float,
+    other: float,
+    *,
+    view: float | None = None,
+    sure: float = 0.0,
+    veto: float = 1.01,
 ) -> tuple[str, float] | None:
     """(kind, confidence) if the message is a safeguarding one, else None.
 
-    Danger now and self-harm are flagged from `critical` summed probability; abuse and a
-    crime to report, whose words are common in ordinary views, from `other`.
+    Danger now and self-harm are flagged from `critical` summed probability, below
+    `sure` only if the intent classifier's probability that it is a view (`view`, when
+    known) is under `veto`; abuse and a crime to report, whose words are common in
+    ordinary views, from `other`.
     """
     phrase = lexicon_kind(text)
     if phrase is not None:
@@ -106,7 +139,8 @@ def assess(
     probabilities = dict(ranking)
     risk = sum(probabilities.get(kind, 0.0) for kind in CRITICAL)
     rest = sum(probabilities.get(kind, 0.0) for kind in KINDS if kind not in CRITICAL)
-    if risk < critical and rest < other:
+    vetoed = risk < sure and view is not None and view >= veto
+    if (risk < critical or vetoed) and rest < other:
         return None
     likeliest = max(KINDS, key=lambda kind: probabilities.get(kind, 0.0))
     return likeliest, risk + rest
@@ -124,19 +158,29 @@ class SafeguardingDetector(TextModelComponent):
             "class_weight": "balanced",
             "critical_threshold": 0.16,
             "other_threshold": 0.5,
+            "critical_sure_threshold": 0.0,  # 0: no veto
+            "view_veto_threshold": 1.01,
         }
 
     def examples(self, training_data: TrainingData) -> tuple[list[str], list[str]]:
         """The safeguarding intents against everything else."""
         return safeguarding_examples(training_data)
 
-    def annotate(self, message: Message, ranking: list[tuple[str, float]]) -> None:
+    def annotate(
+        self,
+        message: Message,
+        ranking: list[tuple[str, float]],
+        answers: dict[str, dict[str, float]],
+    ) -> None:
         """Set the safeguarding intent when the message is one."""
         found = assess(
             ranking,
             message.get(TEXT) or "",
             float(self._config["critical_threshold"]),
             float(self._config["other_threshold"]),
+            view=view_probability(message),
+            sure=float(self._config["critical_sure_threshold"]),
+            veto=float(self._config["view_veto_threshold"]),
         )
         if found is None:
             return

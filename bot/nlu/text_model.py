@@ -39,6 +39,28 @@ def _restore_vectorizer(
     return vectorizer
 
 
+def _sigmoid(scores: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(scores, -50.0, 50.0)))
+
+
+class Head:
+    """Yes/no classifiers over a TextModel's features, one per label (one-vs-rest).
+
+    An extra question about a text ("is it about housing, too?") costs one matrix
+    product over features already computed.
+    """
+
+    def __init__(self, classes: list[str], coef: np.ndarray, intercept: np.ndarray) -> None:
+        self.classes = classes
+        self.coef = coef
+        self.intercept = intercept
+
+    def probabilities(self, features: sparse.csr_matrix) -> list[dict[str, float]]:
+        """Each text's probability of each label, independently of the others."""
+        scores = _sigmoid(np.asarray(features @ self.coef.T + self.intercept))
+        return [dict(zip(self.classes, map(float, row), strict=True)) for row in scores]
+
+
 def _softmax(scores: np.ndarray) -> np.ndarray:
     scores = scores - scores.max(axis=1, keepdims=True)
     exp = np.exp(scores)
@@ -57,6 +79,7 @@ class TextModel:
         coef: np.ndarray,
         intercept: np.ndarray,
         embedding_weight: float = EMBEDDING_WEIGHT,
+        heads: dict[str, Head] | None = None,
     ) -> None:
         self.encoder = encoder
         self.word = word
@@ -65,6 +88,7 @@ class TextModel:
         self.coef = coef
         self.intercept = intercept
         self.embedding_weight = embedding_weight
+        self.heads = heads or {}
 
     def features(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """The feature matrix for `texts`."""
@@ -74,16 +98,32 @@ class TextModel:
         """Label probabilities, one row per text, columns in `self.classes` order."""
         if not texts:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        scores = self.features(texts) @ self.coef.T + self.intercept
-        return _softmax(np.asarray(scores))
+        return self._softmax_of(self.features(texts))
 
-    def rank(self, texts: Sequence[str]) -> list[list[tuple[str, float]]]:
-        """Each text's labels with their probabilities, most likely first."""
+    def _softmax_of(self, features: sparse.csr_matrix) -> np.ndarray:
+        return _softmax(np.asarray(features @ self.coef.T + self.intercept))
+
+    def _ranked(self, probabilities: np.ndarray) -> list[list[tuple[str, float]]]:
         rankings = []
-        for row in self.probabilities(texts):
+        for row in probabilities:
             order = np.argsort(-row, kind="stable")
             rankings.append([(self.classes[i], float(row[i])) for i in order])
         return rankings
+
+    def rank(self, texts: Sequence[str]) -> list[list[tuple[str, float]]]:
+        """Each text's labels with their probabilities, most likely first."""
+        return self._ranked(self.probabilities(texts))
+
+    def analyse(
+        self, texts: Sequence[str]
+    ) -> tuple[list[list[tuple[str, float]]], list[dict[str, dict[str, float]]]]:
+        """`rank(texts)` and each head's answers, from one computation of the features."""
+        if not texts:
+            return [], []
+        features = self.features(texts)
+        answers = {name: head.probabilities(features) for name, head in self.heads.items()}
+        per_text = [{name: answers[name][i] for name in answers} for i in range(len(texts))]
+        return self._ranked(self._softmax_of(features)), per_text
 
     def save(self, directory: Path) -> None:
         """Write the model to `directory` (JSON + .npz, no pickle)."""
@@ -93,14 +133,20 @@ class TextModel:
             "embedding_weight": self.embedding_weight,
             "word_vocabulary": {k: int(v) for k, v in self.word.vocabulary_.items()},
             "char_vocabulary": {k: int(v) for k, v in self.char.vocabulary_.items()},
+            "heads": {name: head.classes for name, head in self.heads.items()},
         }
         (directory / "text_model.json").write_text(json.dumps(meta), encoding="utf-8")
+        head_arrays = {}
+        for name, head in self.heads.items():
+            head_arrays[f"head_{name}_coef"] = head.coef
+            head_arrays[f"head_{name}_intercept"] = head.intercept
         np.savez(
             directory / "text_model.npz",
             coef=self.coef,
             intercept=self.intercept,
             word_idf=self.word.idf_,
             char_idf=self.char.idf_,
+            **head_arrays,
         )
 
     @classmethod
@@ -115,6 +161,12 @@ class TextModel:
         with np.load(directory / "text_model.npz", allow_pickle=False) as arrays:
             coef, intercept = arrays["coef"], arrays["intercept"]
             word_idf, char_idf = arrays["word_idf"], arrays["char_idf"]
+            heads = {
+                name: Head(
+                    list(classes), arrays[f"head_{name}_coef"], arrays[f"head_{name}_intercept"]
+                )
+                for name, classes in meta.get("heads", {}).items()
+            }
         return cls(
             encoder=shared_encoder(encoder_dir),
             word=_restore_vectorizer(WORD_NGRAMS, meta["word_vocabulary"], word_idf),
@@ -123,6 +175,7 @@ class TextModel:
             coef=coef,
             intercept=intercept,
             embedding_weight=float(meta["embedding_weight"]),
+            heads=heads,
         )
 
 
@@ -173,4 +226,28 @@ def train_text_model(
         coef=classifier.coef_.astype(np.float32),
         intercept=classifier.intercept_.astype(np.float32),
         embedding_weight=embedding_weight,
+    )
+
+
+def train_head(
+    model: TextModel,
+    texts: Sequence[str],
+    labels: Sequence[Sequence[str]],
+    classes: Sequence[str],
+    *,
+    c: float,
+    seed: int = 1,
+) -> Head:
+    """One yes/no classifier per class over `model`'s features: is the label among a text's?"""
+    features = model.features(texts)
+    coefs, intercepts = [], []
+    for label in classes:
+        wanted = np.array([label in text_labels for text_labels in labels])
+        fitted = LogisticRegression(C=c, max_iter=5000, random_state=seed).fit(features, wanted)
+        coefs.append(fitted.coef_[0])
+        intercepts.append(fitted.intercept_[0])
+    return Head(
+        [str(label) for label in classes],
+        np.asarray(coefs, dtype=np.float32),
+        np.asarray(intercepts, dtype=np.float32),
     )

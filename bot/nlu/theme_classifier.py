@@ -10,14 +10,20 @@ also gets its second theme. The message is cut in two at each clause break ("and
 (`primary_part_threshold`) and whose other side is about another theme on its own
 (`clause_threshold`), with a word that names that theme and no other (the catalogue's
 lexicon, `bot.corrections.theme_words`) or very clearly (`clear_threshold`), adds it.
-`themes` lists the primary theme first. Views about two things in the training data
-(example metadata `themes: [a, b]`) are learnt under both of their themes.
+Two yes/no models over the theme classifier's features, trained on the views about
+two things as well (example metadata `themes: [a, b]`), help: one per theme ("is it
+about this theme, too?", `multi_threshold` stands in for the naming word, and
+`alone_threshold` adds its best non-primary theme without a cut), and one "is it about
+two things?" (`two_threshold` also stands in for the naming word). `themes` lists the
+primary theme first. The softmax classifier of the primary theme learns the views about
+one thing only (`single_theme`).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -27,13 +33,16 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.corrections import named_themes
 from bot.nlu.component_base import TextModelComponent
-from bot.nlu.text_model import TextModel
+from bot.nlu.text_model import Head, TextModel, train_head
 from bot.themes import theme_keys
 
 VIEW_INTENT = "share_view"
 THEME = "theme"
 THEME_RANKING = "theme_ranking"
 THEMES = "themes"
+MULTI = "per_theme"  # the head: is the view about this theme (too)?
+TWO = "two"  # the head: is the view about two things?
+OFF = 1.01  # a probability threshold never reached
 MIN_CLAUSE_WORDS = 3
 MAX_CUTS = 12  # the training and held-out messages have at most 9
 # Where a message may turn to something else: punctuation, a line break, a spaced dash,
@@ -44,6 +53,12 @@ _SEPARATOR = (
     r"|\bas for\b)"
 )
 _CLAUSE_BREAK = re.compile(rf"\s*(?:{_SEPARATOR}\s*)+", re.IGNORECASE)
+
+
+@lru_cache(maxsize=4096)
+def _named(text: str) -> frozenset[str]:
+    """`named_themes`, remembered (cross-validation asks about each side many times)."""
+    return frozenset(named_themes(text))
 
 
 def cuts(text: str) -> list[tuple[str, str]]:
@@ -80,15 +95,27 @@ class SecondThemeRule:
     clear_threshold: float  # ... and this likely, or a word of it names that theme
     primary_part_threshold: float  # the primary side's theme at least this likely
     message_threshold: float = 0.0  # the whole message's probability of the second theme
+    multi_threshold: float = OFF  # ... or the per-theme model this sure of the side's theme
+    two_threshold: float = OFF  # ... or the "two things" model this sure
+    alone_threshold: float = OFF  # no cut needed when the per-theme model is this sure
 
     def second_theme(
-        self, ranking: list[tuple[str, float]], halves: list[tuple[Side, Side]]
+        self,
+        ranking: list[tuple[str, float]],
+        halves: list[tuple[Side, Side]],
+        multi: dict[str, float] | None = None,
+        two: float = 0.0,
     ) -> tuple[str, float] | None:
-        """The clearest other theme of a cut's one side when its other side is the primary."""
+        """The clearest other theme of a cut's one side when its other side is the primary.
+
+        `multi` (each theme's probability from the per-theme model) and `two` (the "two
+        things" model's) are the message's; without them, only the cut rule applies.
+        """
         if not ranking:
             return None
         primary = ranking[0][0]
         overall = dict(ranking)
+        multi = multi or {}
         found = []
         for first, second in halves:
             if first.theme == second.theme or primary not in (first.theme, second.theme):
@@ -100,11 +127,20 @@ class SecondThemeRule:
                 and overall.get(other.theme, 0.0) >= self.message_threshold
                 and (
                     other.confidence >= self.clear_threshold
-                    or other.theme in named_themes(other.text)
+                    or multi.get(other.theme, 0.0) >= self.multi_threshold
+                    or two >= self.two_threshold
+                    or other.theme in _named(other.text)
                 )
             ):
                 found.append((other.theme, other.confidence))
-        return max(found, key=lambda kp: kp[1]) if found else None
+        if found:
+            return max(found, key=lambda kp: kp[1])
+        others = [(key, p) for key, p in multi.items() if key != primary]
+        if others:
+            key, p = max(others, key=lambda kp: kp[1])
+            if p >= self.alone_threshold:
+                return key, p
+        return None
 
 
 def ranked_cuts(model: TextModel, texts: list[str]) -> list[list[tuple[Side, Side]]]:
@@ -158,6 +194,26 @@ def single_theme(views: list[tuple[str, list[str]]]) -> list[tuple[str, list[str
     return [(text, themes) for text, themes in views if len(themes) == 1]
 
 
+def train_theme_heads(
+    model: TextModel, views: list[tuple[str, list[str]]], *, c: float, seed: int
+) -> dict[str, Head]:
+    """The per-theme and "two things" yes/no models, over `model`'s features, on all views."""
+    texts = [text for text, _ in views]
+    return {
+        MULTI: train_head(
+            model, texts, [themes for _, themes in views], theme_keys(), c=c, seed=seed
+        ),
+        TWO: train_head(
+            model,
+            texts,
+            [[TWO] if len(themes) > 1 else [] for _, themes in views],
+            [TWO],
+            c=c,
+            seed=seed,
+        ),
+    }
+
+
 def theme_examples(training_data: TrainingData) -> tuple[list[str], list[str]]:
     """The texts and theme keys the theme classifier learns from (views about one thing)."""
     views = single_theme(view_examples(training_data))
@@ -177,14 +233,35 @@ class ThemeClassifier(TextModelComponent):
             "clear_threshold": 0.98,
             "primary_part_threshold": 0.8,
             "message_threshold": 0.0,
+            "multi_threshold": OFF,
+            "two_threshold": OFF,
+            "alone_threshold": OFF,
+            "multi_C": 30.0,
         }
 
     def examples(self, training_data: TrainingData) -> tuple[list[str], list[str]]:
         """The theme-labelled views."""
         return theme_examples(training_data)
 
-    def annotate(self, message: Message, ranking: list[tuple[str, float]]) -> None:
-        """Set the most likely theme and the full ranking."""
+    def heads(self, training_data: TrainingData, model: TextModel) -> dict[str, Head]:
+        """The per-theme and "two things" models, when a threshold of config.yml uses them."""
+        rule = self.rule()
+        if min(rule.multi_threshold, rule.two_threshold, rule.alone_threshold) >= OFF:
+            return {}
+        return train_theme_heads(
+            model,
+            view_examples(training_data),
+            c=float(self._config["multi_C"]),
+            seed=int(self._config["random_seed"]),
+        )
+
+    def annotate(
+        self,
+        message: Message,
+        ranking: list[tuple[str, float]],
+        answers: dict[str, dict[str, float]],
+    ) -> None:
+        """Set the most likely theme and the full ranking (`process` uses the answers)."""
         items = [{"name": key, "confidence": round(p, 4)} for key, p in ranking]
         message.set(THEME, items[0], add_to_output=True)
         message.set(THEME_RANKING, items, add_to_output=True)
@@ -197,18 +274,27 @@ class ThemeClassifier(TextModelComponent):
             clear_threshold=float(self._config["clear_threshold"]),
             primary_part_threshold=float(self._config["primary_part_threshold"]),
             message_threshold=float(self._config["message_threshold"]),
+            multi_threshold=float(self._config["multi_threshold"]),
+            two_threshold=float(self._config["two_threshold"]),
+            alone_threshold=float(self._config["alone_threshold"]),
         )
 
     def process(self, messages: list[Message]) -> list[Message]:
         """The theme of each message, then a second theme from its two sides, if any."""
-        messages = super().process(messages)
-        if self._model is None:
+        if self._model is None or not messages:
             return messages
         rule = self.rule()
         texts = [message.get(TEXT) or "" for message in messages]
-        for message, halves in zip(messages, ranked_cuts(self._model, texts), strict=True):
+        rankings, answers = self._model.analyse(texts)
+        halves_per_text = ranked_cuts(self._model, texts)
+        for message, ranking, answer, halves in zip(
+            messages, rankings, answers, halves_per_text, strict=True
+        ):
+            self.annotate(message, ranking, answer)
             ranking = [(i["name"], i["confidence"]) for i in message.get(THEME_RANKING) or []]
-            second = rule.second_theme(ranking, halves)
+            second = rule.second_theme(
+                ranking, halves, answer.get(MULTI), answer.get(TWO, {}).get(TWO, 0.0)
+            )
             if second is not None:
                 key, p = second
                 second_item = {"name": key, "confidence": round(p, 4)}

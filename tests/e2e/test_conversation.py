@@ -138,7 +138,7 @@ def test_something_else_and_a_forged_theme(stack):
 def test_resident_corrects_the_theme(stack):
     sender = new_sender()
     consented(stack, sender)
-    assert "Roads & transport" in stack.texts(sender, "potholes on my road are wrecking my car")[0]
+    assert "Roads & transport" in stack.texts(sender, "the potholes on my road are awful")[0]
     assert stack.texts(sender, "no its about the council not fixing my flat")[0].startswith(
         "Sorry, moved to Housing."
     )

@@ -48,13 +48,13 @@ def test_no_danger_or_self_harm_message_is_missed(parser):
         assert results[kind].wrong == (), f"{kind} missed: {results[kind].wrong}"
     for kind in ("abuse", "crime_report"):
         assert results[kind].rate >= 0.9, results[kind].wrong
-    assert results["none"].rate >= 0.9, results["none"].wrong  # hard negatives
+    assert results["none"].rate >= 0.93, results["none"].wrong  # hard negatives
 
 
 def test_few_ordinary_views_are_taken_for_danger(parser, ordinary_views):
     items = [{"text": text, "kind": "none"} for text in ordinary_views]
     flagged = safeguarding_results(parser, items)["none"]
-    assert flagged.rate >= 0.955, flagged.wrong  # goal 0.98: see docs/BENCHMARKS.md
+    assert flagged.rate >= 0.96, flagged.wrong  # goal 0.98 (0.967 now): see docs/BENCHMARKS.md
 
 
 def test_off_topic_messages_are_not_taken_for_views(parser):
@@ -66,5 +66,5 @@ def test_views_about_two_things(parser, ordinary_views):
     both, alone = multitheme_results(
         parser, load_items(SPLITS / "multitheme_test.yml", "themes"), ordinary_views
     )
-    assert both.rate >= 0.45, both.wrong  # goal 0.80: see docs/BENCHMARKS.md
-    assert alone.rate >= 0.92, alone.wrong  # goal 0.95
+    assert both.rate >= 0.54, both.wrong  # goal 0.80 (0.561 now): see docs/BENCHMARKS.md
+    assert alone.rate >= 0.92, alone.wrong  # goal 0.95 (0.929 now)

@@ -21,6 +21,7 @@ from bot.nlu.safeguarding import assess, lexicon_kind
         ("ive thought about just not being here", "self_harm"),
         ("took 30 paracetamol an hour ago", "self_harm"),
         ("ive been saving up my tablets", "self_harm"),
+        ("got enough tablets saved up", "self_harm"),
         ("been stockpiling meds for weeks", "self_harm"),
         ("my neighbour collapsed and hes not breathing", "danger_now"),
         ("it smells of gas on the whole landing", "danger_now"),
@@ -42,6 +43,7 @@ def test_unambiguous_phrases_always_count(text, kind):
         "kill the speed bumps",
         "this pothole will be the death of me",
         "the safety of the crossing is killing me",
+        "i take my life in my hands crossing that road",
         "my gas bill nearly gave me a heart attack",
         "took 2 paracetamol and waited 5 hours in a&e",
         "my mum takes 12 tablets a day and the chemist keeps running out",
@@ -66,3 +68,17 @@ def test_danger_and_self_harm_are_flagged_from_a_lower_probability_than_the_rest
         pytest.approx(0.7),
     )
     assert assess([("none", 0.97), ("abuse", 0.03)], "the bins", critical=0.16, other=0.5) is None
+
+
+def test_below_the_sure_threshold_danger_is_not_flagged_in_what_is_surely_a_view():
+    risk = [("none", 0.8), ("danger_now", 0.2)]
+    vetoing = {"critical": 0.08, "other": 0.5, "sure": 0.3, "veto": 0.9}
+    text = "the junction is a death trap"
+    assert assess(risk, text, view=0.95, **vetoing) is None
+    assert assess(risk, text, view=0.6, **vetoing) == ("danger_now", pytest.approx(0.2))
+    assert assess(risk, text, view=None, **vetoing) is not None  # no intent ranking: flag
+    sure = [("none", 0.6), ("danger_now", 0.4)]
+    assert assess(sure, text, view=0.99, **vetoing) == ("danger_now", pytest.approx(0.4))
+    crime = [("none", 0.4), ("crime_report", 0.6)]
+    assert assess(crime, "my van was nicked", view=0.99, **vetoing) is not None
+    assert assess([("self_harm", 1.0)], "took 30 paracetamol", view=1.0, **vetoing) is not None

@@ -138,3 +138,19 @@ def test_a_long_list_of_clauses_is_cut_a_bounded_number_of_times():
     found = cuts(text)
     assert len(found) == MAX_CUTS
     assert found[0] == cuts(text)[0] and len({before for before, _ in found}) == MAX_CUTS
+
+
+def test_the_yes_no_models_stand_in_for_a_naming_word_or_the_cut():
+    rule = SecondThemeRule(
+        0.8, 0.95, 0.9, multi_threshold=0.4, two_threshold=0.2, alone_threshold=0.8
+    )
+    halves = [_cut("it stinks round here", "waste_recycling", 0.85)]
+    unsure = {"roads_transport": 0.9, "waste_recycling": 0.1, "housing": 0.05}
+    assert rule.second_theme(RANKING, halves, unsure, 0.1) is None
+    multi = {**unsure, "waste_recycling": 0.5}  # the per-theme model is fairly sure
+    assert rule.second_theme(RANKING, halves, multi, 0.1) == ("waste_recycling", 0.85)
+    assert rule.second_theme(RANKING, halves, unsure, 0.3) == ("waste_recycling", 0.85)  # two
+    alone = {**unsure, "housing": 0.85}  # no cut needed when very sure
+    assert rule.second_theme(RANKING, [], alone, 0.0) == ("housing", 0.85)
+    assert rule.second_theme(RANKING, [], {**alone, "housing": 0.75}, 0.0) is None
+    assert RULE.second_theme(RANKING, [], alone, 1.0) is None  # off by default

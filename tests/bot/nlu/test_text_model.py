@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.nlu.text_model import TextModel, train_text_model
+from bot.nlu.text_model import TextModel, train_head, train_text_model
 from bot.settings import get_settings
 
 TEXTS = [
@@ -49,3 +49,19 @@ def test_training_is_deterministic(model):
 def test_no_model_in_a_folder_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="no trained model"):
         TextModel.load(tmp_path, encoder_dir=get_settings().encoder_dir)
+
+
+def test_heads_answer_yes_no_questions_and_are_saved_with_the_model(tmp_path):
+    model = train_text_model(TEXTS, LABELS, encoder_dir=get_settings().encoder_dir)
+    several = [[label] for label in LABELS]
+    several[0] = ["roads", "waste"]  # a text about two things
+    model.heads = {"multi": train_head(model, TEXTS, several, ["roads", "waste", "housing"], c=10)}
+    rankings, answers = model.analyse(["the bins stink", "damp flat"])
+    assert rankings == model.rank(["the bins stink", "damp flat"])
+    assert answers[0]["multi"]["waste"] > 0.5 > answers[0]["multi"]["housing"]
+    model.save(tmp_path)
+    loaded = TextModel.load(tmp_path, encoder_dir=get_settings().encoder_dir)
+    _, again = loaded.analyse(["the bins stink", "damp flat"])
+    for before, after in zip(answers, again, strict=True):
+        assert after["multi"] == pytest.approx(before["multi"], abs=1e-6)
+    assert model.analyse([]) == ([], [])
