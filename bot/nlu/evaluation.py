@@ -403,6 +403,24 @@ def cross_validate_intents(
     return [example for example in held if example is not None]
 
 
+def _flagged(
+    example: HeldOutExample, critical: float, other: float, sure: float, veto: float
+) -> bool:
+    """Whether the safeguarding detector flags `example` at these thresholds."""
+    from bot.nlu.safeguarding import assess
+
+    found = assess(
+        example.safeguarding_ranking,
+        example.text,
+        critical,
+        other,
+        view=example.view,
+        sure=sure,
+        veto=veto,
+    )
+    return found is not None
+
+
 def safeguarding_cv(
     examples: Sequence[HeldOutExample],
     critical: float,
@@ -411,20 +429,9 @@ def safeguarding_cv(
     veto: float = 1.01,
 ) -> dict[str, Understanding]:
     """Danger now and self-harm ("critical"), abuse and crime ("other") flagged; views not."""
-    from bot.nlu.safeguarding import assess
-
     groups: dict[str, list[tuple[str, bool]]] = {"critical": [], "other": [], "views": []}
     for example in examples:
-        found = assess(
-            example.safeguarding_ranking,
-            example.text,
-            critical,
-            other,
-            view=example.view,
-            sure=sure,
-            veto=veto,
-        )
-        flagged = found is not None
+        flagged = _flagged(example, critical, other, sure, veto)
         if example.intent in CRITICAL_KINDS:
             groups["critical"].append((example.text, flagged))
         elif example.intent in ("abuse", "crime_report"):
@@ -445,8 +452,6 @@ def offtopic_cv(
     veto: float = 1.01,
 ) -> Understanding:
     """Off-topic examples: right = not taken for a view (FallbackClassifier's thresholds)."""
-    from bot.nlu.safeguarding import assess
-
     pairs = []
     for example in examples:
         if example.intent not in OFFTOPIC_INTENTS:
@@ -457,16 +462,7 @@ def offtopic_cv(
             top == "share_view"
             and p >= fallback
             and p - second >= ambiguity
-            and assess(
-                example.safeguarding_ranking,
-                example.text,
-                critical,
-                other,
-                view=example.view,
-                sure=sure,
-                veto=veto,
-            )
-            is None
+            and not _flagged(example, critical, other, sure, veto)
         )
         pairs.append((example.text, not stored))
     return _judge(pairs)
