@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from itertools import product
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,17 +131,11 @@ def cross_validation(data_dir: Path) -> int:
     print("views about two things, 5-fold cross-validation (both found / single given two):")
     print("  clause  clear  primary_part  multi  two   alone  both   false_second")
     front: list[tuple[float, float, SecondThemeRule]] = []
-    for clause in CLAUSE_SWEEP:
-        for clear in CLEAR_SWEEP:
-            for primary in PRIMARY_SWEEP:
-                for multi in MULTI_SWEEP:
-                    for two in TWO_SWEEP:
-                        for alone_at in ALONE_SWEEP:
-                            rule = SecondThemeRule(
-                                clause, max(clear, clause), primary, 0.0, multi, two, alone_at
-                            )
-                            both, alone = second_theme_cv(views, rule)
-                            front.append((1 - alone.rate, both.rate, rule))
+    sweep = product(CLAUSE_SWEEP, CLEAR_SWEEP, PRIMARY_SWEEP, MULTI_SWEEP, TWO_SWEEP, ALONE_SWEEP)
+    for clause, clear, primary, multi, two, alone_at in sweep:
+        rule = SecondThemeRule(clause, max(clear, clause), primary, 0.0, multi, two, alone_at)
+        both, alone = second_theme_cv(views, rule)
+        front.append((1 - alone.rate, both.rate, rule))
     best = -1.0
     for false_second, both_rate, rule in sorted(front, key=lambda f: (f[0], -f[1])):
         if both_rate > best and false_second <= 0.1:  # the best trade-offs only

@@ -291,7 +291,6 @@ class ThemeClassifier(TextModelComponent):
             messages, rankings, answers, halves_per_text, strict=True
         ):
             self.annotate(message, ranking, answer)
-            ranking = [(i["name"], i["confidence"]) for i in message.get(THEME_RANKING) or []]
             second = rule.second_theme(
                 ranking, halves, answer.get(MULTI), answer.get(TWO, {}).get(TWO, 0.0)
             )
