@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -362,17 +362,21 @@ def mark_expired(session: Session, checkin_id: int, now: datetime) -> None:
     checkin.claimed_at = now
 
 
+# Built once: every message asks it (building it costs more than running it).
+_LATEST_SENT = (
+    select(Checkin)
+    .where(
+        Checkin.resident_id == bindparam("resident_id"),
+        Checkin.status == CheckinStatus.SENT,
+        Checkin.kind == CheckinKind.CHECKIN,
+    )
+    .order_by(Checkin.sent_at.desc())
+)
+
+
 def resident_wrote(session: Session, resident: Resident, now: datetime) -> None:
     """Any message from a resident answers their open check-in and ends a no-reply pause."""
-    latest = session.scalars(
-        select(Checkin)
-        .where(
-            Checkin.resident_id == resident.id,
-            Checkin.status == CheckinStatus.SENT,
-            Checkin.kind == CheckinKind.CHECKIN,
-        )
-        .order_by(Checkin.sent_at.desc())
-    ).first()
+    latest = session.scalars(_LATEST_SENT, {"resident_id": resident.id}).first()
     if latest is not None and latest.answered_at is None:
         latest.answered_at = now
     if resident.pause_reason == PauseReason.NO_REPLY:

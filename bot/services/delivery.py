@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import and_, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from bot.models import (
@@ -131,13 +131,18 @@ def _update_notification(
         row.error_code = error_code or status
 
 
+# Built once: every turn offers its options (building one costs more than running it).
+_THEIRS = and_(
+    PendingChoice.resident_id == bindparam("resident_id"),
+    PendingChoice.channel == bindparam("channel"),
+)
+_CLOSE_CHOICES = delete(PendingChoice).where(_THEIRS)
+_OPEN_CHOICE = select(PendingChoice).where(_THEIRS)
+
+
 def offer_choices(session: Session, resident: Resident, channel: str, payloads: list[str]) -> None:
     """Remember the numbered options just sent (an empty list closes the question)."""
-    session.execute(
-        delete(PendingChoice).where(
-            PendingChoice.resident_id == resident.id, PendingChoice.channel == channel
-        )
-    )
+    session.execute(_CLOSE_CHOICES, {"resident_id": resident.id, "channel": channel})
     if payloads:
         session.add(
             PendingChoice(resident_id=resident.id, channel=channel, payloads=json.dumps(payloads))
@@ -151,9 +156,7 @@ def chosen_payload(session: Session, resident: Resident, channel: str, reply: st
     if not number.isdigit():
         return None
     choice = session.scalars(
-        select(PendingChoice).where(
-            PendingChoice.resident_id == resident.id, PendingChoice.channel == channel
-        )
+        _OPEN_CHOICE, {"resident_id": resident.id, "channel": channel}
     ).one_or_none()
     if choice is None:
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from bot.models import ChannelIdentity, Resident, utcnow
@@ -14,13 +14,24 @@ PROACTIVE_CHANNELS = ("sms", "telegram")  # the channels we can message first
 T = TypeVar("T")
 
 
+# Built once: every message asks them (building one costs more than running it).
+_AT = and_(
+    ChannelIdentity.channel == bindparam("channel"), ChannelIdentity.address == bindparam("address")
+)
+_IDENTITY = select(ChannelIdentity).where(_AT)
+_ADDRESS = (
+    select(ChannelIdentity.address)
+    .join(Resident)
+    .where(
+        Resident.conversation_id == bindparam("conversation_id"),
+        ChannelIdentity.channel == bindparam("channel"),
+    )
+)
+
+
 def resident_for(session: Session, channel: str, address: str) -> Resident:
     """The resident at `address`, creating the resident and identity if new."""
-    identity = session.scalars(
-        select(ChannelIdentity).where(
-            ChannelIdentity.channel == channel, ChannelIdentity.address == address
-        )
-    ).one_or_none()
+    identity = session.scalars(_IDENTITY, {"channel": channel, "address": address}).one_or_none()
     if identity is None:
         resident = Resident()
         session.add(resident)
@@ -41,9 +52,7 @@ def conversation_for(session: Session, channel: str, address: str) -> str:
 def address_for(session: Session, conversation_id: str, channel: str) -> str | None:
     """The resident's address on `channel`, if they have one."""
     return session.scalars(
-        select(ChannelIdentity.address)
-        .join(Resident)
-        .where(Resident.conversation_id == conversation_id, ChannelIdentity.channel == channel)
+        _ADDRESS, {"conversation_id": conversation_id, "channel": channel}
     ).first()
 
 

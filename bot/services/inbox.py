@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
 from bot.models import InboxMessage, InboxStatus, Resident
 
@@ -51,58 +50,85 @@ class Depth:
     oldest: datetime | None
 
 
+# The statements of every turn are built once, in SQLAlchemy Core: building one costs
+# more CPU than SQLite takes to run it, and the ORM's layer as much again (docs/BENCHMARKS.md,
+# issue 14); the values are bound when they run.
+_INBOX = InboxMessage.__table__
+_RESIDENTS = Resident.__table__
+_FREE = or_(_INBOX.c.claimed_until.is_(None), _INBOX.c.claimed_until < bindparam("now"))
+_DUE = or_(_INBOX.c.next_attempt_at.is_(None), _INBOX.c.next_attempt_at <= bindparam("now"))
+_HEADS = (
+    select(func.min(_INBOX.c.id)).where(_INBOX.c.status.in_(OPEN)).group_by(_INBOX.c.resident_id)
+)
+_CLAIMABLE = (
+    select(_INBOX.c.id)
+    .where(_INBOX.c.id.in_(_HEADS), _INBOX.c.status.in_(OPEN), _FREE, _DUE)
+    .order_by(_INBOX.c.id)
+    .limit(bindparam("limit"))
+)
+# Checked again in the UPDATE: of two workers that picked the same head, one takes it.
+_CLAIM = (
+    update(_INBOX)
+    .where(_INBOX.c.id.in_(bindparam("ids", expanding=True)), _INBOX.c.status.in_(OPEN), _FREE)
+    .values(
+        claim_token=bindparam("token"),
+        claimed_until=bindparam("until"),
+        attempts=_INBOX.c.attempts + 1,
+    )
+)
+_CLAIMED = (
+    select(
+        _INBOX.c.id,
+        _INBOX.c.channel,
+        _INBOX.c.text,
+        _INBOX.c.status,
+        _INBOX.c.attempts,
+        _INBOX.c.replies,
+        _RESIDENTS.c.conversation_id,
+    )
+    .join(_RESIDENTS, _RESIDENTS.c.id == _INBOX.c.resident_id)
+    .where(_INBOX.c.claim_token == bindparam("token"))
+    .order_by(_INBOX.c.id)
+)
+_FENCED = and_(_INBOX.c.id == bindparam("inbox_id"), _INBOX.c.claim_token == bindparam("token"))
+_PROCESSED = (
+    update(_INBOX)
+    .where(_FENCED, _INBOX.c.status == InboxStatus.PENDING)
+    .values(
+        status=InboxStatus.REPLYING,
+        replies=bindparam("new_replies"),
+        processed_at=bindparam("now"),
+        error=None,
+    )
+)
+_DONE = (
+    update(_INBOX)
+    .where(_FENCED)
+    .values(status=InboxStatus.DONE, replies=None, claim_token=None, claimed_until=None)
+)
+
+
 def claim_next(session: Session, now: datetime, limit: int, lease: timedelta) -> list[Claimed]:
     """Claim up to `limit` residents' oldest open messages that are due, oldest first."""
-    heads = (
-        select(func.min(InboxMessage.id))
-        .where(InboxMessage.status.in_(OPEN))
-        .group_by(InboxMessage.resident_id)
-    )
-    free = or_(InboxMessage.claimed_until.is_(None), InboxMessage.claimed_until < now)
-    due = or_(InboxMessage.next_attempt_at.is_(None), InboxMessage.next_attempt_at <= now)
-    ids = session.scalars(
-        select(InboxMessage.id)
-        .where(InboxMessage.id.in_(heads), InboxMessage.status.in_(OPEN), free, due)
-        .order_by(InboxMessage.id)
-        .limit(limit)
-    ).all()
+    ids = session.scalars(_CLAIMABLE, {"now": now, "limit": limit}).all()
     if not ids:
         return []
     token = uuid.uuid4().hex
-    # Checked again in the UPDATE: of two workers that picked the same head, one takes it.
-    session.execute(
-        update(InboxMessage)
-        .where(InboxMessage.id.in_(ids), InboxMessage.status.in_(OPEN), free)
-        .values(
-            claim_token=token,
-            claimed_until=now + lease,
-            attempts=InboxMessage.attempts + 1,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    rows = session.execute(
-        select(InboxMessage, Resident.conversation_id)
-        .join(Resident, Resident.id == InboxMessage.resident_id)
-        .where(InboxMessage.claim_token == token)
-        .order_by(InboxMessage.id)
-    ).all()
+    session.execute(_CLAIM, {"ids": ids, "now": now, "token": token, "until": now + lease})
+    rows = session.execute(_CLAIMED, {"token": token}).all()
     return [
         Claimed(
             inbox_id=row.id,
             token=token,
-            conversation_id=conversation_id,
+            conversation_id=row.conversation_id,
             channel=row.channel,
             text=row.text,
             status=InboxStatus(row.status),
             attempts=row.attempts,
             replies=json.loads(row.replies) if row.replies else [],
         )
-        for row, conversation_id in rows
+        for row in rows
     ]
-
-
-def _fenced(item: Claimed) -> ColumnElement[bool]:
-    return and_(InboxMessage.id == item.inbox_id, InboxMessage.claim_token == item.token)
 
 
 def mark_processed(
@@ -110,24 +136,20 @@ def mark_processed(
 ) -> bool:
     """Rasa processed it: keep its replies until they are sent. False if the claim was lost."""
     result = session.execute(
-        update(InboxMessage)
-        .where(_fenced(item), InboxMessage.status == InboxStatus.PENDING)
-        .values(
-            status=InboxStatus.REPLYING, replies=json.dumps(replies), processed_at=now, error=None
-        )
-        .execution_options(synchronize_session=False)
+        _PROCESSED,
+        {
+            "inbox_id": item.inbox_id,
+            "token": item.token,
+            "new_replies": json.dumps(replies),
+            "now": now,
+        },
     )
     return result.rowcount == 1
 
 
 def mark_done(session: Session, item: Claimed) -> None:
     """Its replies have been handed to the senders: the message is finished."""
-    session.execute(
-        update(InboxMessage)
-        .where(_fenced(item))
-        .values(status=InboxStatus.DONE, replies=None, claim_token=None, claimed_until=None)
-        .execution_options(synchronize_session=False)
-    )
+    session.execute(_DONE, {"inbox_id": item.inbox_id, "token": item.token})
 
 
 def backoff(attempts: int) -> timedelta:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -58,6 +58,21 @@ def update_awaiting_reply(
     return row.id
 
 
+# Built once: the inbox worker asks it for every batch.
+_MAY_REPLY = (
+    select(Resident.conversation_id)
+    .join(OutboxMessage, OutboxMessage.resident_id == Resident.id)
+    .join(Update, Update.id == OutboxMessage.update_id)
+    .where(
+        Resident.conversation_id.in_(bindparam("conversation_ids", expanding=True)),
+        OutboxMessage.status.in_(TOLD),
+        OutboxMessage.sent_at >= bindparam("since"),
+        Update.stage != Stage.COMING,
+    )
+    .distinct()
+)
+
+
 def may_reply_to_update(session: Session, conversation_ids: list[str], now: datetime) -> set[str]:
     """Of these conversations, those whose next message could answer an update.
 
@@ -68,15 +83,7 @@ def may_reply_to_update(session: Session, conversation_ids: list[str], now: date
     if not conversation_ids:
         return set()
     rows = session.scalars(
-        select(Resident.conversation_id)
-        .join(OutboxMessage, OutboxMessage.resident_id == Resident.id)
-        .join(Update, Update.id == OutboxMessage.update_id)
-        .where(
-            Resident.conversation_id.in_(conversation_ids),
-            *_told_lately(now),
-            Update.stage != Stage.COMING,
-        )
-        .distinct()
+        _MAY_REPLY, {"conversation_ids": conversation_ids, "since": now - REPLY_WINDOW}
     )
     return set(rows)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from bot.models import ChannelIdentity, Resident
@@ -24,11 +24,13 @@ class ResidentState:
 NEW_RESIDENT = ResidentState(consent=None, opted_out=False, area=None, joined=None)
 
 
+# Built once: every turn asks it, and building it costs more than running it.
+_BY_CONVERSATION = select(Resident).where(Resident.conversation_id == bindparam("conversation_id"))
+
+
 def find_resident(session: Session, conversation_id: str) -> Resident | None:
     """The resident behind a conversation id, if we have met them."""
-    return session.scalars(
-        select(Resident).where(Resident.conversation_id == conversation_id)
-    ).one_or_none()
+    return session.scalars(_BY_CONVERSATION, {"conversation_id": conversation_id}).one_or_none()
 
 
 def get_or_create_resident(session: Session, conversation_id: str, channel: str) -> Resident:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -291,13 +291,16 @@ def request_erasure(session: Session, conversation_id: str) -> bool:
     return True
 
 
+# Built once: the inbox worker asks it every turn.
+_ERASURE_REQUESTED = select(Resident.id).where(
+    Resident.conversation_id == bindparam("conversation_id"),
+    Resident.erase_requested_at.is_not(None),
+)
+
+
 def erasure_requested(session: Session, conversation_id: str) -> int | None:
     """The resident id behind the conversation if they asked to be erased, else None."""
-    return session.scalar(
-        select(Resident.id).where(
-            Resident.conversation_id == conversation_id, Resident.erase_requested_at.is_not(None)
-        )
-    )
+    return session.scalar(_ERASURE_REQUESTED, {"conversation_id": conversation_id})
 
 
 def _latest_view(session: Session, conversation_id: str) -> View | None:
