@@ -26,8 +26,7 @@ from bot.erasure import do_not_contact_key
 from bot.models import DeliveryStatus, Purpose, utcnow
 from bot.phone import mask
 from bot.services.delivery import Sent, offer_choices, recipient_refused, record_sent
-from bot.services.identities import address_for
-from bot.services.residents import find_resident
+from bot.services.identities import resident_and_address
 from bot.services.rights import is_blocked
 from bot.settings import Settings
 from bot.slot_stores import slot_reserver
@@ -350,14 +349,14 @@ def _prepare(
     With `blocked_key` (the do-not-contact key, for a message we start), an address on the
     do-not-contact list is not used.
     """
-    resident = find_resident(session, conversation_id)
-    if resident is None:
+    found = resident_and_address(session, conversation_id, channel)
+    if found is None:
         return None, None
-    address = address_for(session, conversation_id, channel)
+    resident_id, address = found
     if address and blocked_key and is_blocked(session, channel, address, blocked_key):
-        return resident.id, None
-    offer_choices(session, resident, channel, payloads)
-    return resident.id, address
+        return resident_id, None
+    offer_choices(session, resident_id, channel, payloads)
+    return resident_id, address
 
 
 def _record(

@@ -131,23 +131,24 @@ def _update_notification(
         row.error_code = error_code or status
 
 
-# Built once: every turn offers its options (building one costs more than running it).
+# Built once, in SQLAlchemy Core: every turn offers its options (building a statement
+# costs more than running it, and the ORM's layer as much again).
+_CHOICES = PendingChoice.__table__
 _THEIRS = and_(
-    PendingChoice.resident_id == bindparam("resident_id"),
-    PendingChoice.channel == bindparam("channel"),
+    _CHOICES.c.resident_id == bindparam("resident_id"),
+    _CHOICES.c.channel == bindparam("channel"),
 )
-_CLOSE_CHOICES = delete(PendingChoice).where(_THEIRS)
+_CLOSE_CHOICES = delete(_CHOICES).where(_THEIRS)
+_OFFER_CHOICES = insert(_CHOICES)
 _OPEN_CHOICE = select(PendingChoice).where(_THEIRS)
 
 
-def offer_choices(session: Session, resident: Resident, channel: str, payloads: list[str]) -> None:
+def offer_choices(session: Session, resident_id: int, channel: str, payloads: list[str]) -> None:
     """Remember the numbered options just sent (an empty list closes the question)."""
-    session.execute(_CLOSE_CHOICES, {"resident_id": resident.id, "channel": channel})
+    where = {"resident_id": resident_id, "channel": channel}
+    session.execute(_CLOSE_CHOICES, where)
     if payloads:
-        session.add(
-            PendingChoice(resident_id=resident.id, channel=channel, payloads=json.dumps(payloads))
-        )
-    session.flush()
+        session.execute(_OFFER_CHOICES, {**where, "payloads": json.dumps(payloads)})
 
 
 def chosen_payload(session: Session, resident: Resident, channel: str, reply: str) -> str | None:

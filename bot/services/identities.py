@@ -18,7 +18,7 @@ T = TypeVar("T")
 _AT = and_(
     ChannelIdentity.channel == bindparam("channel"), ChannelIdentity.address == bindparam("address")
 )
-_IDENTITY = select(ChannelIdentity).where(_AT)
+_IDENTITY = select(ChannelIdentity, Resident).join(Resident).where(_AT)
 _ADDRESS = (
     select(ChannelIdentity.address)
     .join(Resident)
@@ -27,26 +27,52 @@ _ADDRESS = (
         ChannelIdentity.channel == bindparam("channel"),
     )
 )
+_RESIDENTS, _IDENTITIES = Resident.__table__, ChannelIdentity.__table__
+_RESIDENT_AND_ADDRESS = (
+    select(_RESIDENTS.c.id, _IDENTITIES.c.address)
+    .select_from(
+        _RESIDENTS.outerjoin(
+            _IDENTITIES,
+            and_(
+                _IDENTITIES.c.resident_id == _RESIDENTS.c.id,
+                _IDENTITIES.c.channel == bindparam("channel"),
+            ),
+        )
+    )
+    .where(_RESIDENTS.c.conversation_id == bindparam("conversation_id"))
+)
 
 
 def resident_for(session: Session, channel: str, address: str) -> Resident:
     """The resident at `address`, creating the resident and identity if new."""
-    identity = session.scalars(_IDENTITY, {"channel": channel, "address": address}).one_or_none()
-    if identity is None:
-        resident = Resident()
-        session.add(resident)
-        session.flush()
-        identity = ChannelIdentity(resident_id=resident.id, channel=channel, address=address)
-        session.add(identity)
-        session.flush()
-    elif identity.unreachable_at is not None:
-        identity.unreachable_at = None  # they wrote to us: reachable again
-    return identity.resident
+    found = session.execute(_IDENTITY, {"channel": channel, "address": address}).one_or_none()
+    if found is not None:
+        identity, resident = found
+        if identity.unreachable_at is not None:
+            identity.unreachable_at = None  # they wrote to us: reachable again
+        return resident
+    resident = Resident()
+    session.add(resident)
+    session.flush()
+    session.add(ChannelIdentity(resident_id=resident.id, channel=channel, address=address))
+    session.flush()
+    return resident
 
 
 def conversation_for(session: Session, channel: str, address: str) -> str:
     """The conversation id of the resident at `address`, creating both if new."""
     return resident_for(session, channel, address).conversation_id
+
+
+def resident_and_address(
+    session: Session, conversation_id: str, channel: str
+) -> tuple[int, str | None] | None:
+    """The resident's id and their address on `channel` (None if they have none there), or
+    None if there is no such resident: in one query, for every reply sent."""
+    row = session.execute(
+        _RESIDENT_AND_ADDRESS, {"conversation_id": conversation_id, "channel": channel}
+    ).first()
+    return None if row is None else (row.id, row.address)
 
 
 def address_for(session: Session, conversation_id: str, channel: str) -> str | None:

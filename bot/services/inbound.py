@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -122,6 +122,10 @@ def _is_repeat(session: Session, message: Incoming) -> bool:
     )
 
 
+# Built once, in SQLAlchemy Core: every message is kept with it.
+_INTO_INBOX = insert(InboxMessage.__table__)
+
+
 def accept(session: Session, message: Incoming, now: datetime) -> Accepted:
     """Record `message` in the inbox (see the module docstring); IntegrityError on a race."""
     if _is_repeat(session, message):
@@ -141,18 +145,20 @@ def accept(session: Session, message: Incoming, now: datetime) -> Accepted:
         opt_out(session, resident, channel=message.channel)
     elif text == "/opt_in":
         opt_in(session, resident, channel=message.channel)
-    row = InboxMessage(
-        resident_id=resident.id,
-        channel=message.channel,
-        text=text,
-        status=InboxStatus.PENDING,
-        attempts=0,
-        next_attempt_at=now,
-        received_at=now,
-    )
-    session.add(row)
     session.flush()
-    return Accepted(duplicate=False, inbox_id=row.id, conversation_id=resident.conversation_id)
+    inbox_id = session.execute(
+        _INTO_INBOX,
+        {
+            "resident_id": resident.id,
+            "channel": message.channel,
+            "text": text,
+            "status": InboxStatus.PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "received_at": now,
+        },
+    ).inserted_primary_key[0]
+    return Accepted(duplicate=False, inbox_id=inbox_id, conversation_id=resident.conversation_id)
 
 
 def accept_message(database: Database, message: Incoming, now: datetime | None = None) -> Accepted:

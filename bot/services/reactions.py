@@ -58,16 +58,17 @@ def update_awaiting_reply(
     return row.id
 
 
-# Built once: the inbox worker asks it for every batch.
+# Built once, in SQLAlchemy Core: the inbox worker asks it for every batch.
+_RESIDENTS, _OUTBOX, _UPDATES = Resident.__table__, OutboxMessage.__table__, Update.__table__
 _MAY_REPLY = (
-    select(Resident.conversation_id)
-    .join(OutboxMessage, OutboxMessage.resident_id == Resident.id)
-    .join(Update, Update.id == OutboxMessage.update_id)
+    select(_RESIDENTS.c.conversation_id)
+    .join(_OUTBOX, _OUTBOX.c.resident_id == _RESIDENTS.c.id)
+    .join(_UPDATES, _UPDATES.c.id == _OUTBOX.c.update_id)
     .where(
-        Resident.conversation_id.in_(bindparam("conversation_ids", expanding=True)),
-        OutboxMessage.status.in_(TOLD),
-        OutboxMessage.sent_at >= bindparam("since"),
-        Update.stage != Stage.COMING,
+        _RESIDENTS.c.conversation_id.in_(bindparam("conversation_ids", expanding=True)),
+        _OUTBOX.c.status.in_(TOLD),
+        _OUTBOX.c.sent_at >= bindparam("since"),
+        _UPDATES.c.stage != Stage.COMING,
     )
     .distinct()
 )

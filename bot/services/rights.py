@@ -291,10 +291,10 @@ def request_erasure(session: Session, conversation_id: str) -> bool:
     return True
 
 
-# Built once: the inbox worker asks it every turn.
-_ERASURE_REQUESTED = select(Resident.id).where(
-    Resident.conversation_id == bindparam("conversation_id"),
-    Resident.erase_requested_at.is_not(None),
+# Built once, in SQLAlchemy Core: the inbox worker asks it every turn.
+_ERASURE_REQUESTED = select(Resident.__table__.c.id).where(
+    Resident.__table__.c.conversation_id == bindparam("conversation_id"),
+    Resident.__table__.c.erase_requested_at.is_not(None),
 )
 
 

@@ -347,7 +347,7 @@ async def test_stop_by_sms_opts_out_at_once_with_rasa_down(gw):
 )
 async def test_a_typed_number_answers_the_numbered_choice(gw, typed, given):
     with gw.database.transaction() as s:
-        offer_choices(s, resident_for(s, "sms", NUMBER), "sms", ["/affirm", "/deny"])
+        offer_choices(s, resident_for(s, "sms", NUMBER).id, "sms", ["/affirm", "/deny"])
     assert (await post_twilio(gw, sms_fields(typed, "SM1"))).status == 200
     assert inbox(gw.database) == [("sms", given, "pending")]
 
@@ -509,7 +509,7 @@ def acknowledged(fake: FakeProviders) -> list[str]:
 )
 async def test_a_button_press_is_kept_as_its_payload_and_acknowledged(gw, data):
     with gw.database.transaction() as s:
-        offer_choices(s, resident_for(s, "telegram", CHAT), "telegram", ["/deny", data])
+        offer_choices(s, resident_for(s, "telegram", CHAT).id, "telegram", ["/deny", data])
     update = payload("telegram_callback_query.json")
     update["callback_query"]["data"] = data
     assert await answer(await post_telegram(gw, update)) == (200, "ok")
@@ -519,7 +519,7 @@ async def test_a_button_press_is_kept_as_its_payload_and_acknowledged(gw, data):
 
 async def test_a_press_on_a_button_not_offered_is_acknowledged_only(gw):
     with gw.database.transaction() as s:
-        offer_choices(s, resident_for(s, "telegram", CHAT), "telegram", ["/affirm", "/deny"])
+        offer_choices(s, resident_for(s, "telegram", CHAT).id, "telegram", ["/affirm", "/deny"])
     update = payload("telegram_callback_query.json")
     update["callback_query"]["data"] = "/restart"
     assert await answer(await post_telegram(gw, update)) == (200, "ok")

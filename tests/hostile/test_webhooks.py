@@ -586,7 +586,7 @@ async def test_a_typed_intent_reaches_the_inbox_as_plain_text(gw, channel, typed
 )
 async def test_a_forged_telegram_callback_is_acknowledged_and_never_stored(gw, data):
     with gw.database.transaction() as s:
-        offer_choices(s, resident_for(s, "telegram", CHAT), "telegram", ["/affirm", "/deny"])
+        offer_choices(s, resident_for(s, "telegram", CHAT).id, "telegram", ["/affirm", "/deny"])
     update = payload("telegram_callback_query.json")
     update["callback_query"]["data"] = data
     assert await answer(await post_telegram(gw, update)) == (200, "ok")
@@ -604,8 +604,8 @@ async def test_a_callback_from_a_chat_never_offered_buttons_creates_no_resident(
 
 async def test_only_an_offered_payload_reaches_the_inbox_starting_with_a_slash(gw):
     with gw.database.transaction() as s:
-        offer_choices(s, resident_for(s, "telegram", CHAT), "telegram", ["/affirm", "/deny"])
-        offer_choices(s, resident_for(s, "sms", NUMBER), "sms", ["/affirm", "/deny"])
+        offer_choices(s, resident_for(s, "telegram", CHAT).id, "telegram", ["/affirm", "/deny"])
+        offer_choices(s, resident_for(s, "sms", NUMBER).id, "sms", ["/affirm", "/deny"])
     press = payload("telegram_callback_query.json")
     press["callback_query"]["data"] = "/deny"
     assert (await post_telegram(gw, press)).status == 200

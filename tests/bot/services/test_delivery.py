@@ -57,11 +57,11 @@ def test_numbered_choices_map_back_while_the_question_is_open(database):
     with database.transaction() as s:
         conversation_for(s, "sms", "+447700900123")
         resident = resident_at(s, "sms", "+447700900123")
-        offer_choices(s, resident, "sms", ["/affirm", "/deny"])
+        offer_choices(s, resident.id, "sms", ["/affirm", "/deny"])
         assert chosen_payload(s, resident, "sms", " 2 ") == "/deny"
         assert chosen_payload(s, resident, "sms", "3") is None
         assert chosen_payload(s, resident, "sms", "yes") is None
-        offer_choices(s, resident, "sms", [])  # a message without options closes it
+        offer_choices(s, resident.id, "sms", [])  # a message without options closes it
         assert chosen_payload(s, resident, "sms", "1") is None
 
 

@@ -89,7 +89,7 @@ def test_start_opts_back_in(database):
 def test_a_typed_number_resolves_to_the_pending_choice(database, typed, given):
     accept_message(database, sms("hi"), T0)
     with database.transaction() as s:
-        offer_choices(s, resident_at(s, "sms", PHONE), "sms", ["/pick_a", "/pick_b"])
+        offer_choices(s, resident_at(s, "sms", PHONE).id, "sms", ["/pick_a", "/pick_b"])
     accepted = accept_message(database, sms(typed), T0)
     assert inbox_texts(database)[-1] == given
     assert accepted.inbox_id is not None
