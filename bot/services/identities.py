@@ -67,8 +67,10 @@ def conversation_for(session: Session, channel: str, address: str) -> str:
 def resident_and_address(
     session: Session, conversation_id: str, channel: str
 ) -> tuple[int, str | None] | None:
-    """The resident's id and their address on `channel` (None if they have none there), or
-    None if there is no such resident: in one query, for every reply sent."""
+    """The resident's id and address on `channel` (None: none there); None: no such resident.
+
+    One query, asked for every reply sent.
+    """
     row = session.execute(
         _RESIDENT_AND_ADDRESS, {"conversation_id": conversation_id, "channel": channel}
     ).first()
