@@ -10,6 +10,8 @@ at most 5% of single-theme views (tests/nlu/themes_test.yml). It reads models/en
 `--cv` measures the same things by 5-fold cross-validation on the training data
 (data/nlu, or `--data DIR`) instead, with config.yml's settings, and sweeps the thresholds
 around them: that, never the held-out splits, is how config.yml's thresholds are chosen.
+It also fits the second-theme score's weights on what the theme models said about the
+views they were not trained on, and judges them by a second level of folds.
 It trains 15 models and the theme classifier's yes/no models (about 10 minutes on 2
 cores).
 
@@ -32,6 +34,7 @@ from bot.nlu.evaluation import (  # noqa: E402
     cross_validate_intents,
     cross_validate_themes,
     cv_encoder,
+    fit_second_theme_weights,
     load_items,
     load_labelled,
     multitheme_results,
@@ -40,6 +43,7 @@ from bot.nlu.evaluation import (  # noqa: E402
     safeguarding_cv,
     safeguarding_results,
     second_theme_cv,
+    second_theme_score_cv,
 )
 
 SPLITS = ROOT / "tests" / "nlu"
@@ -52,6 +56,7 @@ PRIMARY_SWEEP = (0.5, 0.8, 0.9)
 MULTI_SWEEP = (0.3, 0.4, 0.5, 1.01)  # 1.01: the per-theme model not used for a side
 TWO_SWEEP = (0.2, 0.3, 0.5, 1.01)
 ALONE_SWEEP = (0.6, 0.7, 0.8, 0.9, 1.01)
+SCORE_SWEEP = (0.1, 0.12, 0.15, 0.18, 0.2, 0.22, 0.25, 0.3, 0.4)
 
 
 def pipeline_settings(config_path: Path) -> dict[str, dict]:
@@ -147,7 +152,18 @@ def cross_validation(data_dir: Path) -> int:
                 f"  {both_rate:.3f}  {false_second:.3f}"
             )
     both, alone = second_theme_cv(views, configured)
-    print(f"config.yml {configured}: both {both.rate:.3f}, false second {1 - alone.rate:.3f}")
+    print(f"thresholds of config.yml: both {both.rate:.3f}, false second {1 - alone.rate:.3f}")
+    print("the second-theme score, its weights fitted without the views judged (a second")
+    print("level of 5 folds over the held-out views): threshold  both  false_second")
+    score_at = float(theme.get("second_threshold", defaults["second_threshold"]))
+    scored = second_theme_score_cv(views, sorted({*SCORE_SWEEP, score_at}))
+    for threshold, (both_at, alone_at) in scored.items():
+        mark = " <- config.yml" if theme.get("second_weights") and threshold == score_at else ""
+        print(f"  {threshold:9.2f}  {both_at.rate:.3f}  {1 - alone_at.rate:.3f}{mark}")
+    weights = ", ".join(f"{w:.2f}" for w in fit_second_theme_weights(views))
+    print(f"  weights fitted on all the held-out views (second_weights): [{weights}]")
+    if theme.get("second_weights"):
+        both, alone = scored[score_at]
     print(
         f"cross-validation: critical_recall={guarded['critical'].rate:.3f} "
         f"false_alarm_views={1 - guarded['views'].rate:.3f} "

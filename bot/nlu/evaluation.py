@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from rasa.shared.nlu.training_data.training_data import TrainingData
 
     from bot.nlu.embeddings import CachedEncoder
-    from bot.nlu.theme_classifier import SecondThemeRule, Side
+    from bot.nlu.theme_classifier import SecondThemeRule, SecondThemeScore, Side
 
 THEME_DATA_DIR = Path("data") / "nlu" / "themes"
 
@@ -345,10 +345,10 @@ def cross_validate_themes(
     return held
 
 
-def second_theme_cv(
-    views: Sequence[HeldOutView], rule: SecondThemeRule
-) -> tuple[Understanding, Understanding]:
-    """(views about two things: both themes found; single-theme views: no second theme)."""
+def _second_theme_pairs(
+    views: Sequence[HeldOutView], rule: SecondThemeRule | SecondThemeScore
+) -> tuple[list[tuple[str, bool]], list[tuple[str, bool]]]:
+    """Each view about two things (both found?) and about one (no second theme?)."""
     both, alone = [], []
     for view in views:
         second = rule.second_theme(view.ranking, view.halves, view.multi, view.two)
@@ -357,7 +357,60 @@ def second_theme_cv(
             both.append((view.text, set(view.themes) <= found))
         else:
             alone.append((view.text, second is None))
+    return both, alone
+
+
+def second_theme_cv(
+    views: Sequence[HeldOutView], rule: SecondThemeRule | SecondThemeScore
+) -> tuple[Understanding, Understanding]:
+    """(views about two things: both themes found; single-theme views: no second theme)."""
+    both, alone = _second_theme_pairs(views, rule)
     return _judge(both), _judge(alone)
+
+
+SCORE_C = 1.0  # the second-theme score's regularisation: seven weights, a few hundred views
+
+
+def fit_second_theme_weights(views: Sequence[HeldOutView], seed: int = 1) -> tuple[float, ...]:
+    """The second-theme score's weights (SIGNALS' order, then the intercept), fitted on views.
+
+    Every theme other than a view's primary one is a candidate: a yes if the view is
+    about two things and it is the other one, a no otherwise.
+    """
+    from bot.nlu.theme_classifier import second_theme_signals
+
+    rows, wanted = [], []
+    for view in views:
+        signals = second_theme_signals(view.ranking, view.halves, view.multi, view.two)
+        for key, row in signals.items():
+            rows.append(row)
+            wanted.append(len(view.themes) > 1 and key in view.themes)
+    fitted = LogisticRegression(C=SCORE_C, max_iter=5000, random_state=seed)
+    fitted.fit(np.array(rows), np.array(wanted))
+    return (*(float(w) for w in fitted.coef_[0]), float(fitted.intercept_[0]))
+
+
+def second_theme_score_cv(
+    views: Sequence[HeldOutView], thresholds: Sequence[float], folds: int = 5, seed: int = 1
+) -> dict[float, tuple[Understanding, Understanding]]:
+    """The second-theme score at each threshold, its weights fitted without the judged views.
+
+    The views are themselves held out from the theme models; the weights are fitted on
+    four fifths of them and judged on the fifth, in turn (a second level of folds).
+    """
+    from bot.nlu.theme_classifier import SecondThemeScore
+
+    strata = [f"{view.themes[0]}/{len(view.themes)}" for view in views]
+    pairs: dict[float, tuple[list, list]] = {threshold: ([], []) for threshold in thresholds}
+    for train, test in _folds(strata, folds, seed):
+        weights = fit_second_theme_weights([views[i] for i in train], seed=seed)
+        for threshold in thresholds:
+            both, alone = _second_theme_pairs(
+                [views[i] for i in test], SecondThemeScore(weights, threshold)
+            )
+            pairs[threshold][0].extend(both)
+            pairs[threshold][1].extend(alone)
+    return {threshold: (_judge(b), _judge(a)) for threshold, (b, a) in pairs.items()}
 
 
 def cross_validate_intents(

@@ -17,10 +17,17 @@ about this theme, too?", `multi_threshold` stands in for the naming word, and
 two things?" (`two_threshold` also stands in for the naming word). `themes` lists the
 primary theme first. The softmax classifier of the primary theme learns the views about
 one thing only (`single_theme`).
+
+With `second_weights` set, the thresholds give way to a weighted sum of the same
+signals (`SecondThemeScore`): a side that is only fairly sure of its theme can still add
+it when the yes/no models agree, and a very sure side can fail when nothing else does.
+The weights are a logistic regression fitted by cross-validation on what models trained
+without each view said about it (`bench/understanding.py --cv`), like the thresholds.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -143,6 +150,101 @@ class SecondThemeRule:
         return None
 
 
+# What the second-theme score weighs, per candidate theme (the weights follow this order,
+# then the intercept): the other side's confidence in it, the primary side's in the
+# primary theme (both 0 when no cut has such sides), the per-theme model's probability of
+# it, the "two things" model's, whether a word of the side names it, the whole message's
+# probability of it, and whether a cut has such sides at all.
+SIGNALS = ("side", "primary_side", "per_theme", "two", "named", "message", "cut")
+
+
+def _logit(p: float) -> float:
+    """log(p / (1 - p)), with p kept off 0 and 1."""
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
+
+
+def _sureness(base: Side, other: Side) -> float:
+    """How sure a cut's two sides are of their themes, together (in logits)."""
+    return _logit(base.confidence) + _logit(other.confidence)
+
+
+def second_theme_signals(
+    ranking: list[tuple[str, float]],
+    halves: list[tuple[Side, Side]],
+    multi: dict[str, float],
+    two: float,
+) -> dict[str, tuple[float, ...]]:
+    """Each theme other than the primary one with its signals (SIGNALS' order).
+
+    Of the cuts whose one side is the primary theme and whose other side is this one,
+    the one whose two sides are surest counts.
+    """
+    if not ranking:
+        return {}
+    primary = ranking[0][0]
+    overall = dict(ranking)
+    best: dict[str, tuple[Side, Side]] = {}
+    for first, second in halves:
+        if first.theme == second.theme or primary not in (first.theme, second.theme):
+            continue
+        base, other = (first, second) if first.theme == primary else (second, first)
+        kept = best.get(other.theme)
+        if kept is None or _sureness(base, other) > _sureness(*kept):
+            best[other.theme] = (base, other)
+    signals: dict[str, tuple[float, ...]] = {}
+    for key, p in overall.items():
+        if key == primary:
+            continue
+        cut = best.get(key)
+        side, primary_side, named = (
+            (_logit(cut[1].confidence), _logit(cut[0].confidence), key in _named(cut[1].text))
+            if cut
+            else (0.0, 0.0, False)
+        )
+        signals[key] = (
+            side,
+            primary_side,
+            _logit(multi.get(key, 0.0)),
+            _logit(two),
+            float(named),
+            _logit(p),
+            float(cut is not None),
+        )
+    return signals
+
+
+@dataclass(frozen=True)
+class SecondThemeScore:
+    """A second theme when a weighted sum of its signals is likely enough (config.yml's)."""
+
+    weights: tuple[float, ...]  # one per SIGNALS, then the intercept
+    threshold: float
+
+    def score(self, signals: tuple[float, ...]) -> float:
+        """The probability the weights give that the view is about this theme, too."""
+        pairs = zip(self.weights[:-1], signals, strict=True)
+        total = self.weights[-1] + sum(w * x for w, x in pairs)
+        return 1.0 / (1.0 + math.exp(-min(max(total, -50.0), 50.0)))
+
+    def second_theme(
+        self,
+        ranking: list[tuple[str, float]],
+        halves: list[tuple[Side, Side]],
+        multi: dict[str, float] | None = None,
+        two: float = 0.0,
+    ) -> tuple[str, float] | None:
+        """The likeliest other theme, if its score reaches the threshold."""
+        scored = [
+            (key, self.score(signals))
+            for key, signals in second_theme_signals(ranking, halves, multi or {}, two).items()
+        ]
+        if not scored:
+            return None
+        key, p = max(scored, key=lambda kp: kp[1])
+        return (key, p) if p >= self.threshold else None
+
+
 def ranked_cuts(model: TextModel, texts: list[str]) -> list[list[tuple[Side, Side]]]:
     """Each text's cuts, each side with the theme `model` gives it on its own."""
     per_text = [cuts(text) for text in texts]
@@ -237,6 +339,8 @@ class ThemeClassifier(TextModelComponent):
             "two_threshold": OFF,
             "alone_threshold": OFF,
             "multi_C": 30.0,
+            "second_weights": [],  # empty: the thresholds above decide
+            "second_threshold": 0.5,
         }
 
     def examples(self, training_data: TrainingData) -> tuple[list[str], list[str]]:
@@ -246,7 +350,9 @@ class ThemeClassifier(TextModelComponent):
     def heads(self, training_data: TrainingData, model: TextModel) -> dict[str, Head]:
         """The per-theme and "two things" models, when a threshold of config.yml uses them."""
         rule = self.rule()
-        if min(rule.multi_threshold, rule.two_threshold, rule.alone_threshold) >= OFF:
+        if isinstance(rule, SecondThemeRule) and (
+            min(rule.multi_threshold, rule.two_threshold, rule.alone_threshold) >= OFF
+        ):
             return {}
         return train_theme_heads(
             model,
@@ -267,8 +373,18 @@ class ThemeClassifier(TextModelComponent):
         message.set(THEME_RANKING, items, add_to_output=True)
         message.set(THEMES, items[:1], add_to_output=True)
 
-    def rule(self) -> SecondThemeRule:
-        """The second-theme thresholds this component was configured with."""
+    def rule(self) -> SecondThemeRule | SecondThemeScore:
+        """The second-theme weights, or thresholds, this component was configured with."""
+        weights = self._config.get("second_weights") or []
+        if weights:
+            if len(weights) != len(SIGNALS) + 1:
+                raise ValueError(
+                    f"second_weights needs {len(SIGNALS) + 1} numbers ({', '.join(SIGNALS)}, "
+                    f"then the intercept), not {len(weights)}"
+                )
+            return SecondThemeScore(
+                tuple(float(w) for w in weights), float(self._config["second_threshold"])
+            )
         return SecondThemeRule(
             clause_threshold=float(self._config["clause_threshold"]),
             clear_threshold=float(self._config["clear_threshold"]),

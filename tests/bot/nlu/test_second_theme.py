@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
@@ -154,3 +156,56 @@ def test_the_yes_no_models_stand_in_for_a_naming_word_or_the_cut():
     assert rule.second_theme(RANKING, [], alone, 0.0) == ("housing", 0.85)
     assert rule.second_theme(RANKING, [], {**alone, "housing": 0.75}, 0.0) is None
     assert RULE.second_theme(RANKING, [], alone, 1.0) is None  # off by default
+
+
+def test_the_second_theme_signals_of_each_other_theme():
+    from bot.nlu.theme_classifier import SIGNALS, second_theme_signals
+
+    halves = [_cut("the bins are never emptied", "waste_recycling", 0.8, primary=0.9)]
+    multi = {"waste_recycling": 0.5, "housing": 0.1}
+    signals = second_theme_signals(RANKING, halves, multi, 0.2)
+    assert set(signals) == {"waste_recycling", "housing"}  # never the primary theme
+    cut = dict(zip(SIGNALS, signals["waste_recycling"], strict=True))
+    assert cut["side"] == pytest.approx(math.log(4)) and cut["primary_side"] > cut["side"]
+    assert (cut["per_theme"], cut["named"], cut["cut"]) == (0.0, 1.0, 1.0)
+    assert cut["two"] == pytest.approx(math.log(0.25))
+    assert cut["message"] == pytest.approx(math.log(0.25))
+    alone = dict(zip(SIGNALS, signals["housing"], strict=True))
+    assert (alone["side"], alone["primary_side"], alone["named"], alone["cut"]) == (0, 0, 0, 0)
+    assert alone["per_theme"] == pytest.approx(math.log(0.1 / 0.9))
+    assert second_theme_signals([], halves, multi, 0.2) == {}
+
+
+def test_the_second_theme_score_weighs_the_signals():
+    from bot.nlu.theme_classifier import SecondThemeScore
+
+    halves = [_cut("it stinks round here", "waste_recycling", 0.7)]
+    multi = {"waste_recycling": 0.5, "housing": 0.9}
+    # Only a cut counts: waste (a cut's side) scores sigmoid(2 - 1), housing sigmoid(-1).
+    only_cut = SecondThemeScore((0, 0, 0, 0, 0, 0, 2.0, -1.0), threshold=0.5)
+    key, p = only_cut.second_theme(RANKING, halves, multi, 0.0)
+    assert key == "waste_recycling" and p == pytest.approx(1 / (1 + math.exp(-1)))
+    assert (
+        SecondThemeScore(only_cut.weights, threshold=0.75).second_theme(RANKING, halves, multi)
+        is None
+    )
+    # Only the per-theme model counts: housing, with no cut at all.
+    per_theme = SecondThemeScore((0, 0, 1.0, 0, 0, 0, 0, 0), threshold=0.5)
+    assert per_theme.second_theme(RANKING, halves, multi) == ("housing", pytest.approx(0.9))
+    assert per_theme.second_theme([("housing", 1.0)], [], {}) is None  # no other theme
+
+
+def test_the_classifier_reads_weights_or_thresholds_from_its_config():
+    from bot.nlu.theme_classifier import SecondThemeScore, ThemeClassifier
+
+    def rule(**config: object) -> object:
+        settings = {**ThemeClassifier.get_default_config(), **config}
+        return ThemeClassifier(settings, None, None).rule()
+
+    assert isinstance(rule(), SecondThemeRule)
+    weights = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, -1.0]
+    assert rule(second_weights=weights, second_threshold=0.3) == SecondThemeScore(
+        tuple(weights), 0.3
+    )
+    with pytest.raises(ValueError, match="second_weights needs 8 numbers"):
+        rule(second_weights=weights[:-1])
