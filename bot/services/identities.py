@@ -15,16 +15,12 @@ T = TypeVar("T")
 
 
 # Built once: every message asks them (building one costs more than running it).
-_AT = and_(
-    ChannelIdentity.channel == bindparam("channel"), ChannelIdentity.address == bindparam("address")
-)
-_IDENTITY = select(ChannelIdentity, Resident).join(Resident).where(_AT)
-_ADDRESS = (
-    select(ChannelIdentity.address)
+_IDENTITY = (
+    select(ChannelIdentity, Resident)
     .join(Resident)
     .where(
-        Resident.conversation_id == bindparam("conversation_id"),
         ChannelIdentity.channel == bindparam("channel"),
+        ChannelIdentity.address == bindparam("address"),
     )
 )
 _RESIDENTS, _IDENTITIES = Resident.__table__, ChannelIdentity.__table__
@@ -75,13 +71,6 @@ def resident_and_address(
         _RESIDENT_AND_ADDRESS, {"conversation_id": conversation_id, "channel": channel}
     ).first()
     return None if row is None else (row.id, row.address)
-
-
-def address_for(session: Session, conversation_id: str, channel: str) -> str | None:
-    """The resident's address on `channel`, if they have one."""
-    return session.scalars(
-        _ADDRESS, {"conversation_id": conversation_id, "channel": channel}
-    ).first()
 
 
 def resident_at(session: Session, channel: str, address: str) -> Resident | None:

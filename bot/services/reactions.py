@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
 from bot.models import (
     TOLD,
@@ -30,9 +29,10 @@ UPDATE_CONTEXT_ACTION = "action_update_context"
 KINDS = tuple(ReactionKind)
 
 
-def _told_lately(now: datetime) -> tuple[ColumnElement[bool], ...]:
-    """Outbox rows of updates that reached the resident within the reply window."""
-    return (OutboxMessage.status.in_(TOLD), OutboxMessage.sent_at >= now - REPLY_WINDOW)
+_RESIDENTS, _OUTBOX, _UPDATES = Resident.__table__, OutboxMessage.__table__, Update.__table__
+# Outbox rows of updates that reached the resident within the reply window: sent since
+# `since` (bound when the statement runs, to now - REPLY_WINDOW).
+_TOLD_LATELY = (_OUTBOX.c.status.in_(TOLD), _OUTBOX.c.sent_at >= bindparam("since"))
 
 
 def update_awaiting_reply(
@@ -48,8 +48,9 @@ def update_awaiting_reply(
         return None
     row = session.scalars(
         select(OutboxMessage)
-        .where(OutboxMessage.resident_id == resident.id, *_told_lately(now))
-        .order_by(OutboxMessage.sent_at.desc())
+        .where(OutboxMessage.resident_id == resident.id, *_TOLD_LATELY)
+        .order_by(OutboxMessage.sent_at.desc()),
+        {"since": now - REPLY_WINDOW},
     ).first()
     if row is None or (last_activity is not None and row.sent_at <= last_activity):
         return None
@@ -59,15 +60,13 @@ def update_awaiting_reply(
 
 
 # Built once, in SQLAlchemy Core: the inbox worker asks it for every batch.
-_RESIDENTS, _OUTBOX, _UPDATES = Resident.__table__, OutboxMessage.__table__, Update.__table__
 _MAY_REPLY = (
     select(_RESIDENTS.c.conversation_id)
     .join(_OUTBOX, _OUTBOX.c.resident_id == _RESIDENTS.c.id)
     .join(_UPDATES, _UPDATES.c.id == _OUTBOX.c.update_id)
     .where(
         _RESIDENTS.c.conversation_id.in_(bindparam("conversation_ids", expanding=True)),
-        _OUTBOX.c.status.in_(TOLD),
-        _OUTBOX.c.sent_at >= bindparam("since"),
+        *_TOLD_LATELY,
         _UPDATES.c.stage != Stage.COMING,
     )
     .distinct()

@@ -20,7 +20,7 @@ from twilio.request_validator import RequestValidator
 from bot.models import ConsentEvent, OutboundMessage, Resident, View
 from bot.outbound import Outbound, senders_for
 from bot.rasa_client import RasaClient
-from bot.services.identities import address_for, resident_at
+from bot.services.identities import resident_and_address, resident_at
 from bot.settings import Settings
 from tests.channels.conftest import PUBLIC_BASE_URL
 from tests.e2e.conftest import TELEGRAM_WEBHOOK_SECRET, TWILIO_AUTH_TOKEN
@@ -154,7 +154,7 @@ def test_sms_conversation_end_to_end(stack, fake):
         ).all()
         assert kinds == ["given"]
         conversation = s.get(Resident, view.resident_id).conversation_id
-        assert address_for(s, conversation, "sms") == number
+        assert resident_and_address(s, conversation, "sms")[1] == number
 
     # Rasa's tracker store knows the resident only by the opaque conversation id.
     engine = create_engine(stack.tracker_url, future=True)

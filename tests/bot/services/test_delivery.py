@@ -14,9 +14,9 @@ from bot.services.delivery import (
     record_status,
 )
 from bot.services.identities import (
-    address_for,
     conversation_for,
     mark_unreachable,
+    resident_and_address,
     resident_at,
 )
 
@@ -26,8 +26,8 @@ def test_an_address_maps_to_one_opaque_conversation(database):
         first = conversation_for(s, "sms", "+447700900123")
         assert conversation_for(s, "sms", "+447700900123") == first
         assert "447700900123" not in first and len(first) == 32
-        assert address_for(s, first, "sms") == "+447700900123"
-        assert address_for(s, first, "telegram") is None
+        assert resident_and_address(s, first, "sms")[1] == "+447700900123"
+        assert resident_and_address(s, first, "telegram")[1] is None
         assert conversation_for(s, "telegram", "+447700900123") != first
 
 
