@@ -69,6 +69,7 @@ class InboxWorker:
         self.outbound = outbound
         self.clock = clock
         self.concurrency = concurrency
+        self._refill_at = max(1, concurrency // 2)
         self.lease = lease
         self.eraser = eraser
         self._wake = asyncio.Event()
@@ -94,16 +95,47 @@ class InboxWorker:
             self._waiters.pop(inbox_id, None)
 
     async def run_forever(self) -> None:
-        """Process the inbox until cancelled."""
-        while True:
-            try:
-                busy = await self.run_once()
-            except Exception as exc:  # the database is down: wait, then try again
-                logger.warning("Inbox pass failed (%s); trying again.", type(exc).__name__)
-                busy = 0
-            if not busy:
-                self._wake.clear()
-                await self._woken(POLL_S)
+        """Process the inbox until cancelled, with up to `concurrency` turns in flight.
+
+        Places are filled as they free (once half are free: a claim is a transaction, and
+        Rasa stays busy with the other half), so one slow turn holds up no other resident
+        and Rasa never idles while a batch waits for its slowest turn. A resident's next
+        message cannot be claimed while their last is in flight (only a resident's oldest
+        open message is claimable), so each resident's messages still go in order.
+        """
+        running: set[asyncio.Task] = set()
+
+        def finished(task: asyncio.Task) -> None:
+            running.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                # The database went away mid-turn: the message's lease runs out, it is retried.
+                logger.warning("A turn failed (%s).", type(task.exception()).__name__)
+            self._wake.set()
+
+        try:
+            while True:
+                self._wake.clear()  # before claiming: a nudge from now on is not lost
+                places = self.concurrency - len(running)
+                claimed = await self._claim_safely(places) if places >= self._refill_at else []
+                for item in claimed:
+                    task = asyncio.create_task(self._process(item))
+                    running.add(task)
+                    task.add_done_callback(finished)
+                if len(claimed) < places or not places:  # nothing more now, or no place
+                    await self._woken(POLL_S)
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _claim_safely(self, limit: int) -> list[Claimed]:
+        """Claim up to `limit` messages; none, with a warning, while the database is down."""
+        now = self.clock()
+        try:
+            return await run_in_transaction(self.database, lambda s: self._claim(s, now, limit))
+        except Exception as exc:  # wait, then try again
+            logger.warning("Inbox pass failed (%s); trying again.", type(exc).__name__)
+            return []
 
     async def _woken(self, timeout: float) -> None:
         """Wait until nudged, or for `timeout` seconds.
@@ -120,13 +152,15 @@ class InboxWorker:
     async def run_once(self) -> int:
         """Claim and process one batch; returns how many messages it took."""
         now = self.clock()
-        claimed = await run_in_transaction(self.database, lambda s: self._claim(s, now))
+        claimed = await run_in_transaction(
+            self.database, lambda s: self._claim(s, now, self.concurrency)
+        )
         await asyncio.gather(*(self._process(item) for item in claimed))
         return len(claimed)
 
-    def _claim(self, session: Session, now: datetime) -> list[Claimed]:
-        """Claim a batch, noting which messages cannot be replies to an update."""
-        claimed = claim_next(session, now, self.concurrency, self.lease)
+    def _claim(self, session: Session, now: datetime, limit: int) -> list[Claimed]:
+        """Claim up to `limit` messages, noting which cannot be replies to an update."""
+        claimed = claim_next(session, now, limit, self.lease)
         asking = may_reply_to_update(session, [item.conversation_id for item in claimed], now)
         return [
             replace(item, may_reply_to_update=item.conversation_id in asking) for item in claimed

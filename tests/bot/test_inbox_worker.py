@@ -94,3 +94,72 @@ async def test_a_rest_turn_is_recorded_offered_and_finished_in_one_transaction(d
     with database.transaction() as s:
         assert s.scalars(select(InboxMessage.status)).all() == [InboxStatus.DONE]
         assert s.scalars(select(PendingChoice.payloads)).all() == ['["/affirm", "/deny"]']
+
+
+async def test_a_slow_turn_holds_up_no_other_resident_and_its_next_message_waits(
+    database, tmp_path
+):
+    """A place that frees is filled at once; a resident's messages still go one at a time."""
+    import asyncio
+
+    from sqlalchemy import select
+
+    from bot.models import InboxMessage, InboxStatus
+
+    release = asyncio.Event()
+    reached: list[str] = []
+
+    async def message(request: web.Request) -> web.Response:
+        body = await request.json()
+        reached.append(body["text"])
+        if body["text"] == "slow first":
+            await release.wait()
+        return web.json_response({"messages": [{"text": f"re: {body['text']}"}]})
+
+    app = web.Application()
+    app.router.add_post("/webhooks/inbox/message", message)
+    rasa_server = TestServer(app)
+    await rasa_server.start_server()
+    settings = Settings.from_env(
+        {
+            "ENGAGE_VAR_DIR": str(tmp_path),
+            "RASA_URL": str(rasa_server.make_url("")).rstrip("/"),
+            "RASA_API_TOKEN": "test-api-token-0123456789",
+        }
+    )
+    rasa = rasa_for(settings)
+    worker = InboxWorker(database, rasa, Outbound(database, settings, {}), concurrency=2)
+
+    def send(sender: str, text: str) -> None:
+        with database.transaction() as s:
+            accept(s, Incoming("rest", sender, text), utcnow())
+        worker.nudge()
+
+    def status(text: str) -> str:
+        with database.transaction() as s:
+            return s.scalar(select(InboxMessage.status).where(InboxMessage.text == text))
+
+    async def until(check, timeout: float = 10.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not check():
+            assert asyncio.get_running_loop().time() < deadline, "timed out"
+            await asyncio.sleep(0.02)
+
+    working = asyncio.create_task(worker.run_forever())
+    try:
+        send("tester-slow", "slow first")
+        await until(lambda: reached == ["slow first"])
+        send("tester-slow", "slow second")  # waits behind the first, in flight
+        send("tester-other", "someone else")  # takes the free place at once
+        await until(lambda: status("someone else") == InboxStatus.DONE)
+        assert reached == ["slow first", "someone else"]
+        assert status("slow first") == InboxStatus.PENDING
+        assert status("slow second") == InboxStatus.PENDING
+        release.set()
+        await until(lambda: status("slow second") == InboxStatus.DONE)
+        assert reached == ["slow first", "someone else", "slow second"]
+    finally:
+        working.cancel()
+        await asyncio.gather(working, return_exceptions=True)
+        await rasa.close()
+        await rasa_server.close()
