@@ -49,7 +49,7 @@ def test_no_danger_or_self_harm_message_is_missed(parser):
         assert results[kind].wrong == (), f"{kind} missed: {results[kind].wrong}"
     for kind in ("abuse", "crime_report"):
         assert results[kind].rate >= 0.9, results[kind].wrong
-    assert results["none"].rate >= 0.93, results["none"].wrong  # hard negatives
+    assert results["none"].rate >= 0.95, results["none"].wrong  # hard negatives (0.955 now)
 
 
 def test_few_ordinary_views_are_taken_for_danger(parser, ordinary_views):
@@ -67,5 +67,5 @@ def test_views_about_two_things(parser, ordinary_views):
     both, alone = multitheme_results(
         parser, load_items(SPLITS / "multitheme_test.yml", "themes"), ordinary_views
     )
-    assert both.rate >= 0.70, both.wrong  # goal 0.80 (0.712 now): see docs/BENCHMARKS.md
-    assert alone.rate >= 0.95, alone.wrong  # the goal (0.952 now)
+    assert both.rate >= 0.75, both.wrong  # goal 0.80 (0.758 now): see docs/BENCHMARKS.md
+    assert alone.rate >= 0.95, alone.wrong  # the goal (0.962 now)
