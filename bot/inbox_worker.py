@@ -130,9 +130,8 @@ class InboxWorker:
 
     async def _claim_safely(self, limit: int) -> list[Claimed]:
         """Claim up to `limit` messages; none, with a warning, while the database is down."""
-        now = self.clock()
         try:
-            return await run_in_transaction(self.database, lambda s: self._claim(s, now, limit))
+            return await self._claim_up_to(limit)
         except Exception as exc:  # wait, then try again
             logger.warning("Inbox pass failed (%s); trying again.", type(exc).__name__)
             return []
@@ -151,12 +150,14 @@ class InboxWorker:
 
     async def run_once(self) -> int:
         """Claim and process one batch; returns how many messages it took."""
-        now = self.clock()
-        claimed = await run_in_transaction(
-            self.database, lambda s: self._claim(s, now, self.concurrency)
-        )
+        claimed = await self._claim_up_to(self.concurrency)
         await asyncio.gather(*(self._process(item) for item in claimed))
         return len(claimed)
+
+    async def _claim_up_to(self, limit: int) -> list[Claimed]:
+        """Claim up to `limit` messages in a transaction of their own."""
+        now = self.clock()
+        return await run_in_transaction(self.database, lambda s: self._claim(s, now, limit))
 
     def _claim(self, session: Session, now: datetime, limit: int) -> list[Claimed]:
         """Claim up to `limit` messages, noting which cannot be replies to an update."""

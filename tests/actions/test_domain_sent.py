@@ -10,13 +10,13 @@ from rasa_sdk import Action
 from rasa_sdk.executor import ActionExecutor
 
 from bot.settings import PROJECT_ROOT
+from tests.test_domain import DOMAIN
 
 
 def _sent_the_domain() -> set[str]:
-    domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
     return {
         name
-        for entry in domain["actions"]
+        for entry in DOMAIN["actions"]
         if isinstance(entry, dict)
         for name, config in entry.items()
         if (config or {}).get("send_domain")

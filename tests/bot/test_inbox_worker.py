@@ -105,6 +105,7 @@ async def test_a_slow_turn_holds_up_no_other_resident_and_its_next_message_waits
     from sqlalchemy import select
 
     from bot.models import InboxMessage, InboxStatus
+    from tests.bot.test_gateway import eventually
 
     release = asyncio.Event()
     reached: list[str] = []
@@ -139,24 +140,18 @@ async def test_a_slow_turn_holds_up_no_other_resident_and_its_next_message_waits
         with database.transaction() as s:
             return s.scalar(select(InboxMessage.status).where(InboxMessage.text == text))
 
-    async def until(check, timeout: float = 10.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not check():
-            assert asyncio.get_running_loop().time() < deadline, "timed out"
-            await asyncio.sleep(0.02)
-
     working = asyncio.create_task(worker.run_forever())
     try:
         send("tester-slow", "slow first")
-        await until(lambda: reached == ["slow first"])
+        await eventually(lambda: reached == ["slow first"], timeout=10)
         send("tester-slow", "slow second")  # waits behind the first, in flight
         send("tester-other", "someone else")  # takes the free place at once
-        await until(lambda: status("someone else") == InboxStatus.DONE)
+        await eventually(lambda: status("someone else") == InboxStatus.DONE, timeout=10)
         assert reached == ["slow first", "someone else"]
         assert status("slow first") == InboxStatus.PENDING
         assert status("slow second") == InboxStatus.PENDING
         release.set()
-        await until(lambda: status("slow second") == InboxStatus.DONE)
+        await eventually(lambda: status("slow second") == InboxStatus.DONE, timeout=10)
         assert reached == ["slow first", "someone else", "slow second"]
     finally:
         working.cancel()
