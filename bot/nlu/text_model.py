@@ -39,6 +39,13 @@ def _restore_vectorizer(
     return vectorizer
 
 
+def _weights(coef: np.ndarray) -> np.ndarray:
+    # A sparse row times `coef.T` copies all of coef on every call, to lay it out and to
+    # match the features' float64 (3.8 ms a message for the intent model); laid out so
+    # once, the product costs 0.01 ms.
+    return np.ascontiguousarray(coef.T, dtype=np.float64)
+
+
 def _sigmoid(scores: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(scores, -50.0, 50.0)))
 
@@ -54,10 +61,11 @@ class Head:
         self.classes = classes
         self.coef = coef
         self.intercept = intercept
+        self._weights = _weights(coef)
 
     def probabilities(self, features: sparse.csr_matrix) -> list[dict[str, float]]:
         """Each text's probability of each label, independently of the others."""
-        scores = _sigmoid(np.asarray(features @ self.coef.T + self.intercept))
+        scores = _sigmoid(np.asarray(features @ self._weights + self.intercept))
         return [dict(zip(self.classes, map(float, row), strict=True)) for row in scores]
 
 
@@ -87,6 +95,7 @@ class TextModel:
         self.classes = classes
         self.coef = coef
         self.intercept = intercept
+        self._weights = _weights(coef)
         self.embedding_weight = embedding_weight
         self.heads = heads or {}
 
@@ -101,7 +110,7 @@ class TextModel:
         return self._softmax_of(self.features(texts))
 
     def _softmax_of(self, features: sparse.csr_matrix) -> np.ndarray:
-        return _softmax(np.asarray(features @ self.coef.T + self.intercept))
+        return _softmax(np.asarray(features @ self._weights + self.intercept))
 
     def _ranked(self, probabilities: np.ndarray) -> list[list[tuple[str, float]]]:
         rankings = []
