@@ -36,10 +36,9 @@ from rasa.utils.endpoints import ClientResponseError, EndpointConfig, concat_url
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import QueuePool
 
 from bot.settings import get_settings
+from channels.rasa_tracker_store import speed_up_sql_tracker_store, tune_tracker_store_engine
 
 logger = logging.getLogger(__name__)
 
@@ -248,32 +247,6 @@ def _strict(agent: Agent, timeout_s: float, token: str = "") -> None:
         processor.action_endpoint = StrictActionEndpoint.wrapping(endpoint, timeout_s, token)
 
 
-def tune_tracker_store_engine() -> None:
-    """Make Rasa's SQL tracker store engine hide parameters and keep SQLite connections.
-
-    A failed insert of an event would otherwise log the event's JSON: a resident's words.
-    And SQLAlchemy 1.4 opens a new SQLite connection for every session (two or three a
-    turn); a pool keeps them open, as bot/db.py does for ours (docs/BENCHMARKS.md).
-    """
-    from rasa.core import tracker_store
-
-    original = tracker_store.create_engine_kwargs
-    if getattr(original, "tuned", False):
-        return
-
-    def create_engine_kwargs(url: Any) -> dict[str, Any]:
-        kwargs = {**original(url), "hide_parameters": True}
-        parsed = make_url(str(url))
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            # The pool hands a connection to one thread at a time.
-            kwargs["poolclass"] = QueuePool
-            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-        return kwargs
-
-    create_engine_kwargs.tuned = True  # type: ignore[attr-defined]
-    tracker_store.create_engine_kwargs = create_engine_kwargs
-
-
 def speed_up_event_lookup() -> None:
     """Make Rasa find an event's class by its type name in a dict.
 
@@ -344,6 +317,7 @@ class InboxInput(InputChannel):
         self.token = token
         self.action_timeout_s = action_timeout_s
         tune_tracker_store_engine()  # before Rasa makes its tracker store
+        speed_up_sql_tracker_store()
         speed_up_event_lookup()
 
     def _authorised(self, request: Request) -> bool:

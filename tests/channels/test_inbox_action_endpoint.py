@@ -10,7 +10,6 @@ from channels.inbox import (
     _SKIPPED,
     ActionServerFailed,
     StrictActionEndpoint,
-    tune_tracker_store_engine,
 )
 
 TOKEN = "action-token-0123456789"
@@ -91,19 +90,6 @@ async def test_an_action_server_that_is_down_aborts_the_turn():
             await endpoint.request(**_call("action_store_view"))
     finally:
         await endpoint.close()
-
-
-def test_rasas_sqlite_tracker_store_keeps_its_connections(tmp_path):
-    from rasa.core.tracker_store import SQLTrackerStore
-    from sqlalchemy.pool import QueuePool
-
-    tune_tracker_store_engine()
-    store = SQLTrackerStore(dialect="sqlite", db=str(tmp_path / "tracker.db"))
-    try:
-        assert isinstance(store.engine.pool, QueuePool)
-        assert store.engine.hide_parameters
-    finally:
-        store.engine.dispose()
 
 
 async def test_the_endpoints_own_headers_win_over_the_calls(action_server):
