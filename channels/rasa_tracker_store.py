@@ -111,5 +111,5 @@ def speed_up_sql_tracker_store() -> None:
     # Rasa's own, kept for the tests that compare the two.
     save.rasa = SQLTrackerStore.save  # type: ignore[attr-defined]
     _retrieve.rasa = SQLTrackerStore._retrieve  # type: ignore[attr-defined]
-    SQLTrackerStore._retrieve = _retrieve  # type: ignore[method-assign]
-    SQLTrackerStore.save = save  # type: ignore[method-assign]
+    SQLTrackerStore._retrieve = _retrieve
+    SQLTrackerStore.save = save
