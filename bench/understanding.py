@@ -56,7 +56,8 @@ PRIMARY_SWEEP = (0.5, 0.8, 0.9)
 MULTI_SWEEP = (0.3, 0.4, 0.5, 1.01)  # 1.01: the per-theme model not used for a side
 TWO_SWEEP = (0.2, 0.3, 0.5, 1.01)
 ALONE_SWEEP = (0.6, 0.7, 0.8, 0.9, 1.01)
-SCORE_SWEEP = (0.1, 0.12, 0.15, 0.18, 0.2, 0.22, 0.25, 0.3, 0.4)
+OTHER_SWEEP = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.01)  # 1.01: abuse and crime never alone
+SCORE_SWEEP = (0.1, 0.12, 0.14, 0.15, 0.16, 0.17, 0.18, 0.2, 0.22, 0.25, 0.3, 0.4)
 
 
 def pipeline_settings(config_path: Path) -> dict[str, dict]:
@@ -109,6 +110,18 @@ def cross_validation(data_dir: Path) -> int:
         print(f"    missed: {text}")
     for text in guarded["views"].wrong:
         print(f"    view flagged: {text}")
+    for text in guarded["rest"].wrong:
+        print(f"    other example flagged: {text}")
+    print("abuse and crime to report: other_threshold (config.yml's critical thresholds;")
+    print("rest = greetings, questions, yes, stop... flagged):")
+    print("  other  critical  abuse/crime  views flagged  rest flagged")
+    for other_at in sorted({*OTHER_SWEEP, other}):
+        got = safeguarding_cv(examples, critical, other_at, sure, veto)
+        mark = " <- config.yml" if other_at == other else ""
+        print(
+            f"  {other_at:5.2f}  {got['critical'].rate:8.3f}  {got['other'].rate:11.3f}"
+            f"  {1 - got['views'].rate:13.3f}  {1 - got['rest'].rate:12.3f}{mark}"
+        )
     offtopic = offtopic_cv(
         examples,
         fallback=float(fallback["threshold"]),
@@ -166,7 +179,9 @@ def cross_validation(data_dir: Path) -> int:
         both, alone = scored[score_at]
     print(
         f"cross-validation: critical_recall={guarded['critical'].rate:.3f} "
+        f"other_recall={guarded['other'].rate:.3f} "
         f"false_alarm_views={1 - guarded['views'].rate:.3f} "
+        f"false_alarm_rest={1 - guarded['rest'].rate:.3f} "
         f"offtopic_stored={offtopic.total - offtopic.right}/{offtopic.total} "
         f"two_themes={both.rate:.3f} false_second={1 - alone.rate:.3f}"
     )

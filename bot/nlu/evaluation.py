@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -284,11 +285,29 @@ def cv_encoder(encoder_dir: Path) -> CachedEncoder:
     return CachedEncoder(SentenceEncoder.load(encoder_dir), max_entries=1_000_000)
 
 
-def _folds(strata: Sequence[str], folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    from sklearn.model_selection import StratifiedKFold
+def fold_of(text: str, stratum: str, folds: int, seed: int) -> int:
+    """The fold an example belongs to: a function of its own text and stratum only.
 
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return list(splitter.split(np.zeros(len(strata)), list(strata)))
+    So adding or removing examples leaves every other example in its fold, and two
+    versions of the training data are compared on the same folds. Texts that differ only
+    in case or spacing share a fold (no near-copy is judged by a model trained on it).
+    """
+    normalised = " ".join(text.lower().split())
+    key = f"{seed}\x1f{stratum}\x1f{normalised}".encode()
+    return zlib.crc32(key) % folds
+
+
+def _folds(
+    strata: Sequence[str], folds: int, seed: int, texts: Sequence[str]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) indices of each fold, each example's fold from `fold_of`.
+
+    Not stratified exactly: each stratum spreads over the folds as its hashes fall.
+    """
+    assigned = np.array(
+        [fold_of(text, stratum, folds, seed) for text, stratum in zip(texts, strata, strict=True)]
+    )
+    return [(np.flatnonzero(assigned != k), np.flatnonzero(assigned == k)) for k in range(folds)]
 
 
 def cross_validate_themes(
@@ -315,7 +334,7 @@ def cross_validate_themes(
     views = view_examples(training_data)
     strata = [f"{themes[0]}/{len(themes)}" for _, themes in views]
     held: list[HeldOutView] = []
-    for train, test in _folds(strata, folds, seed):
+    for train, test in _folds(strata, folds, seed, [text for text, _ in views]):
         learnt = single_theme([views[i] for i in train])
         model = train_text_model(
             [text for text, _ in learnt],
@@ -402,7 +421,7 @@ def second_theme_score_cv(
 
     strata = [f"{view.themes[0]}/{len(view.themes)}" for view in views]
     pairs: dict[float, tuple[list, list]] = {threshold: ([], []) for threshold in thresholds}
-    for train, test in _folds(strata, folds, seed):
+    for train, test in _folds(strata, folds, seed, [view.text for view in views]):
         weights = fit_second_theme_weights([views[i] for i in train], seed=seed)
         for threshold in thresholds:
             both, alone = _second_theme_pairs(
@@ -433,7 +452,7 @@ def cross_validate_intents(
     texts, kinds = safeguarding_examples(training_data)
     intents = [m.get("intent") for m in training_data.intent_examples]
     held: list[HeldOutExample | None] = [None] * len(texts)
-    for train, test in _folds(intents, folds, seed):
+    for train, test in _folds(intents, folds, seed, texts):
         models = [
             train_text_model(
                 [texts[i] for i in train],
@@ -481,8 +500,17 @@ def safeguarding_cv(
     sure: float = 0.0,
     veto: float = 1.01,
 ) -> dict[str, Understanding]:
-    """Danger now and self-harm ("critical"), abuse and crime ("other") flagged; views not."""
-    groups: dict[str, list[tuple[str, bool]]] = {"critical": [], "other": [], "views": []}
+    """Danger now and self-harm ("critical"), abuse and crime ("other") flagged; views not.
+
+    "rest": every other example (greetings, questions, yes, stop...), right when not
+    flagged: the nearest the training data has to the held-out hard negatives.
+    """
+    groups: dict[str, list[tuple[str, bool]]] = {
+        "critical": [],
+        "other": [],
+        "views": [],
+        "rest": [],
+    }
     for example in examples:
         flagged = _flagged(example, critical, other, sure, veto)
         if example.intent in CRITICAL_KINDS:
@@ -491,6 +519,8 @@ def safeguarding_cv(
             groups["other"].append((example.text, flagged))
         elif example.intent == "share_view":
             groups["views"].append((example.text, not flagged))
+        else:
+            groups["rest"].append((example.text, not flagged))
     return {name: _judge(pairs) for name, pairs in groups.items()}
 
 
