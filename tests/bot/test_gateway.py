@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -55,6 +54,7 @@ from tests.channels.conftest import (
     channel_env,
     payload,
 )
+from tests.ports import free_port
 
 NUMBER = "+447700900123"  # the saved SMS payloads' sender
 CHAT = "5550001"  # the saved Telegram payloads' private chat
@@ -65,13 +65,6 @@ REST_PATH = "/webhooks/rest/webhook"
 REST_API_TOKEN = "test-rest-token-0123456789"
 REST_AUTH = {"Authorization": f"Bearer {REST_API_TOKEN}"}
 UNAVAILABLE = "Temporarily unavailable; please try again."
-
-
-def closed_port() -> int:
-    """A local port nobody listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- the running gateway -----------------------------------------------------------------
@@ -95,7 +88,7 @@ async def serving(
     settings = Settings.from_env(
         {
             "ENGAGE_VAR_DIR": str(var_dir),
-            "RASA_URL": f"http://127.0.0.1:{closed_port()}",
+            "RASA_URL": f"http://127.0.0.1:{free_port()}",
             "RASA_API_TOKEN": "test-api-token-0123456789",
             "REST_API_TOKEN": REST_API_TOKEN,
             "QUIET_HOURS": "off",
@@ -653,7 +646,7 @@ def database_down(database: Database) -> Database:
         path = Path(url.database).with_name("not-a-database.db")
         path.write_bytes(b"this is not an SQLite database\n" * 64)
         return Database(f"sqlite:///{path}")
-    return Database(str(url.set(host="127.0.0.1", port=closed_port())))
+    return Database(str(url.set(host="127.0.0.1", port=free_port())))
 
 
 async def test_with_the_database_down_every_webhook_is_503_without_a_traceback(

@@ -4,7 +4,6 @@ refused: never through the reverse proxy)."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
@@ -20,18 +19,13 @@ from bot.models import InboxMessage
 from bot.rasa_client import RasaUnavailable
 from bot.rasa_pool import RasaServers
 from bot.services.identities import resident_for
+from tests.ports import free_port
 from tests.residents import published
 
 
 def value(name: str, **labels: str) -> float:
     """A sample of the process's registry (0 if absent)."""
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_sends_errors_and_turns_are_counted():

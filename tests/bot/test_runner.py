@@ -35,6 +35,7 @@ from bot.runner import (
     stop,
 )
 from bot.settings import PROJECT_ROOT, Settings
+from tests.ports import free_ports
 
 SMS = {
     "PUBLIC_BASE_URL": "https://engage.example.org",
@@ -113,17 +114,6 @@ def test_only_an_enabled_admin_counts(database):
 
 
 # --- a second copy, Ctrl-C and warnings (issue 18, point 13) ------------------------------
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports nobody listens on (held open together, so all differ)."""
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def port_env(gateway: int, rasa: int, action: int, console: int) -> dict[str, str]:

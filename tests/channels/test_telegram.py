@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -28,6 +27,7 @@ from channels.telegram import (
     webhook_url,
 )
 from tests.channels.conftest import BOT_TOKEN, WEBHOOK_SECRET, payload
+from tests.ports import free_port
 
 CHAT = "5550001"  # Sam's private chat in the saved payloads
 QUERY_ID = "4382bfdwdsb323b2d9"
@@ -36,13 +36,6 @@ BUTTONS = [
     {"title": "Something else", "payload": '/set_theme{"theme":"other"}'},
 ]
 SCALE = [{"title": str(i), "payload": f'/rate{{"rating":"{i}"}}'} for i in range(1, 6)]
-
-
-def closed_port() -> int:
-    """A local port nobody listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- verify ------------------------------------------------------------------------------
@@ -391,7 +384,7 @@ async def test_timing_out_is_retry_later_in_doubt(fake):
 
 
 async def test_nobody_listening_is_retry_later_not_in_doubt():
-    bot = Bot(BOT_TOKEN, base_url=f"http://127.0.0.1:{closed_port()}/bot")
+    bot = Bot(BOT_TOKEN, base_url=f"http://127.0.0.1:{free_port()}/bot")
     with pytest.raises(RetryLater) as down:
         await TelegramSender(bot).send(CHAT, "hello")
     assert (down.value.code, down.value.in_doubt) == ("NetworkError", False)
@@ -405,7 +398,7 @@ async def test_acknowledge_answers_the_button_press(sender, fake):
 
 
 async def test_acknowledge_with_telegram_down_does_not_raise():
-    bot = Bot(BOT_TOKEN, base_url=f"http://127.0.0.1:{closed_port()}/bot")
+    bot = Bot(BOT_TOKEN, base_url=f"http://127.0.0.1:{free_port()}/bot")
     await TelegramSender(bot).acknowledge(QUERY_ID)  # the spinner keeps turning; nothing else
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
 
@@ -31,6 +30,7 @@ from channels.twilio_sms import (
     verify,
 )
 from tests.channels.conftest import AUTH_TOKEN, FROM_NUMBER, PUBLIC_BASE_URL, channel_env, payload
+from tests.ports import free_port
 
 NUMBER = "+447700900123"
 SMS_SID = "SM7b1c9f0e5d6a4c3b2a1f0e9d8c7b6a50"
@@ -53,13 +53,6 @@ SMS_URL = f"{PUBLIC_BASE_URL}/webhooks/sms/webhook"
 
 def signed(url: str, fields: dict[str, str], token: str = AUTH_TOKEN) -> str:
     return RequestValidator(token).compute_signature(url, fields)
-
-
-def closed_port() -> int:
-    """A local port nobody listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- verify ------------------------------------------------------------------------------
@@ -461,7 +454,7 @@ async def test_send_busy_or_failing_is_retry_later_then_goes_through(sender, fak
 
 
 async def test_send_to_nobody_listening_is_retry_later_not_in_doubt(fake, tmp_path):
-    env = {**channel_env(fake.base_url), "TWILIO_API_BASE_URL": f"http://127.0.0.1:{closed_port()}"}
+    env = {**channel_env(fake.base_url), "TWILIO_API_BASE_URL": f"http://127.0.0.1:{free_port()}"}
     sms = SmsSender(Settings.from_env({"ENGAGE_VAR_DIR": str(tmp_path), **env}))
     try:
         with pytest.raises(RetryLater) as down:
@@ -494,7 +487,7 @@ async def test_find_sent_finds_the_sid_of_a_text_sent_since(sender):
 
 
 async def test_find_sent_with_twilio_down_is_retry_later_in_doubt(fake, tmp_path):
-    env = {**channel_env(fake.base_url), "TWILIO_API_BASE_URL": f"http://127.0.0.1:{closed_port()}"}
+    env = {**channel_env(fake.base_url), "TWILIO_API_BASE_URL": f"http://127.0.0.1:{free_port()}"}
     sms = SmsSender(Settings.from_env({"ENGAGE_VAR_DIR": str(tmp_path), **env}))
     try:
         with pytest.raises(RetryLater) as down:

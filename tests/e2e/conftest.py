@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from bot.services.inbox import depth
 from bot.settings import PROJECT_ROOT, Settings
 from tests.channels.conftest import AUTH_TOKEN, WEBHOOK_SECRET, channel_env
 from tests.fixtures import fake_providers
+from tests.ports import free_port
 
 MODEL = PROJECT_ROOT / "models" / "engage.tar.gz"
 # What the stack's channels are set up with (tests/channels/conftest.py's `channel_env`).
@@ -26,13 +26,6 @@ TWILIO_AUTH_TOKEN, TELEGRAM_WEBHOOK_SECRET = AUTH_TOKEN, WEBHOOK_SECRET
 RASA_API_TOKEN = "e2e-api-token-0123456789"
 REST_API_TOKEN = "e2e-rest-token-0123456789"
 REST_AUTH = {"Authorization": f"Bearer {REST_API_TOKEN}"}  # the REST channel's, once public
-
-
-def free_port() -> int:
-    """A TCP port nobody is listening on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def inbox_emptied(database: Database, timeout: float) -> bool:

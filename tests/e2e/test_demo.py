@@ -18,7 +18,8 @@ from bot.db import Database
 from bot.demo.run import SIGN_IN_EMAIL
 from bot.services.updates import UpdateDraft, draft_update, publish
 from bot.settings import PROJECT_ROOT
-from tests.e2e.conftest import MODEL, free_port
+from tests.e2e.conftest import MODEL
+from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -45,10 +45,11 @@ from bot.settings import PROJECT_ROOT, Settings
 from tests.channels.conftest import PUBLIC_BASE_URL
 from tests.conftest import POSTGRES_URL, REDIS_URL
 from tests.databases import drop_postgres_database, fresh_postgres_database
-from tests.e2e.conftest import TWILIO_AUTH_TOKEN, channel_env, free_port
+from tests.e2e.conftest import TWILIO_AUTH_TOKEN, channel_env
 from tests.e2e.services import Services
 from tests.e2e.test_channels import new_number, payload
 from tests.nginx import NGINX, command, main_conf, with_upstream
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 

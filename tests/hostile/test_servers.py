@@ -36,6 +36,7 @@ from bot.runner import (
 from bot.settings import PROJECT_ROOT, Settings
 from channels import inbox
 from channels.inbox import InboxInput, StrictActionEndpoint
+from tests.ports import free_port
 
 TOKEN = "hostile-api-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -53,12 +54,6 @@ FORBIDDEN = [
     pytest.param({"Authorization": f"Bearer {TOKEN[:-1]}"}, id="token-prefix"),
     pytest.param({"Authorization": f"Basic {TOKEN}"}, id="another-scheme"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def listening_addresses(port: int) -> set[str]:
