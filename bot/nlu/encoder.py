@@ -7,6 +7,8 @@ without PyTorch. Model files come from ``bot.nlu.encoder_assets.ensure_encoder``
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import re
 import unicodedata
@@ -211,6 +213,34 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return (0.5 * x * (1.0 + _erf(x * 0.7071067811865476))).astype(np.float32)
 
 
+# glibc's mallopt parameters (malloc.h) and the values its own dynamic rule reaches at most.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD = 32 * 1024 * 1024
+_TRIM_THRESHOLD = 2 * _MMAP_THRESHOLD
+
+
+def keep_temporaries_on_the_heap() -> bool:
+    """Have glibc serve the forward pass's temporaries from the heap, not fresh mmaps.
+
+    Each layer's intermediate arrays are hundreds of KB. By default glibc maps those above
+    its mmap threshold afresh, and gives the freed top of the heap back to the system once
+    it exceeds twice the largest block freed so far, so each message faulted its pages in
+    again: about 4,900 page faults a message in the NLU pipeline, 8 ms on average and
+    40-50 on a long message (docs/BENCHMARKS.md). Fixed thresholds (glibc's own upper
+    bounds) keep them; process-wide. False where the C library is not glibc.
+    """
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(
+        mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD) and mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
+    )
+
+
 class SentenceEncoder:
     """all-MiniLM-L6-v2 forward pass in numpy: BERT + masked mean pooling + L2 norm."""
 
@@ -237,6 +267,7 @@ class SentenceEncoder:
         config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
         max_length = min(MAX_SEQ_LENGTH, int(config.get("max_position_embeddings", 512)))
         tokenizer = WordPieceTokenizer.from_vocab_file(model_dir / "vocab.txt", max_length)
+        keep_temporaries_on_the_heap()
         return cls(load_file(str(model_dir / "model.safetensors")), config, tokenizer)
 
     @property
