@@ -28,7 +28,14 @@ from bot.models import InboxStatus, utcnow
 from bot.outbound import Outbound, Prepared
 from bot.rasa_client import RasaUnavailable
 from bot.rasa_pool import Rasa
-from bot.services.inbox import Claimed, claim_next, mark_done, mark_processed, mark_retry
+from bot.services.inbox import (
+    Claimed,
+    any_unclaimed,
+    claim_next,
+    mark_done,
+    mark_processed,
+    mark_retry,
+)
 from bot.services.reactions import UPDATE_CONTEXT_ACTION, may_reply_to_update
 from bot.services.rights import erasure_requested
 
@@ -73,12 +80,16 @@ class InboxWorker:
         self.lease = lease
         self.eraser = eraser
         self._wake = asyncio.Event()
+        self._more = True  # messages may be waiting that no claim has seen yet
+        self._nudges = 0
         self._waiters: dict[int, asyncio.Future] = {}
         # REST replies finished before anyone waited for them (kept briefly, newest last).
         self._finished: OrderedDict[int, list[dict[str, Any]]] = OrderedDict()
 
     def nudge(self) -> None:
         """Something arrived: look at the inbox now."""
+        self._more = True
+        self._nudges += 1
         self._wake.set()
 
     async def replies_to(self, inbox_id: int, timeout: float) -> list[dict[str, Any]] | None:
@@ -101,7 +112,10 @@ class InboxWorker:
         Rasa stays busy with the other half), so one slow turn holds up no other resident
         and Rasa never idles while a batch waits for its slowest turn. A resident's next
         message cannot be claimed while their last is in flight (only a resident's oldest
-        open message is claimable), so each resident's messages still go in order.
+        open message is claimable), so each resident's messages still go in order. A turn
+        that ends wakes the loop only if something may be waiting (the last claim left an
+        open message unclaimed, or a nudge came since): one turn at a time, a claim that
+        found nothing after every turn cost the gateway a transaction a turn.
         """
         running: set[asyncio.Task] = set()
 
@@ -110,13 +124,16 @@ class InboxWorker:
             if not task.cancelled() and task.exception() is not None:
                 # The database went away mid-turn: the message's lease runs out, it is retried.
                 logger.warning("A turn failed (%s).", type(task.exception()).__name__)
-            self._wake.set()
+            if self._more:
+                self._wake.set()
 
         try:
             while True:
                 self._wake.clear()  # before claiming: a nudge from now on is not lost
                 places = self.concurrency - len(running)
-                claimed = await self._claim_safely(places) if places >= self._refill_at else []
+                claimed = []
+                if places >= self._refill_at:
+                    claimed = await self._claim_safely(places)
                 for item in claimed:
                     task = asyncio.create_task(self._process(item))
                     running.add(task)
@@ -134,6 +151,7 @@ class InboxWorker:
             return await self._claim_up_to(limit)
         except Exception as exc:  # wait, then try again
             logger.warning("Inbox pass failed (%s); trying again.", type(exc).__name__)
+            self._more = True
             return []
 
     async def _woken(self, timeout: float) -> None:
@@ -156,16 +174,23 @@ class InboxWorker:
 
     async def _claim_up_to(self, limit: int) -> list[Claimed]:
         """Claim up to `limit` messages in a transaction of their own."""
-        now = self.clock()
-        return await run_in_transaction(self.database, lambda s: self._claim(s, now, limit))
+        now, nudges = self.clock(), self._nudges
+        claimed, left = await run_in_transaction(
+            self.database, lambda s: self._claim(s, now, limit)
+        )
+        # What arrived after the claim's snapshot was taken has nudged since.
+        self._more = left or self._nudges != nudges
+        return claimed
 
-    def _claim(self, session: Session, now: datetime, limit: int) -> list[Claimed]:
-        """Claim up to `limit` messages, noting which cannot be replies to an update."""
+    def _claim(self, session: Session, now: datetime, limit: int) -> tuple[list[Claimed], bool]:
+        """Claim up to `limit` messages, noting which cannot be replies to an update; and
+        whether an open message is left unclaimed."""
         claimed = claim_next(session, now, limit, self.lease)
         asking = may_reply_to_update(session, [item.conversation_id for item in claimed], now)
-        return [
+        claimed = [
             replace(item, may_reply_to_update=item.conversation_id in asking) for item in claimed
         ]
+        return claimed, any_unclaimed(session, now)
 
     async def _process(self, item: Claimed) -> None:
         replies = item.replies

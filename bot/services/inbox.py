@@ -90,6 +90,9 @@ _CLAIMED = (
     .where(_INBOX.c.claim_token == bindparam("token"))
     .order_by(_INBOX.c.id)
 )
+# Any open message no worker holds: one waiting behind a resident's message in flight, a
+# retry not yet due, or one that arrived during the claim.
+_UNCLAIMED = select(_INBOX.c.id).where(_INBOX.c.status.in_(OPEN), _FREE).limit(1)
 _FENCED = and_(_INBOX.c.id == bindparam("inbox_id"), _INBOX.c.claim_token == bindparam("token"))
 _PROCESSED = (
     update(_INBOX)
@@ -129,6 +132,11 @@ def claim_next(session: Session, now: datetime, limit: int, lease: timedelta) ->
         )
         for row in rows
     ]
+
+
+def any_unclaimed(session: Session, now: datetime) -> bool:
+    """Whether an open message is left that no worker holds (asked after a claim)."""
+    return session.scalar(_UNCLAIMED, {"now": now}) is not None
 
 
 def mark_processed(

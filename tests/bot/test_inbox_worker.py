@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -158,3 +161,95 @@ async def test_a_slow_turn_holds_up_no_other_resident_and_its_next_message_waits
         await asyncio.gather(working, return_exceptions=True)
         await rasa.close()
         await rasa_server.close()
+
+
+@asynccontextmanager
+async def _running_worker(
+    database, tmp_path, monkeypatch, message
+) -> AsyncIterator[tuple[InboxWorker, list[object]]]:
+    """A worker running against a fake Rasa answering with `message`, and its claims.
+
+    The worker's poll is an hour: a message it is not woken for waits the whole test.
+    """
+    import asyncio
+
+    import bot.inbox_worker
+
+    monkeypatch.setattr(bot.inbox_worker, "POLL_S", 3600.0)
+    app = web.Application()
+    app.router.add_post("/webhooks/inbox/message", message)
+    rasa_server = TestServer(app)
+    await rasa_server.start_server()
+    settings = Settings.from_env(
+        {
+            "ENGAGE_VAR_DIR": str(tmp_path),
+            "RASA_URL": str(rasa_server.make_url("")).rstrip("/"),
+            "RASA_API_TOKEN": "test-api-token-0123456789",
+        }
+    )
+    rasa = rasa_for(settings)
+    worker = InboxWorker(database, rasa, Outbound(database, settings, {}))
+    claims: list[object] = []
+    claim = worker._claim
+
+    def counted(*args):
+        claims.append(args)
+        return claim(*args)
+
+    monkeypatch.setattr(worker, "_claim", counted)
+    working = asyncio.create_task(worker.run_forever())
+    try:
+        yield worker, claims
+    finally:
+        working.cancel()
+        await asyncio.gather(working, return_exceptions=True)
+        await rasa.close()
+        await rasa_server.close()
+
+
+async def test_one_turn_at_a_time_costs_one_claim_and_a_resident_next_message_is_not_kept_waiting(
+    database, tmp_path, monkeypatch
+):
+    """No claim that finds nothing after each turn; a message left behind one in flight is
+    claimed as that turn ends, not at the next poll."""
+    import asyncio
+
+    from sqlalchemy import select
+
+    from bot.models import InboxMessage, InboxStatus
+    from tests.bot.test_gateway import eventually
+
+    release = asyncio.Event()
+
+    async def message(request: web.Request) -> web.Response:
+        body = await request.json()
+        if body["text"] == "wait for me":
+            await release.wait()
+        return web.json_response({"messages": [{"text": f"re: {body['text']}"}]})
+
+    def status(text: str) -> str:
+        with database.transaction() as s:
+            return s.scalar(select(InboxMessage.status).where(InboxMessage.text == text))
+
+    async with _running_worker(database, tmp_path, monkeypatch, message) as (worker, claims):
+
+        def send(sender: str, text: str) -> None:
+            with database.transaction() as s:
+                accept(s, Incoming("rest", sender, text), utcnow())
+            worker.nudge()
+
+        await eventually(lambda: len(claims) == 1, timeout=10)  # the first look, empty
+        for turn in range(1, 4):
+            text = f"message {turn}"
+            send("tester-1", text)
+            await eventually(lambda t=text: status(t) == InboxStatus.DONE, timeout=10)
+            await asyncio.sleep(0.1)  # time for a claim after the turn, were there one
+            assert len(claims) == 1 + turn
+
+        send("tester-2", "wait for me")
+        await eventually(lambda: len(claims) == 5, timeout=10)
+        send("tester-2", "and me after")  # its claim finds it behind the first
+        await eventually(lambda: len(claims) == 6, timeout=10)
+        assert status("and me after") == InboxStatus.PENDING
+        release.set()
+        await eventually(lambda: status("and me after") == InboxStatus.DONE, timeout=10)
