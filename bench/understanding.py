@@ -47,7 +47,7 @@ from bot.nlu.evaluation import (  # noqa: E402
 )
 
 SPLITS = ROOT / "tests" / "nlu"
-CRITICAL_SWEEP = (0.06, 0.08, 0.1, 0.12, 0.14, 0.16, 0.18, 0.2, 0.25, 0.3)
+CRITICAL_SWEEP = (0.04, 0.05, 0.06, 0.07, 0.08, 0.1, 0.12, 0.14, 0.16, 0.18, 0.2, 0.25, 0.3)
 SURE_SWEEP = (0.0, 0.2, 0.3, 0.4, 0.5)  # 0: no veto
 VETO_SWEEP = (0.7, 0.8, 0.9, 0.95, 0.98)
 CLAUSE_SWEEP = (0.7, 0.8, 0.9)
@@ -56,7 +56,18 @@ PRIMARY_SWEEP = (0.5, 0.8, 0.9)
 MULTI_SWEEP = (0.3, 0.4, 0.5, 1.01)  # 1.01: the per-theme model not used for a side
 TWO_SWEEP = (0.2, 0.3, 0.5, 1.01)
 ALONE_SWEEP = (0.6, 0.7, 0.8, 0.9, 1.01)
-OTHER_SWEEP = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.01)  # 1.01: abuse and crime never alone
+OTHER_SWEEP = (
+    0.3,
+    0.35,
+    0.4,
+    0.5,
+    0.6,
+    0.7,
+    0.8,
+    0.9,
+    0.95,
+    1.01,
+)  # 1.01: abuse and crime never alone
 SCORE_SWEEP = (0.1, 0.12, 0.14, 0.15, 0.16, 0.17, 0.18, 0.2, 0.22, 0.25, 0.3, 0.4)
 
 

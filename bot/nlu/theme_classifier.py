@@ -275,6 +275,11 @@ def _example_themes(message: Message, known: set[str]) -> list[str]:
     return themes
 
 
+def primary_theme(message: Message) -> str:
+    """The theme a share_view example is labelled with first."""
+    return _example_themes(message, set(theme_keys()))[0]
+
+
 def view_examples(training_data: TrainingData) -> list[tuple[str, list[str]]]:
     """Each theme-labelled view of the training data with its theme(s), the first primary."""
     known = set(theme_keys())
