@@ -3,8 +3,9 @@
 For a REST turn (no provider sends its replies), as the gateway and its inbox worker do
 it: the webhook keeps the message in the inbox (`accept_message`); the worker claims it
 with its update check (`InboxWorker._claim`), records Rasa's answer, offers its options,
-checks for an erasure and finishes the message (`InboxWorker._processed`), and claims
-again, finding nothing, as after every turn. No Rasa and no HTTP: what is measured is
+checks for an erasure and finishes the message (`InboxWorker._processed`). (Until
+2026-12-02 the worker also claimed again after every turn, finding nothing; it no longer
+does.) No Rasa and no HTTP: what is measured is
 what our code asks of SQLAlchemy and SQLite for each turn, which was most of the gateway's
 CPU (docs/BENCHMARKS.md, issue 14). On a fresh SQLite file in a temporary directory.
 
@@ -45,12 +46,10 @@ def _turn(database: Database, worker: InboxWorker, sender: str) -> None:
     """One REST turn's database work, each transaction as the gateway runs it."""
     accept_message(database, Incoming("rest", sender, TEXT))
     with database.transaction() as session:
-        claimed = worker._claim(session, utcnow(), worker.concurrency)
+        claimed, _ = worker._claim(session, utcnow(), worker.concurrency)
     for item in claimed:
         with database.transaction() as session:
             worker._processed(session, item, REPLIES)
-    with database.transaction() as session:
-        worker._claim(session, utcnow(), worker.concurrency)  # the empty claim after a turn
 
 
 def main(argv: list[str] | None = None) -> int:
