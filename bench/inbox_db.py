@@ -1,13 +1,14 @@
 """Benchmark: the database work of one conversation turn in the gateway, in CPU time.
 
 For a REST turn (no provider sends its replies), as the gateway and its inbox worker do
-it: the webhook keeps the message in the inbox (`accept_message`); the worker claims it
-with its update check (`InboxWorker._claim`), records Rasa's answer, offers its options,
+it: the webhook keeps the message in the inbox and the worker, idle, claims
+it in the same transaction with its update check (`accept_message` with
+`InboxWorker._claim_accepted`); the worker records Rasa's answer, offers its options,
 checks for an erasure and finishes the message (`InboxWorker._processed`). (Until
-2026-12-02 the worker also claimed again after every turn, finding nothing; it no longer
-does.) No Rasa and no HTTP: what is measured is
-what our code asks of SQLAlchemy and SQLite for each turn, which was most of the gateway's
-CPU (docs/BENCHMARKS.md, issue 14). On a fresh SQLite file in a temporary directory.
+2026-12-02 the worker claimed each message in a transaction of its own, and before that
+also claimed again after every turn, finding nothing.) No Rasa and no HTTP: what is
+measured is what our code asks of SQLAlchemy and SQLite for each turn, which was most of
+the gateway's CPU (docs/BENCHMARKS.md, issue 14). On a fresh SQLite file in a temporary directory.
 
 Usage: .venv/bin/python bench/inbox_db.py [--turns 1000] [--residents 50]
 Last line: `inbox_db: cpu_ms_per_turn=<n> wall_ms_per_turn=<n> turns=<n>`
@@ -30,7 +31,6 @@ from bot.db import Database  # noqa: E402
 from bot.erasure import Eraser  # noqa: E402
 from bot.inbox_worker import InboxWorker  # noqa: E402
 from bot.migrate import upgrade  # noqa: E402
-from bot.models import utcnow  # noqa: E402
 from bot.outbound import Outbound  # noqa: E402
 from bot.services.inbound import Incoming, accept_message  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -44,12 +44,13 @@ WARM_UP = 100
 
 def _turn(database: Database, worker: InboxWorker, sender: str) -> None:
     """One REST turn's database work, each transaction as the gateway runs it."""
-    accept_message(database, Incoming("rest", sender, TEXT))
+    accepted = accept_message(
+        database, Incoming("rest", sender, TEXT), claim=worker._claim_accepted
+    )
+    claimed = accepted.claimed
+    assert claimed is not None  # the resident's last message is done
     with database.transaction() as session:
-        claimed, _ = worker._claim(session, utcnow(), worker.concurrency)
-    for item in claimed:
-        with database.transaction() as session:
-            worker._processed(session, item, REPLIES)
+        worker._processed(session, claimed, REPLIES)
 
 
 def main(argv: list[str] | None = None) -> int:

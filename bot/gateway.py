@@ -4,11 +4,12 @@ Every provider posts here (Twilio, Telegram; and the REST channel for the termin
 and the web "try it": with REST_API_TOKEN set it needs `Authorization: Bearer
 <REST_API_TOKEN>`, and once PUBLIC_BASE_URL is set it is off without one). A body over
 MAX_BODY_BYTES is refused (413) before it is read, by its Content-Length or, chunked, as
-it arrives. A request is verified and parsed by its channel module, accepted
-into the durable inbox by `bot.services.inbound` in one transaction, and only then
-answered 200: Rasa and the action server may be down, slow or restarting, and the
-webhook still answers at once and loses nothing. The inbox worker running beside it
-hands the messages to Rasa (on its private port) and sends the replies.
+it arrives. A request is verified and parsed by its channel module, accepted into the
+durable inbox by `bot.services.inbound` in one transaction (where the inbox worker claims
+it, when it has a place), and only then answered 200: Rasa and the action server may be
+down, slow or restarting, and the webhook still answers at once and loses nothing. The
+inbox worker running beside it hands the messages to Rasa (on its private port) and
+sends the replies.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from bot.outbound import Outbound, Sender, senders_for
 from bot.phone import mask
 from bot.rasa_pool import rasa_for
 from bot.services.delivery import record_status
-from bot.services.inbound import Accepted, Incoming, accept_message
+from bot.services.inbound import Accepted, Incoming
 from bot.settings import Settings
 from channels import rest, telegram, twilio_sms
 from channels.common import MAX_BODY_BYTES, BadInput
@@ -97,14 +98,13 @@ class Gateway:
         self._background: set[asyncio.Task] = set()
 
     async def _accept(self, incoming: Incoming) -> Accepted:
-        accepted = await asyncio.to_thread(accept_message, self.database, incoming)
+        accepted = await self.worker.accept(incoming)
         if accepted.duplicate:
             logger.info(
                 "Dropped a repeated %s message from %s.", incoming.channel, mask(incoming.address)
             )
         elif accepted.inbox_id is not None:
             metrics.MESSAGES_IN.labels(incoming.channel).inc()
-            self.worker.nudge()
         return accepted
 
     async def _twilio_form(self, request: web.Request) -> dict[str, str] | web.Response:

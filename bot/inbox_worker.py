@@ -7,7 +7,9 @@ transaction, the options they offer), sends them through the channel's Sender
 answer, so a REST message is closed as its replies are kept. A message Rasa could
 not process (Rasa down, the action server down or hanging, the tracker store failing)
 stays open and is tried again with a growing delay; the resident's later messages wait
-behind it. The webhooks wake the worker when something arrives.
+behind it. The webhooks hand a message to `accept`: when idle, the worker claims
+it in the transaction that keeps it and starts its turn at once; otherwise they wake the
+worker, whose loop claims it.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from bot.models import InboxStatus, utcnow
 from bot.outbound import Outbound, Prepared
 from bot.rasa_client import RasaUnavailable
 from bot.rasa_pool import Rasa
+from bot.services.inbound import Accepted, Incoming, accept_message
 from bot.services.inbox import (
     Claimed,
     any_unclaimed,
+    claim_accepted,
     claim_next,
     mark_done,
     mark_processed,
@@ -80,6 +84,8 @@ class InboxWorker:
         self.lease = lease
         self.eraser = eraser
         self._wake = asyncio.Event()
+        self._running: set[asyncio.Task] | None = None  # None: the loop is not running
+        self._reserved = 0  # places held for messages being accepted
         self._more = True  # messages may be waiting that no claim has seen yet
         self._nudges = 0
         self._waiters: dict[int, asyncio.Future] = {}
@@ -97,13 +103,88 @@ class InboxWorker:
         if inbox_id in self._finished:
             return self._finished.pop(inbox_id)
         future = self._waiters.setdefault(inbox_id, asyncio.get_running_loop().create_future())
-        self.nudge()
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         except asyncio.TimeoutError:
             return None
         finally:
             self._waiters.pop(inbox_id, None)
+
+    async def accept(self, incoming: Incoming) -> Accepted:
+        """Keep an incoming message in the inbox (committed before this returns).
+
+        When the worker is idle (no turn in flight, nothing known to be waiting), the
+        message is claimed in the same transaction and its turn starts at once: no claim
+        of its own, no wait for the loop. Otherwise the loop is woken to claim it in turn:
+        under load the loop's claims take the oldest messages first, several at once
+        (turns started one by one as they arrive cost Rasa and the gateway more CPU a
+        turn, docs/BENCHMARKS.md).
+        """
+        if not self._idle():
+            accepted = await asyncio.to_thread(accept_message, self.database, incoming)
+            if accepted.inbox_id is not None:
+                self.nudge()
+            return accepted
+        self._reserved += 1
+        job = asyncio.ensure_future(
+            asyncio.to_thread(accept_message, self.database, incoming, claim=self._claim_accepted)
+        )
+        # The turn starts even if the webhook's request is cancelled meanwhile: a message
+        # claimed and left would wait for its lease to run out.
+        job.add_done_callback(self._start_accepted)
+        return await asyncio.shield(job)
+
+    def _claim_accepted(
+        self, session: Session, accepted: Accepted, incoming: Incoming, now: datetime
+    ) -> Claimed | None:
+        """In the accepting transaction: the message, claimed, unless it must wait its turn."""
+        inbox_id, resident_id = accepted.inbox_id, accepted.resident_id
+        conversation_id, text = accepted.conversation_id, accepted.text
+        assert inbox_id and resident_id and conversation_id and text  # all kept with a message
+        claimed = claim_accepted(
+            session, inbox_id, resident_id, conversation_id, incoming.channel, text, now, self.lease
+        )
+        if claimed is None:
+            return None
+        asking = may_reply_to_update(session, [claimed.conversation_id], now)
+        return replace(claimed, may_reply_to_update=bool(asking))
+
+    def _start_accepted(self, job: asyncio.Future) -> None:
+        """The accepting transaction ended: start the turn it claimed, or wake the loop."""
+        self._reserved -= 1
+        if job.cancelled() or job.exception() is not None:
+            return  # nothing was kept; the webhook answers with an error
+        accepted: Accepted = job.result()
+        if accepted.claimed is None:
+            if accepted.inbox_id is not None:
+                self.nudge()  # behind another of the resident's messages: the loop takes it
+        elif self._running is not None:
+            self._start(accepted.claimed)
+        # else the worker stopped meanwhile: the claim's lease runs out and it is retried.
+
+    def _idle(self) -> bool:
+        """Running, with no turn in flight or being accepted, and nothing known to wait."""
+        return self._running is not None and not (self._running or self._reserved or self._more)
+
+    def _free_places(self) -> int:
+        running = len(self._running) if self._running is not None else self.concurrency
+        return self.concurrency - running - self._reserved
+
+    def _start(self, item: Claimed) -> None:
+        """Start a claimed message's turn in one of the places."""
+        assert self._running is not None
+        task = asyncio.create_task(self._process(item))
+        self._running.add(task)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task) -> None:
+        if self._running is not None:
+            self._running.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The database went away mid-turn: the message's lease runs out, it is retried.
+            logger.warning("A turn failed (%s).", type(task.exception()).__name__)
+        if self._more:
+            self._wake.set()
 
     async def run_forever(self) -> None:
         """Process the inbox until cancelled, with up to `concurrency` turns in flight.
@@ -118,29 +199,20 @@ class InboxWorker:
         found nothing after every turn cost the gateway a transaction a turn.
         """
         running: set[asyncio.Task] = set()
-
-        def finished(task: asyncio.Task) -> None:
-            running.discard(task)
-            if not task.cancelled() and task.exception() is not None:
-                # The database went away mid-turn: the message's lease runs out, it is retried.
-                logger.warning("A turn failed (%s).", type(task.exception()).__name__)
-            if self._more:
-                self._wake.set()
-
+        self._running = running
         try:
             while True:
                 self._wake.clear()  # before claiming: a nudge from now on is not lost
-                places = self.concurrency - len(running)
+                places = self._free_places()
                 claimed = []
                 if places >= self._refill_at:
                     claimed = await self._claim_safely(places)
                 for item in claimed:
-                    task = asyncio.create_task(self._process(item))
-                    running.add(task)
-                    task.add_done_callback(finished)
-                if len(claimed) < places or not places:  # nothing more now, or no place
+                    self._start(item)
+                if len(claimed) < places or places < 1:  # nothing more now, or no place
                     await self._woken(POLL_S)
         finally:
+            self._running = None
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)

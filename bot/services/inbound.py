@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import insert, select
@@ -34,6 +35,7 @@ from bot.services.checkins import resident_wrote
 from bot.services.consent import opt_in, opt_out
 from bot.services.delivery import chosen_payload
 from bot.services.identities import resident_at, resident_for
+from bot.services.inbox import Claimed, hold_resident
 
 MAX_TEXT_CHARS = 2000
 NON_TEXT = "/non_text"  # photos, stickers, voice...: the dialogue says it reads text only
@@ -61,6 +63,13 @@ class Accepted:
     duplicate: bool  # a provider's repeat of a message we already have
     inbox_id: int | None = None  # None: a repeat, or nothing to hand to Rasa (empty text)
     conversation_id: str | None = None
+    resident_id: int | None = None
+    text: str | None = None  # what Rasa is to be given
+    claimed: Claimed | None = None  # claimed by the worker in the same transaction
+
+
+# Run in the accepting transaction: claim the message just kept, or leave it (None).
+ClaimHook = Callable[[Session, Accepted, Incoming, datetime], "Claimed | None"]
 
 
 def text_for_rasa(text: str) -> str:
@@ -136,6 +145,7 @@ def accept(session: Session, message: Incoming, now: datetime) -> Accepted:
         session.flush()
         return Accepted(duplicate=False)
     resident = resident_for(session, message.channel, message.address)
+    hold_resident(session, resident.id)
     resident_wrote(session, resident, now)
     text = _rasa_text(session, resident, message)
     if not text:
@@ -158,11 +168,24 @@ def accept(session: Session, message: Incoming, now: datetime) -> Accepted:
             "received_at": now,
         },
     ).inserted_primary_key[0]
-    return Accepted(duplicate=False, inbox_id=inbox_id, conversation_id=resident.conversation_id)
+    return Accepted(
+        duplicate=False,
+        inbox_id=inbox_id,
+        conversation_id=resident.conversation_id,
+        resident_id=resident.id,
+        text=text,
+    )
 
 
-def accept_message(database: Database, message: Incoming, now: datetime | None = None) -> Accepted:
-    """`accept` in its own transaction, committed before returning.
+def accept_message(
+    database: Database,
+    message: Incoming,
+    now: datetime | None = None,
+    *,
+    claim: ClaimHook | None = None,
+) -> Accepted:
+    """`accept` in its own transaction, committed before returning; with `claim`, the
+    message kept is offered to it in the same transaction (`Accepted.claimed`).
 
     Two first messages from one new address at once race on the unique identity, and two
     deliveries of one provider message on its id: the loser's transaction fails as a
@@ -171,7 +194,11 @@ def accept_message(database: Database, message: Incoming, now: datetime | None =
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with database.transaction() as session:
-                return accept(session, message, now or utcnow())
+                at = now or utcnow()
+                accepted = accept(session, message, at)
+                if claim is None or accepted.inbox_id is None:
+                    return accepted
+                return replace(accepted, claimed=claim(session, accepted, message, at))
         except IntegrityError:
             if attempt == ATTEMPTS:
                 raise

@@ -90,6 +90,24 @@ _CLAIMED = (
     .where(_INBOX.c.claim_token == bindparam("token"))
     .order_by(_INBOX.c.id)
 )
+# A resident's open messages other than the one just accepted (claimed at once only if none).
+_OTHER_OPEN = (
+    select(_INBOX.c.id)
+    .where(
+        _INBOX.c.resident_id == bindparam("resident_id"),
+        _INBOX.c.status.in_(OPEN),
+        _INBOX.c.id != bindparam("inbox_id"),
+    )
+    .limit(1)
+)
+_LOCK_RESIDENT = (
+    select(_RESIDENTS.c.id).where(_RESIDENTS.c.id == bindparam("resident_id")).with_for_update()
+)
+_CLAIM_ONE = (
+    update(_INBOX)
+    .where(_INBOX.c.id == bindparam("inbox_id"))
+    .values(claim_token=bindparam("token"), claimed_until=bindparam("until"), attempts=1)
+)
 # Any open message no worker holds: one waiting behind a resident's message in flight, a
 # retry not yet due, or one that arrived during the claim.
 _UNCLAIMED = select(_INBOX.c.id).where(_INBOX.c.status.in_(OPEN), _FREE).limit(1)
@@ -132,6 +150,45 @@ def claim_next(session: Session, now: datetime, limit: int, lease: timedelta) ->
         )
         for row in rows
     ]
+
+
+def hold_resident(session: Session, resident_id: int) -> None:
+    """Make the accepts of one resident's messages take turns until this transaction ends.
+
+    On PostgreSQL a row lock; SQLite has one writer at a time anyway. A resident's messages
+    are then numbered in the order they are committed, so that no claim can take a later
+    one while an earlier one is still being accepted.
+    """
+    session.execute(_LOCK_RESIDENT, {"resident_id": resident_id})
+
+
+def claim_accepted(
+    session: Session,
+    inbox_id: int,
+    resident_id: int,
+    conversation_id: str,
+    channel: str,
+    text: str,
+    now: datetime,
+    lease: timedelta,
+) -> Claimed | None:
+    """Claim a message in the transaction that accepted it (after `hold_resident`), unless
+    another of its resident's messages is open (in flight, waiting or retrying): that one
+    goes first."""
+    if session.scalar(_OTHER_OPEN, {"resident_id": resident_id, "inbox_id": inbox_id}):
+        return None
+    token = uuid.uuid4().hex
+    session.execute(_CLAIM_ONE, {"inbox_id": inbox_id, "token": token, "until": now + lease})
+    return Claimed(
+        inbox_id=inbox_id,
+        token=token,
+        conversation_id=conversation_id,
+        channel=channel,
+        text=text,
+        status=InboxStatus.PENDING,
+        attempts=1,
+        replies=[],
+    )
 
 
 def any_unclaimed(session: Session, now: datetime) -> bool:

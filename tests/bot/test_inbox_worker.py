@@ -253,3 +253,123 @@ async def test_one_turn_at_a_time_costs_one_claim_and_a_resident_next_message_is
         assert status("and me after") == InboxStatus.PENDING
         release.set()
         await eventually(lambda: status("and me after") == InboxStatus.DONE, timeout=10)
+
+
+async def test_a_message_accepted_by_an_idle_worker_starts_its_turn_in_the_accepting_transaction(
+    database, tmp_path, monkeypatch
+):
+    """No claim of its own: a REST turn one at a time is two commits, the accept (with the
+    claim) and the answer; a resident's message behind one in flight waits its turn."""
+    import asyncio
+
+    from sqlalchemy import event
+
+    from tests.bot.test_gateway import eventually
+
+    release = asyncio.Event()
+    reached: list[str] = []
+
+    async def message(request: web.Request) -> web.Response:
+        body = await request.json()
+        reached.append(body["text"])
+        if body["text"] == "wait for me":
+            await release.wait()
+        return web.json_response({"messages": [{"text": f"re: {body['text']}"}]})
+
+    async with _running_worker(database, tmp_path, monkeypatch, message) as (worker, claims):
+        # The loop's first look, committed (it notes that nothing is left once it is).
+        await eventually(lambda: len(claims) == 1 and not worker._more, timeout=10)
+        commits: list[object] = []
+        count = commits.append
+        event.listen(database.engine, "commit", count)
+        try:
+            for turn in range(1, 4):
+                accepted = await worker.accept(Incoming("rest", "tester-1", f"message {turn}"))
+                assert accepted.claimed is not None
+                replies = await worker.replies_to(accepted.inbox_id, timeout=10)
+                assert replies == [{"text": f"re: message {turn}"}]
+                await asyncio.sleep(0.1)  # time for a claim after the turn, were there one
+            assert len(commits) == 2 * 3
+        finally:
+            event.remove(database.engine, "commit", count)
+        assert len(claims) == 1
+
+        first = await worker.accept(Incoming("rest", "tester-2", "wait for me"))
+        behind = await worker.accept(Incoming("rest", "tester-2", "and me after"))
+        assert first.claimed is not None and behind.claimed is None
+        await eventually(lambda: len(claims) == 2, timeout=10)  # woken; finds it behind
+        await asyncio.sleep(0.1)
+        assert reached[-1] == "wait for me"
+        release.set()
+        assert await worker.replies_to(behind.inbox_id, timeout=10) == [
+            {"text": "re: and me after"}
+        ]
+        assert reached[-2:] == ["wait for me", "and me after"]
+
+
+async def test_while_a_turn_is_in_flight_a_message_accepted_is_claimed_by_the_loop(
+    database, tmp_path, monkeypatch
+):
+    """Under load the loop claims, oldest first and several at once; it still takes a
+    message at once while places are free."""
+    import asyncio
+
+    from tests.bot.test_gateway import eventually
+
+    release = asyncio.Event()
+
+    async def message(request: web.Request) -> web.Response:
+        body = await request.json()
+        if body["text"] == "slow":
+            await release.wait()
+        return web.json_response({"messages": [{"text": f"re: {body['text']}"}]})
+
+    async with _running_worker(database, tmp_path, monkeypatch, message) as (worker, claims):
+        await eventually(lambda: len(claims) == 1 and not worker._more, timeout=10)
+        slow = await worker.accept(Incoming("rest", "tester-slow", "slow"))
+        assert slow.claimed is not None
+        other = await worker.accept(Incoming("rest", "tester-other", "meanwhile"))
+        assert other.claimed is None
+        assert await worker.replies_to(other.inbox_id, timeout=10) == [{"text": "re: meanwhile"}]
+        assert len(claims) == 2
+        release.set()
+        assert await worker.replies_to(slow.inbox_id, timeout=10) == [{"text": "re: slow"}]
+
+
+async def test_a_message_claimed_as_it_is_accepted_is_processed_if_the_webhook_gives_up(
+    database, tmp_path, monkeypatch
+):
+    """The webhook's request cancelled mid-accept: the claimed turn still runs."""
+    import asyncio
+
+    from sqlalchemy import select
+
+    from bot.models import InboxMessage, InboxStatus
+    from tests.bot.test_gateway import eventually
+
+    async def message(request: web.Request) -> web.Response:
+        return web.json_response({"messages": [{"text": "ok"}]})
+
+    def status() -> str | None:
+        with database.transaction() as s:
+            return s.scalar(select(InboxMessage.status))
+
+    async with _running_worker(database, tmp_path, monkeypatch, message) as (worker, claims):
+        await eventually(lambda: len(claims) == 1, timeout=10)
+        hold = asyncio.Event()
+        entered = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        claim = worker._claim_accepted
+
+        def slow_claim(*args):
+            loop.call_soon_threadsafe(entered.set)
+            asyncio.run_coroutine_threadsafe(hold.wait(), loop).result(timeout=10)
+            return claim(*args)
+
+        monkeypatch.setattr(worker, "_claim_accepted", slow_claim)
+        webhook = asyncio.create_task(worker.accept(Incoming("rest", "tester-1", "hello")))
+        await entered.wait()
+        webhook.cancel()
+        hold.set()
+        await eventually(lambda: status() == InboxStatus.DONE, timeout=10)
+        assert len(claims) == 1

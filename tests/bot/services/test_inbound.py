@@ -220,3 +220,57 @@ def test_one_provider_message_delivered_twice_at_once_is_kept_once(database):
     assert sorted(r.duplicate for r in results) == [False, True]
     assert inbox_texts(database) == ["earlier", "hello"]
     assert count(database, InboundMessage) == 2
+
+
+def _claim(session, accepted: Accepted, incoming: Incoming, now: datetime):
+    """The claim the inbox worker makes as it accepts (bot/inbox_worker.py)."""
+    from datetime import timedelta
+
+    from bot.services.inbox import claim_accepted
+
+    return claim_accepted(
+        session,
+        accepted.inbox_id,
+        accepted.resident_id,
+        accepted.conversation_id,
+        incoming.channel,
+        accepted.text,
+        now,
+        timedelta(minutes=3),
+    )
+
+
+def test_a_message_is_claimed_as_it_is_accepted_only_with_no_other_of_its_resident_open(database):
+    first = accept_message(database, Incoming("rest", "u", "first"), T0, claim=_claim)
+    assert first.claimed is not None
+    assert (first.claimed.inbox_id, first.claimed.text, first.claimed.attempts) == (
+        first.inbox_id,
+        "first",
+        1,
+    )
+    behind = accept_message(database, Incoming("rest", "u", "second"), T0, claim=_claim)
+    assert behind.inbox_id is not None and behind.claimed is None
+    other = accept_message(database, Incoming("rest", "someone else", "hi"), T0, claim=_claim)
+    assert other.claimed is not None
+
+
+def test_two_messages_of_one_resident_accepted_at_once_are_not_both_claimed(database):
+    # Both threads have looked the resident up before either goes on. Without the row lock
+    # on the resident (`hold_resident`), on PostgreSQL each would see no other message open
+    # (the other's not committed yet) and both would be claimed: two turns at once.
+    from tests.residents import add_resident
+
+    with database.transaction() as s:
+        add_resident(s, "rest", "u")
+    with both_reach(database, "SELECT CHANNEL_IDENTITIES"):
+        results = run_together(
+            [
+                lambda: accept_message(database, Incoming("rest", "u", "one"), T0, claim=_claim),
+                lambda: accept_message(database, Incoming("rest", "u", "two"), T0, claim=_claim),
+            ]
+        )
+    assert all(isinstance(r, Accepted) and r.inbox_id for r in results), results
+    claimed = [r for r in results if r.claimed is not None]
+    assert len(claimed) == 1
+    # The one claimed is the one kept first: the resident's messages go in order.
+    assert claimed[0].inbox_id == min(r.inbox_id for r in results)
