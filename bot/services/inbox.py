@@ -157,9 +157,11 @@ def hold_resident(session: Session, resident_id: int) -> None:
 
     On PostgreSQL a row lock; SQLite has one writer at a time anyway. A resident's messages
     are then numbered in the order they are committed, so that no claim can take a later
-    one while an earlier one is still being accepted.
+    one while an earlier one is still being accepted. Taken before the session's pending
+    changes are flushed, so that the resident's row is the first of theirs it locks.
     """
-    session.execute(_LOCK_RESIDENT, {"resident_id": resident_id})
+    with session.no_autoflush:
+        session.execute(_LOCK_RESIDENT, {"resident_id": resident_id})
 
 
 def claim_accepted(
