@@ -120,14 +120,17 @@ class InboxWorker:
         (turns started one by one as they arrive cost Rasa and the gateway more CPU a
         turn, docs/BENCHMARKS.md).
         """
+        now = self.clock()
         if not self._idle():
-            accepted = await asyncio.to_thread(accept_message, self.database, incoming)
+            accepted = await asyncio.to_thread(accept_message, self.database, incoming, now)
             if accepted.inbox_id is not None:
                 self.nudge()
             return accepted
         self._reserved += 1
         job = asyncio.ensure_future(
-            asyncio.to_thread(accept_message, self.database, incoming, claim=self._claim_accepted)
+            asyncio.to_thread(
+                accept_message, self.database, incoming, now, claim=self._claim_accepted
+            )
         )
         # The turn starts even if the webhook's request is cancelled meanwhile: a message
         # claimed and left would wait for its lease to run out.

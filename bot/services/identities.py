@@ -23,6 +23,10 @@ _IDENTITY = (
         ChannelIdentity.address == bindparam("address"),
     )
 )
+# The same, the resident's row locked until the transaction ends (PostgreSQL; SQLite has
+# one writer at a time). FOR NO KEY UPDATE: rows referring to the resident can still be
+# added meanwhile (a view, a reply's options).
+_IDENTITY_LOCKED = _IDENTITY.with_for_update(of=Resident, key_share=True)
 _RESIDENTS, _IDENTITIES = Resident.__table__, ChannelIdentity.__table__
 _RESIDENT_AND_ADDRESS = (
     select(_RESIDENTS.c.id, _IDENTITIES.c.address)
@@ -39,9 +43,14 @@ _RESIDENT_AND_ADDRESS = (
 )
 
 
-def resident_for(session: Session, channel: str, address: str) -> Resident:
-    """The resident at `address`, creating the resident and identity if new."""
-    found = session.execute(_IDENTITY, {"channel": channel, "address": address}).one_or_none()
+def resident_for(session: Session, channel: str, address: str, *, lock: bool = False) -> Resident:
+    """The resident at `address`, creating the resident and identity if new.
+
+    `lock`: their row is locked as it is read, the first of their rows the transaction
+    locks (see `bot.services.residents.lock_resident`).
+    """
+    statement = _IDENTITY_LOCKED if lock else _IDENTITY
+    found = session.execute(statement, {"channel": channel, "address": address}).one_or_none()
     if found is not None:
         identity, resident = found
         if identity.unreachable_at is not None:

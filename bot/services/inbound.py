@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.db import Database
@@ -35,11 +35,12 @@ from bot.services.checkins import resident_wrote
 from bot.services.consent import opt_in, opt_out
 from bot.services.delivery import chosen_payload
 from bot.services.identities import resident_at, resident_for
-from bot.services.inbox import Claimed, hold_resident
+from bot.services.inbox import Claimed
 
 MAX_TEXT_CHARS = 2000
 NON_TEXT = "/non_text"  # photos, stickers, voice...: the dialogue says it reads text only
 ATTEMPTS = 3  # a race on a new resident or a repeated delivery is settled by trying again
+DEADLOCK = "40P01"  # PostgreSQL broke a deadlock by failing this transaction: try again
 # What Rasa would take as an intent: "/" after any whitespace (Rasa strips the text first).
 _INTENT_PREFIX = re.compile(r"^[\s/]+")
 
@@ -144,8 +145,9 @@ def accept(session: Session, message: Incoming, now: datetime) -> Accepted:
     if not _offered(session, message):
         session.flush()
         return Accepted(duplicate=False)
-    resident = resident_for(session, message.channel, message.address)
-    hold_resident(session, resident.id)
+    # Locked: one resident's messages accepted at once take turns, and are numbered in the
+    # order they commit (no claim can take a later one while an earlier one is accepted).
+    resident = resident_for(session, message.channel, message.address, lock=True)
     resident_wrote(session, resident, now)
     text = _rasa_text(session, resident, message)
     if not text:
@@ -189,7 +191,8 @@ def accept_message(
 
     Two first messages from one new address at once race on the unique identity, and two
     deliveries of one provider message on its id: the loser's transaction fails as a
-    whole and is tried again, and then finds the winner's rows.
+    whole and is tried again, and then finds the winner's rows. So is one that PostgreSQL
+    chose to break a deadlock.
     """
     for attempt in range(1, ATTEMPTS + 1):
         try:
@@ -199,7 +202,12 @@ def accept_message(
                 if claim is None or accepted.inbox_id is None:
                     return accepted
                 return replace(accepted, claimed=claim(session, accepted, message, at))
-        except IntegrityError:
-            if attempt == ATTEMPTS:
+        except DBAPIError as exc:
+            lost_a_race = isinstance(exc, IntegrityError)
+            if attempt == ATTEMPTS or not (lost_a_race or _deadlocked(exc)):
                 raise
     raise AssertionError("unreachable")
+
+
+def _deadlocked(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "pgcode", None) == DEADLOCK

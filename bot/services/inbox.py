@@ -100,17 +100,15 @@ _OTHER_OPEN = (
     )
     .limit(1)
 )
-_LOCK_RESIDENT = (
-    select(_RESIDENTS.c.id).where(_RESIDENTS.c.id == bindparam("resident_id")).with_for_update()
-)
 _CLAIM_ONE = (
     update(_INBOX)
     .where(_INBOX.c.id == bindparam("inbox_id"))
     .values(claim_token=bindparam("token"), claimed_until=bindparam("until"), attempts=1)
 )
-# Any open message no worker holds: one waiting behind a resident's message in flight, a
-# retry not yet due, or one that arrived during the claim.
-_UNCLAIMED = select(_INBOX.c.id).where(_INBOX.c.status.in_(OPEN), _FREE).limit(1)
+# Any open message due that no worker holds: one waiting behind a resident's message in
+# flight, or one that arrived during the claim. (A retry not yet due is found by the poll:
+# counted here, one message failing for hours would wake the loop after every turn.)
+_UNCLAIMED = select(_INBOX.c.id).where(_INBOX.c.status.in_(OPEN), _FREE, _DUE).limit(1)
 _FENCED = and_(_INBOX.c.id == bindparam("inbox_id"), _INBOX.c.claim_token == bindparam("token"))
 _PROCESSED = (
     update(_INBOX)
@@ -152,18 +150,6 @@ def claim_next(session: Session, now: datetime, limit: int, lease: timedelta) ->
     ]
 
 
-def hold_resident(session: Session, resident_id: int) -> None:
-    """Make the accepts of one resident's messages take turns until this transaction ends.
-
-    On PostgreSQL a row lock; SQLite has one writer at a time anyway. A resident's messages
-    are then numbered in the order they are committed, so that no claim can take a later
-    one while an earlier one is still being accepted. Taken before the session's pending
-    changes are flushed, so that the resident's row is the first of theirs it locks.
-    """
-    with session.no_autoflush:
-        session.execute(_LOCK_RESIDENT, {"resident_id": resident_id})
-
-
 def claim_accepted(
     session: Session,
     inbox_id: int,
@@ -174,9 +160,9 @@ def claim_accepted(
     now: datetime,
     lease: timedelta,
 ) -> Claimed | None:
-    """Claim a message in the transaction that accepted it (after `hold_resident`), unless
-    another of its resident's messages is open (in flight, waiting or retrying): that one
-    goes first."""
+    """Claim a message in the transaction that accepted it (its resident's row locked, so
+    that two of theirs accepted at once take turns), unless another of its resident's
+    messages is open (in flight, waiting or retrying): that one goes first."""
     if session.scalar(_OTHER_OPEN, {"resident_id": resident_id, "inbox_id": inbox_id}):
         return None
     token = uuid.uuid4().hex
@@ -194,7 +180,8 @@ def claim_accepted(
 
 
 def any_unclaimed(session: Session, now: datetime) -> bool:
-    """Whether an open message is left that no worker holds (asked after a claim)."""
+    """Whether an open message that is due is left that no worker holds (asked after a
+    claim)."""
     return session.scalar(_UNCLAIMED, {"now": now}) is not None
 
 

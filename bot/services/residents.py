@@ -28,6 +28,23 @@ NEW_RESIDENT = ResidentState(consent=None, opted_out=False, area=None, joined=No
 _BY_CONVERSATION = select(Resident).where(Resident.conversation_id == bindparam("conversation_id"))
 
 
+_LOCK = (
+    select(Resident.id)
+    .where(Resident.id == bindparam("resident_id"))
+    .with_for_update(key_share=True)
+)
+
+
+def lock_resident(session: Session, resident_id: int) -> None:
+    """Lock the resident's row until the transaction ends (PostgreSQL; SQLite has one writer).
+
+    Transactions that change several of one resident's rows (accepting their message,
+    erasing them) lock the resident's row first, so they take turns instead of deadlocking.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        session.execute(_LOCK, {"resident_id": resident_id})
+
+
 def find_resident(session: Session, conversation_id: str) -> Resident | None:
     """The resident behind a conversation id, if we have met them."""
     return session.scalars(_BY_CONVERSATION, {"conversation_id": conversation_id}).one_or_none()

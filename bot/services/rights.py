@@ -38,6 +38,7 @@ from bot.models import (
     utcnow,
 )
 from bot.services import audit
+from bot.services.residents import lock_resident
 from bot.services.views import summarise_views
 from bot.tracker_store import EVENTS, events_of, has_events_table
 
@@ -192,6 +193,7 @@ def erase(
     Their tracker events are deleted before (`delete_tracker_events`, counted in
     `tracker_events`): see `bot.erasure.Eraser`, which does both.
     """
+    lock_resident(session, resident_id)  # before any of their rows, as accepting does
     resident = _live(session, resident_id)
     if resident is None:
         return None

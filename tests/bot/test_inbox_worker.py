@@ -298,7 +298,8 @@ async def test_a_message_accepted_by_an_idle_worker_starts_its_turn_in_the_accep
         behind = await worker.accept(Incoming("rest", "tester-2", "and me after"))
         assert first.claimed is not None and behind.claimed is None
         await eventually(lambda: len(claims) == 2, timeout=10)  # woken; finds it behind
-        await asyncio.sleep(0.1)
+        await eventually(lambda: reached[-1] == "wait for me", timeout=10)
+        await asyncio.sleep(0.1)  # time for the message behind to overtake, were it able to
         assert reached[-1] == "wait for me"
         release.set()
         assert await worker.replies_to(behind.inbox_id, timeout=10) == [
@@ -355,7 +356,7 @@ async def test_a_message_claimed_as_it_is_accepted_is_processed_if_the_webhook_g
             return s.scalar(select(InboxMessage.status))
 
     async with _running_worker(database, tmp_path, monkeypatch, message) as (worker, claims):
-        await eventually(lambda: len(claims) == 1, timeout=10)
+        await eventually(lambda: len(claims) == 1 and not worker._more, timeout=10)
         hold = asyncio.Event()
         entered = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -368,7 +369,7 @@ async def test_a_message_claimed_as_it_is_accepted_is_processed_if_the_webhook_g
 
         monkeypatch.setattr(worker, "_claim_accepted", slow_claim)
         webhook = asyncio.create_task(worker.accept(Incoming("rest", "tester-1", "hello")))
-        await entered.wait()
+        await asyncio.wait_for(entered.wait(), 10)
         webhook.cancel()
         hold.set()
         await eventually(lambda: status() == InboxStatus.DONE, timeout=10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -255,22 +256,66 @@ def test_a_message_is_claimed_as_it_is_accepted_only_with_no_other_of_its_reside
 
 
 def test_two_messages_of_one_resident_accepted_at_once_are_not_both_claimed(database):
-    # Both threads have looked the resident up before either goes on. Without the row lock
-    # on the resident (`hold_resident`), on PostgreSQL each would see no other message open
-    # (the other's not committed yet) and both would be claimed: two turns at once.
+    # Both threads have looked the resident up before either goes on, and each waits (a
+    # second) for the other before asking whether another of the resident's messages is
+    # open. Without the lock on the resident's row, on PostgreSQL both would get there,
+    # each would see no other (the other's not committed yet), and both would be claimed:
+    # two turns at once. With it, the second waits at the lookup until the first commits.
     from tests.residents import add_resident
 
     with database.transaction() as s:
         add_resident(s, "rest", "u")
-    with both_reach(database, "SELECT CHANNEL_IDENTITIES"):
-        results = run_together(
-            [
-                lambda: accept_message(database, Incoming("rest", "u", "one"), T0, claim=_claim),
-                lambda: accept_message(database, Incoming("rest", "u", "two"), T0, claim=_claim),
-            ]
-        )
+    asking = threading.Barrier(2, timeout=1)
+    asked: set[int] = set()
+
+    def meet(conn, cursor, sql, params, context, executemany) -> None:
+        me = threading.get_ident()
+        if sql.lstrip().upper().startswith("SELECT INBOX.ID") and me not in asked:
+            asked.add(me)
+            # The other is held at the lock (as it should be) when this times out.
+            with contextlib.suppress(threading.BrokenBarrierError):
+                asking.wait()
+
+    event.listen(database.engine, "before_cursor_execute", meet)
+    try:
+        with both_reach(database, "SELECT CHANNEL_IDENTITIES"):
+            results = run_together(
+                [
+                    lambda: accept_message(
+                        database, Incoming("rest", "u", "one"), T0, claim=_claim
+                    ),
+                    lambda: accept_message(
+                        database, Incoming("rest", "u", "two"), T0, claim=_claim
+                    ),
+                ]
+            )
+    finally:
+        event.remove(database.engine, "before_cursor_execute", meet)
     assert all(isinstance(r, Accepted) and r.inbox_id for r in results), results
     claimed = [r for r in results if r.claimed is not None]
     assert len(claimed) == 1
     # The one claimed is the one kept first: the resident's messages go in order.
     assert claimed[0].inbox_id == min(r.inbox_id for r in results)
+
+
+def test_an_accept_that_postgresql_breaks_a_deadlock_with_is_tried_again(database, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    import bot.services.inbound as inbound
+
+    class Deadlock(Exception):
+        pgcode = inbound.DEADLOCK
+
+    real = inbound.accept
+    calls: list[int] = []
+
+    def deadlocked_once(session, message, now):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE checkins ...", {}, Deadlock())
+        return real(session, message, now)
+
+    monkeypatch.setattr(inbound, "accept", deadlocked_once)
+    accepted = accept_message(database, Incoming("rest", "u", "hello"), T0)
+    assert accepted.inbox_id is not None and len(calls) == 2
+    assert inbox_texts(database) == ["hello"]
