@@ -50,6 +50,7 @@ SPLITS = ROOT / "tests" / "nlu"
 CRITICAL_SWEEP = (0.04, 0.05, 0.06, 0.07, 0.08, 0.1, 0.12, 0.14, 0.16, 0.18, 0.2, 0.25, 0.3)
 SURE_SWEEP = (0.0, 0.2, 0.3, 0.4, 0.5)  # 0: no veto
 VETO_SWEEP = (0.7, 0.8, 0.9, 0.95, 0.98)
+URGENT_SWEEP = (0.03, 0.05, 0.07, 1.01)  # 1.01: told as happening now counts for nothing
 CLAUSE_SWEEP = (0.7, 0.8, 0.9)
 CLEAR_SWEEP = (0.95, 0.98, 1.01)  # 1.01: a word naming the theme always needed
 PRIMARY_SWEEP = (0.5, 0.8, 0.9)
@@ -96,27 +97,32 @@ def cross_validation(data_dir: Path) -> int:
 
     sure = float(guard.get("critical_sure_threshold", 0.0))
     veto = float(guard.get("view_veto_threshold", 1.01))
+    urgent = float(guard.get("urgent_threshold", 1.01))
     examples = cross_validate_intents(data, encoder=encoder, intent=intent, safeguarding=guard)
     print("safeguarding, 5-fold cross-validation (critical = danger now and self-harm):")
-    print("  critical  sure  veto  critical flagged  abuse/crime flagged  views flagged")
+    print("  critical  sure  veto  urgent  critical flagged  abuse/crime flagged  views flagged")
     rows = []
     for threshold in sorted({*CRITICAL_SWEEP, critical}):
         for sure_at in sorted({*SURE_SWEEP, sure}):
             for veto_at in sorted({*VETO_SWEEP, veto}) if sure_at > threshold else [1.01]:
-                got = safeguarding_cv(examples, threshold, other, sure_at, veto_at)
-                rows.append((threshold, sure_at, veto_at, got))
+                for urgent_at in sorted({*URGENT_SWEEP, urgent}):
+                    got = safeguarding_cv(examples, threshold, other, sure_at, veto_at, urgent_at)
+                    rows.append((threshold, sure_at, veto_at, urgent_at, got))
     best_views = 2.0
-    for threshold, sure_at, veto_at, got in sorted(rows, key=lambda r: -r[3]["critical"].rate):
-        configured_row = (threshold, sure_at, veto_at) == (critical, sure, veto)
+    for threshold, sure_at, veto_at, urgent_at, got in sorted(
+        rows, key=lambda r: (-r[4]["critical"].rate, -r[4]["views"].rate)
+    ):
+        configured_row = (threshold, sure_at, veto_at, urgent_at) == (critical, sure, veto, urgent)
         views_flagged = 1 - got["views"].rate
-        if views_flagged < best_views or configured_row or sure_at == 0:  # the best trade-offs
+        if views_flagged < best_views or configured_row:  # the best trade-offs
             best_views = min(best_views, views_flagged)
             mark = " <- config.yml" if configured_row else ""
             print(
-                f"  {threshold:8.2f}  {sure_at:4.2f}  {veto_at:4.2f}  {got['critical'].rate:16.3f}"
-                f"  {got['other'].rate:19.3f}  {views_flagged:13.3f}{mark}"
+                f"  {threshold:8.2f}  {sure_at:4.2f}  {veto_at:4.2f}  {urgent_at:6.2f}"
+                f"  {got['critical'].rate:16.3f}  {got['other'].rate:19.3f}"
+                f"  {views_flagged:13.3f}{mark}"
             )
-    guarded = safeguarding_cv(examples, critical, other, sure, veto)
+    guarded = safeguarding_cv(examples, critical, other, sure, veto, urgent)
     for text in guarded["critical"].wrong:
         print(f"    missed: {text}")
     for text in guarded["views"].wrong:
@@ -127,7 +133,7 @@ def cross_validation(data_dir: Path) -> int:
     print("rest = greetings, questions, yes, stop... flagged):")
     print("  other  critical  abuse/crime  views flagged  rest flagged")
     for other_at in sorted({*OTHER_SWEEP, other}):
-        got = safeguarding_cv(examples, critical, other_at, sure, veto)
+        got = safeguarding_cv(examples, critical, other_at, sure, veto, urgent)
         mark = " <- config.yml" if other_at == other else ""
         print(
             f"  {other_at:5.2f}  {got['critical'].rate:8.3f}  {got['other'].rate:11.3f}"
@@ -141,6 +147,7 @@ def cross_validation(data_dir: Path) -> int:
         other=other,
         sure=sure,
         veto=veto,
+        urgent=urgent,
     )
     print(f"off-topic not taken for a view: {offtopic.right}/{offtopic.total}")
     for text in offtopic.wrong:

@@ -476,7 +476,12 @@ def cross_validate_intents(
 
 
 def _flagged(
-    example: HeldOutExample, critical: float, other: float, sure: float, veto: float
+    example: HeldOutExample,
+    critical: float,
+    other: float,
+    sure: float,
+    veto: float,
+    urgent: float = 1.01,
 ) -> bool:
     """Whether the safeguarding detector flags `example` at these thresholds."""
     from bot.nlu.safeguarding import assess
@@ -489,6 +494,7 @@ def _flagged(
         view=example.view,
         sure=sure,
         veto=veto,
+        urgent=urgent,
     )
     return found is not None
 
@@ -499,6 +505,7 @@ def safeguarding_cv(
     other: float,
     sure: float = 0.0,
     veto: float = 1.01,
+    urgent: float = 1.01,
 ) -> dict[str, Understanding]:
     """Danger now and self-harm ("critical"), abuse and crime ("other") flagged; views not.
 
@@ -512,7 +519,7 @@ def safeguarding_cv(
         "rest": [],
     }
     for example in examples:
-        flagged = _flagged(example, critical, other, sure, veto)
+        flagged = _flagged(example, critical, other, sure, veto, urgent)
         if example.intent in CRITICAL_KINDS:
             groups["critical"].append((example.text, flagged))
         elif example.intent in ("abuse", "crime_report"):
@@ -533,6 +540,7 @@ def offtopic_cv(
     other: float,
     sure: float = 0.0,
     veto: float = 1.01,
+    urgent: float = 1.01,
 ) -> Understanding:
     """Off-topic examples: right = not taken for a view (FallbackClassifier's thresholds)."""
     pairs = []
@@ -545,7 +553,7 @@ def offtopic_cv(
             top == "share_view"
             and p >= fallback
             and p - second >= ambiguity
-            and not _flagged(example, critical, other, sure, veto)
+            and not _flagged(example, critical, other, sure, veto, urgent)
         )
         pairs.append((example.text, not stored))
     return _judge(pairs)

@@ -48,14 +48,14 @@ def test_no_danger_or_self_harm_message_is_missed(parser):
     for kind in ("danger_now", "self_harm"):
         assert results[kind].wrong == (), f"{kind} missed: {results[kind].wrong}"
     for kind in ("abuse", "crime_report"):
-        assert results[kind].rate >= 0.9, results[kind].wrong
-    assert results["none"].rate >= 0.95, results["none"].wrong  # hard negatives (0.955 now)
+        assert results[kind].rate >= 0.95, results[kind].wrong  # 1.0 now
+    assert results["none"].rate >= 0.97, results["none"].wrong  # hard negatives (0.973 now)
 
 
 def test_few_ordinary_views_are_taken_for_danger(parser, ordinary_views):
     items = [{"text": text, "kind": "none"} for text in ordinary_views]
     flagged = safeguarding_results(parser, items)["none"]
-    assert flagged.rate >= 0.955, flagged.wrong  # goal 0.98 (0.957 now): see docs/BENCHMARKS.md
+    assert flagged.rate >= 0.96, flagged.wrong  # goal 0.98 (0.967 now): see docs/BENCHMARKS.md
 
 
 def test_off_topic_messages_are_not_taken_for_views(parser):

@@ -12,6 +12,8 @@ from bot.nlu.safeguarding import assess, lexicon_kind
     [
         ("i want to kill myself", "self_harm"),
         ("thinking of ending it", "self_harm"),
+        ("ive been so low i've thought about ending things", "self_harm"),
+        ("this will be my last message, sorry", "self_harm"),
         ("Im going to end it all tonight", "self_harm"),
         ("i feel suicidal again", "self_harm"),
         ("been self harming since march", "self_harm"),
@@ -48,6 +50,9 @@ def test_unambiguous_phrases_always_count(text, kind):
         "took 2 paracetamol and waited 5 hours in a&e",
         "my mum takes 12 tablets a day and the chemist keeps running out",
         "the park was on fire last summer, plant new trees",
+        "delete my last message",
+        "ignore my last message, i meant the 42 bus",
+        "the council is thinking about ending the night bus",
     ],
 )
 def test_figures_of_speech_and_services_are_not_phrases_of_danger(text):
@@ -82,3 +87,41 @@ def test_below_the_sure_threshold_danger_is_not_flagged_in_what_is_surely_a_view
     crime = [("none", 0.4), ("crime_report", 0.6)]
     assert assess(crime, "my van was nicked", view=0.99, **vetoing) is not None
     assert assess([("self_harm", 1.0)], "took 30 paracetamol", view=1.0, **vetoing) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "they are smashing the shop windows on the parade as we speak",
+        "lads fighting outside the chippy rn",
+        "someones trying car doors on our road right now",
+        "ive just been mugged and theyre round the corner",
+        "a man has just collapsed in the precinct",
+        "break in in progress at number 4",
+    ],
+)
+def test_danger_told_as_happening_now_counts_from_the_urgent_threshold_and_is_never_vetoed(
+    text,
+):
+    low = [("share_view:community_safety", 0.95), ("danger_now", 0.05)]
+    rules = {"critical": 0.12, "other": 0.25, "sure": 0.3, "veto": 0.9, "urgent": 0.03}
+    assert assess(low, text, view=0.97, **rules) == ("danger_now", pytest.approx(0.05))
+    assert assess(low, text, view=0.97, **{**rules, "urgent": 1.01}) is None  # rule off
+    negligible = [("share_view:community_safety", 0.99), ("danger_now", 0.01)]
+    assert assess(negligible, text, view=0.97, **rules) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the buses are a shambles at the moment",
+        "i just think the park needs more bins",
+        "the potholes have been there for months",
+        "the library is closing in the spring",
+        "ive sent photos 6 times and the fly-tipping is still there",
+    ],
+)
+def test_views_told_in_the_present_are_not_urgent(text):
+    from bot.nlu.safeguarding import is_urgent
+
+    assert not is_urgent(text)
