@@ -88,7 +88,7 @@ _LEXICON: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 )
 
 
-# Told as happening now: present-time markers a view seldom has (3 of 2,343 training views).
+# Told as happening now: present-time markers a view seldom has (1 of 2,343 training views).
 # Not "still there" and the like: a complaint's idiom ("the fly-tipping is still there").
 _URGENT = re.compile(
     r"\b(?:right now|rn|as we speak|in progress|happening now|at this moment|as i type"

@@ -100,11 +100,6 @@ _OTHER_OPEN = (
     )
     .limit(1)
 )
-_CLAIM_ONE = (
-    update(_INBOX)
-    .where(_INBOX.c.id == bindparam("inbox_id"))
-    .values(claim_token=bindparam("token"), claimed_until=bindparam("until"), attempts=1)
-)
 # Any open message due that no worker holds: one waiting behind a resident's message in
 # flight, or one that arrived during the claim. (A retry not yet due is found by the poll:
 # counted here, one message failing for hours would wake the loop after every turn.)
@@ -166,7 +161,7 @@ def claim_accepted(
     if session.scalar(_OTHER_OPEN, {"resident_id": resident_id, "inbox_id": inbox_id}):
         return None
     token = uuid.uuid4().hex
-    session.execute(_CLAIM_ONE, {"inbox_id": inbox_id, "token": token, "until": now + lease})
+    session.execute(_CLAIM, {"ids": [inbox_id], "now": now, "token": token, "until": now + lease})
     return Claimed(
         inbox_id=inbox_id,
         token=token,
