@@ -1,14 +1,15 @@
 """Benchmark: the database work of one conversation turn in the gateway, in CPU time.
 
 For a REST turn (no provider sends its replies), as the gateway and its inbox worker do
-it: the webhook keeps the message in the inbox and the worker, idle, claims
-it in the same transaction with its update check (`accept_message` with
+it one at a time: the webhook keeps the message in the inbox and the idle worker claims
+it in the same transaction, with its update check (`accept_message` with
 `InboxWorker._claim_accepted`); the worker records Rasa's answer, offers its options,
 checks for an erasure and finishes the message (`InboxWorker._processed`). (Until
 2026-12-02 the worker claimed each message in a transaction of its own, and before that
 also claimed again after every turn, finding nothing.) No Rasa and no HTTP: what is
 measured is what our code asks of SQLAlchemy and SQLite for each turn, which was most of
-the gateway's CPU (docs/BENCHMARKS.md, issue 14). On a fresh SQLite file in a temporary directory.
+the gateway's CPU (docs/BENCHMARKS.md, issue 14). On a fresh SQLite file in a temporary
+directory.
 
 Usage: .venv/bin/python bench/inbox_db.py [--turns 1000] [--residents 50]
 Last line: `inbox_db: cpu_ms_per_turn=<n> wall_ms_per_turn=<n> turns=<n>`

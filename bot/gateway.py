@@ -6,7 +6,7 @@ and the web "try it": with REST_API_TOKEN set it needs `Authorization: Bearer
 MAX_BODY_BYTES is refused (413) before it is read, by its Content-Length or, chunked, as
 it arrives. A request is verified and parsed by its channel module, accepted into the
 durable inbox by `bot.services.inbound` in one transaction (where the inbox worker claims
-it, when it has a place), and only then answered 200: Rasa and the action server may be
+it, when it is idle), and only then answered 200: Rasa and the action server may be
 down, slow or restarting, and the webhook still answers at once and loses nothing. The
 inbox worker running beside it hands the messages to Rasa (on its private port) and
 sends the replies.
