@@ -170,8 +170,7 @@ class InboxWorker:
         return self._running is not None and not (self._running or self._reserved or self._more)
 
     def _free_places(self) -> int:
-        running = len(self._running) if self._running is not None else self.concurrency
-        return self.concurrency - running - self._reserved
+        return self.concurrency - len(self._running or ()) - self._reserved
 
     def _start(self, item: Claimed) -> None:
         """Start a claimed message's turn in one of the places."""
