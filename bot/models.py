@@ -329,6 +329,8 @@ class SafeguardingAlert(Base):
     notified_at = Column(UTCDateTime, nullable=True)  # the duty inbox was emailed
     handled_at = Column(UTCDateTime, nullable=True)
     handled_by = Column(String(254), nullable=True)  # the officer's email
+    # Handled by keeping it as the ordinary view it was (an officer's judgement): that view.
+    view_id = Column(ForeignKey("views.id", ondelete="SET NULL"), nullable=True)
 
 
 class InboundMessage(Base):

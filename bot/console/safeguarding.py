@@ -1,7 +1,8 @@
 """Safeguarding alerts: residents' messages about danger, self-harm, abuse or a crime.
 
 Only accounts with the safeguarding permission see this page, whatever their role;
-marking an alert handled is audited.
+marking an alert handled, or keeping one that is plainly an ordinary view as that view,
+is audited.
 """
 
 from __future__ import annotations
@@ -14,10 +15,23 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
 from bot.console import database
-from bot.console.forms import page_number
+from bot.console.curation import chosen_themes
+from bot.console.forms import BadInput, page_number
 from bot.console.security import login_required
 from bot.models import Role
-from bot.services.safeguarding import LABELS, NotAnAlert, counts, list_alerts, mark_handled
+from bot.services import dashboard as queries
+from bot.services.curation import CurationError
+from bot.services.safeguarding import (
+    LABELS,
+    AlreadyHandled,
+    NotAnAlert,
+    counts,
+    keep_as_view,
+    list_alerts,
+    mark_handled,
+)
+from bot.services.views import NotAllowed
+from bot.themes import catalogue, label
 
 blueprint = Blueprint("safeguarding", __name__)
 PAGE = 50
@@ -56,6 +70,8 @@ def index() -> ResponseReturnValue:
         show_all=show_all,
         totals=totals,
         labels=LABELS,
+        themes=catalogue(),
+        no_theme=queries.NO_THEME,
     )
 
 
@@ -69,4 +85,29 @@ def handled(alert_id: int) -> ResponseReturnValue:
     except NotAnAlert:
         abort(404)
     flash("Marked as handled.")
+    return redirect(url_for("safeguarding.index"))
+
+
+@blueprint.post("/safeguarding/<int:alert_id>/view")
+@safeguarding_required
+def keep_view(alert_id: int) -> ResponseReturnValue:
+    """Keep one open alert as the ordinary view it plainly is, under the theme chosen."""
+    try:
+        themes = chosen_themes(request.form)
+        with database().transaction() as s:
+            keep_as_view(s, alert_id, themes, actor=g.user.email, remote_addr=request.remote_addr)
+    except NotAnAlert:
+        abort(404)
+    except AlreadyHandled:
+        flash("Someone has handled this one already.")
+    except NotAllowed:
+        flash(
+            "This resident has not agreed to us keeping their views (or has stopped), so it"
+            " stays here. Mark it handled when you have dealt with it."
+        )
+    except (BadInput, CurationError):
+        flash("Choose a theme from the list.")
+    else:
+        where = label(themes[0]) if themes else "Something else"
+        flash(f"Kept as a view under {where}: counted, exported and targeted like any view now.")
     return redirect(url_for("safeguarding.index"))

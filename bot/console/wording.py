@@ -22,6 +22,7 @@ AUDIT_ACTIONS = {
     "resident.export": "Exported a resident's data",
     "resident.erase": "Erased a resident",
     "safeguarding.handled": "Handled a safeguarding alert",
+    "safeguarding.kept_as_view": "Kept a safeguarding alert as the view it was",
     "checkin.add": "Added a check-in question",
     "checkin.end": "Ended a check-in question",
     "view.retheme": "Re-themed views",

@@ -4,7 +4,9 @@ A resident who writes about danger now, self-harm, abuse or a crime to report is
 signposted at once (the dialogue's job); the message is recorded here as an alert, never
 as a view, so it appears in no view list, count or export. Officers with the
 safeguarding permission see the alerts on their own console page and mark them handled
-(audited); the duty inbox can be emailed that one arrived, without its text.
+(audited), or, when one is plainly an ordinary view ("the playground is a death trap"),
+keep it as that view under the theme they choose, so that no resident's view is lost to a
+false alarm; the duty inbox can be emailed that one arrived, without its text.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.models import SafeguardingAlert, SafeguardingKind, utcnow
+from bot.models import Resident, SafeguardingAlert, SafeguardingKind, ThemeSource, View, utcnow
 from bot.services import audit
+from bot.services.curation import CurationError, set_themes
 from bot.services.inbox import add_once, made_from
-from bot.services.residents import get_or_create_resident
+from bot.services.residents import get_or_create_resident, lock_resident
+from bot.services.views import store_view
+from bot.themes import is_theme
 
 # Plain strings (also the NLU's intent names: bot/nlu/safeguarding.py).
 KINDS = tuple(kind.value for kind in SafeguardingKind)
@@ -32,6 +37,10 @@ LABELS = {
 
 class NotAnAlert(LookupError):
     """No such alert."""
+
+
+class AlreadyHandled(Exception):
+    """The alert was handled already: it cannot be kept as a view now."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,27 @@ def counts(session: Session) -> AlertCounts:
     return AlertCounts(open=waiting, total=total)
 
 
+def _handle(
+    session: Session,
+    alert: SafeguardingAlert,
+    action: str,
+    actor: str,
+    remote_addr: str | None,
+    **detail: object,
+) -> None:
+    """Mark the alert handled by `actor`, audited as `action` with `detail`."""
+    alert.handled_at = utcnow()
+    alert.handled_by = actor
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        target=f"alert:{alert.id}",
+        detail={"kind": alert.kind, **detail},
+        remote_addr=remote_addr,
+    )
+
+
 def mark_handled(
     session: Session, alert_id: int, *, actor: str, remote_addr: str | None = None
 ) -> SafeguardingAlert:
@@ -110,17 +140,55 @@ def mark_handled(
     if alert is None:
         raise NotAnAlert(alert_id)
     if alert.handled_at is None:
-        alert.handled_at = utcnow()
-        alert.handled_by = actor
-        audit.record(
-            session,
-            actor=actor,
-            action="safeguarding.handled",
-            target=f"alert:{alert.id}",
-            detail={"kind": alert.kind},
-            remote_addr=remote_addr,
-        )
+        _handle(session, alert, "safeguarding.handled", actor, remote_addr)
     return alert
+
+
+def keep_as_view(
+    session: Session,
+    alert_id: int,
+    themes: list[str],
+    *,
+    actor: str,
+    remote_addr: str | None = None,
+) -> View:
+    """An officer judges an open alert an ordinary view: stored as one under `themes`.
+
+    The view is the resident's message as it came, from when it came, themed by the
+    officer (none: "something else"); the alert is handled, pointing to it (audited).
+    NotAnAlert, AlreadyHandled; views.NotAllowed when the resident has not consented to us
+    keeping their views (or has opted out): it then stays an alert. CurationError for a
+    theme not in the catalogue.
+    """
+    unknown = [key for key in themes if not is_theme(key)]
+    if unknown:
+        raise CurationError(f"unknown themes: {', '.join(unknown)}")
+    found = session.get(SafeguardingAlert, alert_id)
+    if found is None:
+        raise NotAnAlert(alert_id)
+    lock_resident(session, found.resident_id)  # first, as erasure does: no deadlock with it
+    alert = session.get(SafeguardingAlert, alert_id, with_for_update=True, populate_existing=True)
+    if alert is None:
+        raise NotAnAlert(alert_id)  # erased meanwhile
+    if alert.handled_at is not None:
+        raise AlreadyHandled(alert_id)
+    resident = session.get(Resident, alert.resident_id)
+    view = store_view(
+        session,
+        resident,
+        text=alert.text,
+        theme_key=None,
+        confidence=None,
+        channel=alert.channel,
+        inbox_id=alert.inbox_id,
+    )
+    set_themes(session, view, themes, ThemeSource.OFFICER)
+    view.created_at = alert.created_at
+    alert.view_id = view.id
+    _handle(
+        session, alert, "safeguarding.kept_as_view", actor, remote_addr, view=view.id, themes=themes
+    )
+    return view
 
 
 def to_notify(session: Session) -> list[int]:

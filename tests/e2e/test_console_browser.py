@@ -22,6 +22,8 @@ import requests
 from bot.db import Database
 from bot.migrate import upgrade
 from bot.services.identities import resident_for
+from bot.services.safeguarding import record_alert
+from bot.services.users import user_by_email
 from bot.services.views import store_view
 from bot.settings import PROJECT_ROOT
 from tests.e2e.conftest import free_port
@@ -262,10 +264,17 @@ def test_the_charts_key_puts_each_colour_next_to_its_label(console):
         assert s_top < l_bottom and l_top < s_bottom, key  # on the same line
 
 
-def test_officer_adds_a_checkin_question_and_rethemes_a_view(console):
+def test_officer_adds_a_checkin_question_rethemes_a_view_and_keeps_a_false_alarm(console):
     from playwright.sync_api import expect, sync_playwright
 
-    base, _ = console
+    base, env = console
+    database = Database(env["DATABASE_URL"])
+    with database.transaction() as s:
+        user_by_email(s, EMAIL).safeguarding = True
+        resident = resident_for(s, "sms", NUMBER)
+        record_alert(s, resident.conversation_id, kind="danger_now", channel="sms",
+                     text="the swings in the park are a death trap")  # fmt: skip
+    database.dispose()
     question = "How are the buses? Reply 1 (awful) to 5 (great)."
     problems: list[str] = []
     with sync_playwright() as p:
@@ -313,5 +322,20 @@ def test_officer_adds_a_checkin_question_and_rethemes_a_view(console):
         expect(page.locator(".chart .legend li")).to_have_text(
             ["Roads & transport: 1", "Housing: 1"]
         )
+
+        # A false alarm on the safeguarding page is kept as the view it was, after a "sure?".
+        page.get_by_role("link", name="Safeguarding").click()
+        expect(page.locator("table")).to_contain_text("the swings in the park are a death trap")
+        page.get_by_label("Plainly an ordinary view? Keep it as one, under").select_option(
+            "parks_green_spaces"
+        )
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Keep as a view").click()
+        expect(page.get_by_role("status")).to_contain_text(
+            "Kept as a view under Parks & green spaces"
+        )
+        expect(page.locator("main")).to_contain_text("Nothing waiting.")
+        page.get_by_role("link", name="Views", exact=True).click()
+        expect(page.locator(".chart .legend li")).to_contain_text(["Parks & green spaces: 1"])
         browser.close()
     assert problems == []

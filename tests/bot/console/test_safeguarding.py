@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.models import AuditEvent, SafeguardingAlert
+from bot.models import AuditEvent, SafeguardingAlert, View
+from bot.services.consent import record_consent
+from bot.services.residents import find_resident
 from bot.services.safeguarding import record_alert
 from bot.services.users import user_by_email
 from tests.bot.console.conftest import csrf
@@ -64,4 +66,52 @@ def test_marking_needs_csrf_and_an_existing_alert(signed_in, database):
     assert admin.post(f"/safeguarding/{alert_id}/handled").status_code in (400, 403)
     assert _post(admin, "/safeguarding/999999/handled").status_code == 404
     with database.transaction() as s:
+        assert s.get(SafeguardingAlert, alert_id).handled_at is None
+
+
+def _duty_officer(signed_in, database):
+    officer = signed_in("officer")
+    with database.transaction() as s:
+        user_by_email(s, "officer@council.example").safeguarding = True
+    return officer
+
+
+def test_a_false_alarm_is_kept_as_the_view_it_was(signed_in, database):
+    alert_id = _alert(database, "the crossing by the school is a death trap")
+    with database.transaction() as s:
+        record_consent(s, find_resident(s, "conv-1"), given=True, wording="ok?", channel="sms")
+    officer = _duty_officer(signed_in, database)
+    page = officer.get("/safeguarding").get_data(as_text=True)
+    assert "Keep as a view" in page and "Roads &amp; transport" in page
+
+    answer = _post(officer, f"/safeguarding/{alert_id}/view", theme="roads_transport")
+    assert answer.status_code == 302
+    page = officer.get("/safeguarding").get_data(as_text=True)
+    assert "Kept as a view under Roads &amp; transport" in page and "Nothing waiting." in page
+    with database.transaction() as s:
+        view_id = s.get(SafeguardingAlert, alert_id).view_id
+        assert s.get(View, view_id).theme_key == "roads_transport"
+    assert f'href="/views/{view_id}"' in officer.get("/safeguarding?all=1").get_data(as_text=True)
+    assert "death trap" in officer.get(f"/views/{view_id}").get_data(as_text=True)
+
+    _post(officer, f"/safeguarding/{alert_id}/view", theme="housing")  # handled already
+    assert "handled this one already" in officer.get("/safeguarding").get_data(as_text=True)
+    audit = signed_in("admin").get("/audit").get_data(as_text=True)
+    assert "Kept a safeguarding alert as the view it was" in audit
+
+
+def test_no_view_is_kept_without_consent_or_a_theme_or_the_permission(signed_in, database):
+    alert_id = _alert(database, "the crossing by the school is a death trap")
+    officer = _duty_officer(signed_in, database)
+    _post(officer, f"/safeguarding/{alert_id}/view", theme="roads_transport")
+    assert "not agreed to us keeping their views" in officer.get("/safeguarding").get_data(
+        as_text=True
+    )
+    _post(officer, f"/safeguarding/{alert_id}/view", theme="<script>")
+    assert "Choose a theme from the list." in officer.get("/safeguarding").get_data(as_text=True)
+    assert _post(officer, "/safeguarding/999999/view", theme="housing").status_code == 404
+    analyst = signed_in("analyst")
+    assert _post(analyst, f"/safeguarding/{alert_id}/view", theme="housing").status_code == 403
+    with database.transaction() as s:
+        assert s.scalars(select(View)).all() == []
         assert s.get(SafeguardingAlert, alert_id).handled_at is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from dataclasses import replace
 from email import message_from_bytes
@@ -11,17 +12,31 @@ import pytest
 from sqlalchemy import select
 
 from bot.duty_mail import notify_duty_inbox
-from bot.models import AuditEvent, InboxMessage, SafeguardingAlert, View, utcnow
+from bot.models import (
+    AuditEvent,
+    InboxMessage,
+    SafeguardingAlert,
+    ThemeSource,
+    View,
+    ViewTheme,
+    utcnow,
+)
+from bot.services.consent import opt_out, record_consent
+from bot.services.curation import CurationError
 from bot.services.dashboard import views_per_week
-from bot.services.residents import get_or_create_resident
+from bot.services.residents import find_resident, get_or_create_resident
+from bot.services.rights import erase
 from bot.services.safeguarding import (
+    AlreadyHandled,
     NotAnAlert,
     counts,
+    keep_as_view,
     list_alerts,
     mark_handled,
     record_alert,
     to_notify,
 )
+from bot.services.views import NotAllowed
 
 
 def _inbox_row(session, conversation_id: str) -> int:
@@ -85,6 +100,84 @@ def test_handled_once_and_audited_open_ones_listed_first(database):
         assert event.target == f"alert:{first}" and event.detail == '{"kind": "abuse"}'
         with pytest.raises(NotAnAlert):
             mark_handled(s, 999999, actor="x")
+
+
+def _false_alarm(database, conversation_id: str, *, consent: bool = True) -> int:
+    """An alert on an ordinary view, from a resident who agreed (or not) to views being kept."""
+    with database.transaction() as s:
+        inbox_id = _inbox_row(s, conversation_id)
+        if consent:
+            resident = find_resident(s, conversation_id)
+            record_consent(s, resident, given=True, wording="ok?", channel="sms")
+        return record_alert(
+            s,
+            conversation_id,
+            kind="danger_now",
+            text="the junction by the school is a death trap",
+            channel="sms",
+            inbox_id=inbox_id,
+        ).id
+
+
+def test_an_officer_keeps_a_false_alarm_as_the_view_it_was(database):
+    alert_id = _false_alarm(database, "c6")
+    with database.transaction() as s:
+        view = keep_as_view(s, alert_id, ["roads_transport"], actor="duty@council.example")
+        view_id = view.id
+    with database.transaction() as s:
+        alert, view = s.get(SafeguardingAlert, alert_id), s.get(View, view_id)
+        assert view.text == "the junction by the school is a death trap"
+        assert view.theme_key == "roads_transport" and view.theme_source == ThemeSource.OFFICER
+        assert view.inbox_id == alert.inbox_id and view.channel == "sms"
+        assert view.created_at == alert.created_at  # when the resident said it
+        themes = s.scalars(select(ViewTheme.theme_key).where(ViewTheme.view_id == view_id))
+        assert themes.all() == ["roads_transport"]
+        assert alert.view_id == view_id and alert.handled_by == "duty@council.example"
+        assert list_alerts(s, include_handled=False) == []
+        assert views_per_week(s, now=utcnow()).by_theme["roads_transport"][-1] == 1  # counted
+        [event] = s.scalars(select(AuditEvent).where(AuditEvent.target == f"alert:{alert_id}"))
+        assert event.action == "safeguarding.kept_as_view"
+        detail = {"kind": "danger_now", "themes": ["roads_transport"], "view": view_id}
+        assert json.loads(event.detail) == detail
+    with database.transaction() as s, pytest.raises(AlreadyHandled):
+        keep_as_view(s, alert_id, ["housing"], actor="someone-else@council.example")
+
+
+def test_erasing_the_resident_erases_the_alert_and_the_view_it_became(database):
+    alert_id = _false_alarm(database, "c10")
+    with database.transaction() as s:
+        view_id = keep_as_view(s, alert_id, ["roads_transport"], actor="duty@council.example").id
+        resident_id = find_resident(s, "c10").id
+    with database.transaction() as s:
+        assert erase(s, resident_id, key="k" * 32, actor="cli:dpo") is not None
+    with database.transaction() as s:
+        assert s.get(SafeguardingAlert, alert_id) is None and s.get(View, view_id) is None
+
+
+def test_no_view_is_kept_for_a_resident_who_did_not_agree_or_stopped(database):
+    refused = _false_alarm(database, "c7", consent=False)
+    stopped = _false_alarm(database, "c8")
+    with database.transaction() as s:
+        opt_out(s, find_resident(s, "c8"), channel="sms")
+    for alert_id in (refused, stopped):
+        with pytest.raises(NotAllowed), database.transaction() as s:
+            keep_as_view(s, alert_id, ["roads_transport"], actor="duty@council.example")
+    with database.transaction() as s:
+        assert s.scalars(select(View)).all() == []
+        assert {a.id for a in list_alerts(s, include_handled=False)} == {refused, stopped}
+
+
+def test_keeping_as_a_view_needs_an_alert_and_a_known_theme(database):
+    alert_id = _false_alarm(database, "c9")
+    with pytest.raises(NotAnAlert), database.transaction() as s:
+        keep_as_view(s, 999999, ["roads_transport"], actor="x")
+    with database.transaction() as s, pytest.raises(CurationError):  # refused before writing
+        keep_as_view(s, alert_id, ["roads_transport", "not_a_theme"], actor="x")
+    with database.transaction() as s:
+        assert s.scalars(select(View)).all() == []  # nothing half-written
+        assert s.get(SafeguardingAlert, alert_id).handled_at is None
+        view = keep_as_view(s, alert_id, [], actor="x")  # "something else": no theme
+        assert view.theme_key is None
 
 
 class _SmtpServer:
