@@ -99,6 +99,20 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def open_transaction(session: Session) -> None:
+    """Make sure the session's transaction is open in the database itself, before a savepoint.
+
+    sqlite3 opens a transaction only before a write statement: a SAVEPOINT that comes first
+    opens one of its own, and releasing it commits, whatever the session does afterwards.
+    Other databases open the transaction with the session's first statement.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        raw = connection.connection.dbapi_connection
+        if raw is not None and not raw.in_transaction:
+            connection.exec_driver_sql("BEGIN")
+
+
 class Database:
     """One database: its engine and sessions, made on first use."""
 

@@ -19,6 +19,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.db import open_transaction
 from bot.models import InboxMessage, InboxStatus, Resident
 
 OPEN = (InboxStatus.PENDING, InboxStatus.REPLYING)
@@ -235,6 +236,7 @@ def add_once(session: Session, row: Any) -> tuple[Any, bool]:
     A turn that Rasa runs again after a failure, or at the same moment after a timeout,
     makes the same row twice: the row's unique `inbox_id` keeps one.
     """
+    open_transaction(session)
     try:
         with session.begin_nested():
             session.add(row)

@@ -252,3 +252,28 @@ def test_depth_counts_open_messages_and_gives_the_oldest(database):
         s.get(InboxMessage, second).status = "failed"
     with database.transaction() as s:
         assert depth(s) == Depth(open=1, oldest=secs(20))
+
+
+class _Later(Exception):
+    """Something that fails after the row was added, in the same transaction."""
+
+
+def test_a_row_added_once_is_rolled_back_with_its_transaction(database):
+    """Even as the transaction's first write: SQLite would otherwise commit at the savepoint's
+    release (a SAVEPOINT outside a transaction starts one, and releasing it commits)."""
+    from bot.models import SafeguardingAlert
+    from bot.services.inbox import add_once
+    from bot.services.residents import get_or_create_resident
+
+    with database.transaction() as s:
+        resident_id = get_or_create_resident(s, "c-once", "sms").id
+    try:
+        with database.transaction() as s:
+            s.get(SafeguardingAlert, 1)  # a read first: no write yet
+            row = SafeguardingAlert(resident_id=resident_id, kind="abuse", text="x", channel="sms")
+            assert add_once(s, row)[1]
+            raise _Later
+    except _Later:
+        pass
+    with database.transaction() as s:
+        assert s.scalars(select(SafeguardingAlert)).all() == []
