@@ -309,10 +309,11 @@ class SafeguardingKind(State):
 
 
 class SafeguardingAlert(Base):
-    """A message that may mean someone is in danger: never a view; for officers to act on.
+    """A message that may mean someone is in danger: not a view; for officers to act on.
 
     kind: a SafeguardingKind. The text is kept (it is what an officer needs to act); it
-    appears only on the console's safeguarding page.
+    appears only on the console's safeguarding page, until an officer judges the message
+    an ordinary view and keeps it as one (`view_id`).
     """
 
     __tablename__ = "safeguarding_alerts"
@@ -329,8 +330,9 @@ class SafeguardingAlert(Base):
     notified_at = Column(UTCDateTime, nullable=True)  # the duty inbox was emailed
     handled_at = Column(UTCDateTime, nullable=True)
     handled_by = Column(String(254), nullable=True)  # the officer's email
-    # Handled by keeping it as the ordinary view it was (an officer's judgement): that view.
-    view_id = Column(ForeignKey("views.id", ondelete="SET NULL"), nullable=True)
+    # Handled by keeping it as the ordinary view it was (an officer's judgement): that view,
+    # which then holds the words (the alert's text is emptied).
+    view_id = Column(ForeignKey("views.id", ondelete="SET NULL"), nullable=True, index=True)
 
 
 class InboundMessage(Base):

@@ -18,7 +18,7 @@ from bot.console import database
 from bot.console.curation import chosen_themes
 from bot.console.forms import BadInput, page_number
 from bot.console.security import login_required
-from bot.models import Role
+from bot.models import Role, SafeguardingKind
 from bot.services import dashboard as queries
 from bot.services.curation import CurationError
 from bot.services.safeguarding import (
@@ -30,10 +30,13 @@ from bot.services.safeguarding import (
     list_alerts,
     mark_handled,
 )
+from bot.services.users import has_role
 from bot.services.views import NotAllowed
 from bot.themes import catalogue, label
 
 blueprint = Blueprint("safeguarding", __name__)
+# Kinds whose false alarm is rare and whose true alert is a disclosure: a stronger "sure?".
+DISCLOSURES = frozenset({SafeguardingKind.SELF_HARM, SafeguardingKind.ABUSE})
 PAGE = 50
 P = ParamSpec("P")
 
@@ -72,6 +75,8 @@ def index() -> ResponseReturnValue:
         labels=LABELS,
         themes=catalogue(),
         no_theme=queries.NO_THEME,
+        can_keep=has_role(g.user.role, Role.OFFICER),
+        disclosures=DISCLOSURES,
     )
 
 
@@ -90,23 +95,32 @@ def handled(alert_id: int) -> ResponseReturnValue:
 
 @blueprint.post("/safeguarding/<int:alert_id>/view")
 @safeguarding_required
-def keep_view(alert_id: int) -> ResponseReturnValue:
-    """Keep one open alert as the ordinary view it plainly is, under the theme chosen."""
+def keep(alert_id: int) -> ResponseReturnValue:
+    """Keep one open alert as the ordinary view it plainly is, under the theme chosen.
+
+    Officers and admins only: it writes a view, as curating does.
+    """
+    if not has_role(g.user.role, Role.OFFICER):
+        abort(403)
     try:
+        if not request.form.get("theme"):
+            raise BadInput("no theme chosen")
         themes = chosen_themes(request.form)
         with database().transaction() as s:
             keep_as_view(s, alert_id, themes, actor=g.user.email, remote_addr=request.remote_addr)
     except NotAnAlert:
         abort(404)
     except AlreadyHandled:
-        flash("Someone has handled this one already.")
+        flash("This message was handled already.")
     except NotAllowed:
         flash(
-            "This resident has not agreed to us keeping their views (or has stopped), so it"
-            " stays here. Mark it handled when you have dealt with it."
+            "This resident has not agreed to us keeping their views (or has stopped, or asked"
+            " to be erased), so it stays here. Mark it handled when you have dealt with it."
         )
     except (BadInput, CurationError):
         flash("Choose a theme from the list.")
+    except ValueError:  # no words to keep
+        flash("This message has no words to keep as a view.")
     else:
         where = label(themes[0]) if themes else "Something else"
         flash(f"Kept as a view under {where}: counted, exported and targeted like any view now.")

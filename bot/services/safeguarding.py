@@ -11,19 +11,19 @@ false alarm; the duty inbox can be emailed that one arrived, without its text.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot.models import Resident, SafeguardingAlert, SafeguardingKind, ThemeSource, View, utcnow
 from bot.services import audit
-from bot.services.curation import CurationError, set_themes
+from bot.services.curation import set_themes
 from bot.services.inbox import add_once, made_from
 from bot.services.residents import get_or_create_resident, lock_resident
-from bot.services.views import store_view
-from bot.themes import is_theme
+from bot.services.views import NotAllowed, store_view
 
 # Plain strings (also the NLU's intent names: bot/nlu/safeguarding.py).
 KINDS = tuple(kind.value for kind in SafeguardingKind)
@@ -111,7 +111,25 @@ def counts(session: Session) -> AlertCounts:
     return AlertCounts(open=waiting, total=total)
 
 
-def _handle(
+def _claim(session: Session, alert_id: int, actor: str) -> tuple[SafeguardingAlert, bool]:
+    """Mark the alert handled by `actor` unless someone has; (the alert, whether we did).
+
+    The transaction's first write, so that of two officers at once exactly one handles it
+    (on SQLite too, where a read takes no lock). NotAnAlert if there is no such alert.
+    """
+    claimed = session.execute(
+        update(SafeguardingAlert)
+        .where(SafeguardingAlert.id == alert_id, SafeguardingAlert.handled_at.is_(None))
+        .values(handled_at=utcnow(), handled_by=actor)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    alert = session.get(SafeguardingAlert, alert_id, populate_existing=True)
+    if alert is None:
+        raise NotAnAlert(alert_id)
+    return alert, claimed == 1
+
+
+def _audit(
     session: Session,
     alert: SafeguardingAlert,
     action: str,
@@ -119,9 +137,7 @@ def _handle(
     remote_addr: str | None,
     **detail: object,
 ) -> None:
-    """Mark the alert handled by `actor`, audited as `action` with `detail`."""
-    alert.handled_at = utcnow()
-    alert.handled_by = actor
+    """Audit what the officer who handled the alert did with it."""
     audit.record(
         session,
         actor=actor,
@@ -136,18 +152,16 @@ def mark_handled(
     session: Session, alert_id: int, *, actor: str, remote_addr: str | None = None
 ) -> SafeguardingAlert:
     """An officer has dealt with it (audited); handling twice changes nothing."""
-    alert = session.get(SafeguardingAlert, alert_id)
-    if alert is None:
-        raise NotAnAlert(alert_id)
-    if alert.handled_at is None:
-        _handle(session, alert, "safeguarding.handled", actor, remote_addr)
+    alert, claimed = _claim(session, alert_id, actor)
+    if claimed:
+        _audit(session, alert, "safeguarding.handled", actor, remote_addr)
     return alert
 
 
 def keep_as_view(
     session: Session,
     alert_id: int,
-    themes: list[str],
+    themes: Sequence[str],
     *,
     actor: str,
     remote_addr: str | None = None,
@@ -155,24 +169,22 @@ def keep_as_view(
     """An officer judges an open alert an ordinary view: stored as one under `themes`.
 
     The view is the resident's message as it came, from when it came, themed by the
-    officer (none: "something else"); the alert is handled, pointing to it (audited).
-    NotAnAlert, AlreadyHandled; views.NotAllowed when the resident has not consented to us
-    keeping their views (or has opted out): it then stays an alert. CurationError for a
-    theme not in the catalogue.
+    officer (none: "something else"); the alert is handled, pointing to it, and keeps no
+    copy of the words, so that the view's redaction, forgetting and retention are the only
+    ones that apply (audited). NotAnAlert, AlreadyHandled; views.NotAllowed when the
+    resident has not consented to us keeping their views, has opted out or asked to be
+    erased: it then stays an alert. CurationError for a theme not in the catalogue.
     """
-    unknown = [key for key in themes if not is_theme(key)]
-    if unknown:
-        raise CurationError(f"unknown themes: {', '.join(unknown)}")
     found = session.get(SafeguardingAlert, alert_id)
     if found is None:
         raise NotAnAlert(alert_id)
     lock_resident(session, found.resident_id)  # first, as erasure does: no deadlock with it
-    alert = session.get(SafeguardingAlert, alert_id, with_for_update=True, populate_existing=True)
-    if alert is None:
-        raise NotAnAlert(alert_id)  # erased meanwhile
-    if alert.handled_at is not None:
+    alert, claimed = _claim(session, alert_id, actor)
+    if not claimed or made_from(session, View, alert.inbox_id) is not None:
         raise AlreadyHandled(alert_id)
     resident = session.get(Resident, alert.resident_id)
+    if resident is None or resident.erase_requested_at is not None:
+        raise NotAllowed
     view = store_view(
         session,
         resident,
@@ -185,8 +197,10 @@ def keep_as_view(
     set_themes(session, view, themes, ThemeSource.OFFICER)
     view.created_at = alert.created_at
     alert.view_id = view.id
-    _handle(
-        session, alert, "safeguarding.kept_as_view", actor, remote_addr, view=view.id, themes=themes
+    alert.text = ""  # the view's now
+    chosen = list(dict.fromkeys(themes))
+    _audit(
+        session, alert, "safeguarding.kept_as_view", actor, remote_addr, view=view.id, themes=chosen
     )
     return view
 

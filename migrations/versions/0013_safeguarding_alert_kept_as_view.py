@@ -18,15 +18,17 @@ def upgrade() -> None:
     with op.batch_alter_table("safeguarding_alerts") as batch:
         batch.add_column(sa.Column("view_id", sa.Integer(), nullable=True))
         batch.create_foreign_key(
-            "fk_safeguarding_alerts_view_id_views",
+            op.f("fk_safeguarding_alerts_view_id_views"),
             "views",
             ["view_id"],
             ["id"],
             ondelete="SET NULL",
         )
+        batch.create_index(op.f("ix_safeguarding_alerts_view_id"), ["view_id"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("safeguarding_alerts") as batch:
-        batch.drop_constraint("fk_safeguarding_alerts_view_id_views", type_="foreignkey")
+        batch.drop_index(op.f("ix_safeguarding_alerts_view_id"))
+        batch.drop_constraint(op.f("fk_safeguarding_alerts_view_id_views"), type_="foreignkey")
         batch.drop_column("view_id")

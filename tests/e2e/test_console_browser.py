@@ -329,6 +329,11 @@ def test_officer_adds_a_checkin_question_rethemes_a_view_and_keeps_a_false_alarm
         page.get_by_label("Plainly an ordinary view? Keep it as one, under").select_option(
             "parks_green_spaces"
         )
+        # Answering no to the "sure?" sends nothing and leaves the button usable (data-once).
+        page.once("dialog", lambda dialog: dialog.dismiss())
+        page.get_by_role("button", name="Keep as a view").click()
+        page.wait_for_timeout(200)  # past forms.js's disabling, had it disabled the button
+        expect(page.get_by_role("button", name="Keep as a view")).to_be_enabled()
         page.once("dialog", lambda dialog: dialog.accept())
         page.get_by_role("button", name="Keep as a view").click()
         expect(page.get_by_role("status")).to_contain_text(

@@ -39,6 +39,7 @@ quick_hashing = console.quick_hashing  # autouse: cheap argon2 parameters
 
 ROLES = ("analyst", "officer", "admin")
 SAFEGUARDING = "safeguarding"  # the permission, whatever the role
+OFFICER_SAFEGUARDING = "officer+safeguarding"  # the permission, and at least an officer
 PUBLIC = None
 # Who may open each page (the lowest role, or the safeguarding permission).
 GET_ACCESS = {
@@ -77,6 +78,7 @@ POST_ACCESS = {
     "residents.export": "admin",
     "residents.erase": "admin",
     "safeguarding.handled": SAFEGUARDING,
+    "safeguarding.keep": OFFICER_SAFEGUARDING,
     "checkins.add": "officer",
     "checkins.end": "officer",
     "curation.set_theme": "officer",
@@ -108,6 +110,7 @@ FORMS = {
     "residents.find": {"channel": "sms", "address": "+447700900001"},
     "residents.erase": {"confirm": "ERASE"},
     "checkins.add": {"wording": "How are the buses?", "do": "add"},
+    "safeguarding.keep": {"theme": "housing"},
     "curation.set_theme": {"theme": "housing"},
     "curation.redact": {"word": "0"},
     "curation.hide_one": {"reason": "spam"},
@@ -194,6 +197,8 @@ def _may(role: str, safeguarding: bool, needed: str | None) -> bool:
         return True
     if needed == SAFEGUARDING:
         return safeguarding
+    if needed == OFFICER_SAFEGUARDING:
+        return safeguarding and ROLES.index(role) >= ROLES.index("officer")
     return ROLES.index(role) >= ROLES.index(needed)
 
 

@@ -3,10 +3,12 @@
 (function () {
   "use strict";
   document.querySelectorAll("form[data-once]").forEach(function (form) {
-    form.addEventListener("submit", function () {
-      form.querySelectorAll("button[type=submit]").forEach(function (b) {
-        setTimeout(function () { b.disabled = true; }, 0);
-      });
+    form.addEventListener("submit", function (event) {
+      // After every listener has run: a "sure?" answered no leaves the form usable.
+      setTimeout(function () {
+        if (event.defaultPrevented) { return; }
+        form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+      }, 0);
     });
   });
   // A form marked data-confirm="question?" is sent only if the officer confirms.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from dataclasses import replace
 from email import message_from_bytes
 
@@ -127,6 +128,7 @@ def test_an_officer_keeps_a_false_alarm_as_the_view_it_was(database):
     with database.transaction() as s:
         alert, view = s.get(SafeguardingAlert, alert_id), s.get(View, view_id)
         assert view.text == "the junction by the school is a death trap"
+        assert alert.text == ""  # the words are the view's: its redaction and retention apply
         assert view.theme_key == "roads_transport" and view.theme_source == ThemeSource.OFFICER
         assert view.inbox_id == alert.inbox_id and view.channel == "sms"
         assert view.created_at == alert.created_at  # when the resident said it
@@ -139,8 +141,50 @@ def test_an_officer_keeps_a_false_alarm_as_the_view_it_was(database):
         assert event.action == "safeguarding.kept_as_view"
         detail = {"kind": "danger_now", "themes": ["roads_transport"], "view": view_id}
         assert json.loads(event.detail) == detail
-    with database.transaction() as s, pytest.raises(AlreadyHandled):
+    with pytest.raises(AlreadyHandled), database.transaction() as s:
         keep_as_view(s, alert_id, ["housing"], actor="someone-else@council.example")
+    with database.transaction() as s:  # marking it handled now changes nothing
+        assert mark_handled(s, alert_id, actor="someone-else@council.example").view_id == view_id
+        assert s.get(SafeguardingAlert, alert_id).handled_by == "duty@council.example"
+
+
+@pytest.mark.parametrize("second_does", ["keep", "mark"])
+def test_of_two_officers_at_once_exactly_one_handles_the_alert(database, second_does):
+    """The second reads the alert while the first's keep is not yet committed, then waits."""
+    alert_id = _false_alarm(database, f"c11-{second_does}")
+    reading, outcome = threading.Event(), []
+
+    def second() -> None:
+        try:
+            with database.transaction() as s:
+                s.get(SafeguardingAlert, alert_id)  # still open, as far as it can see
+                reading.set()
+                if second_does == "keep":
+                    keep_as_view(s, alert_id, ["housing"], actor="second@council.example")
+                else:
+                    mark_handled(s, alert_id, actor="second@council.example")
+            outcome.append("done")
+        except AlreadyHandled:
+            outcome.append("already handled")
+
+    with database.transaction() as first:
+        keep_as_view(first, alert_id, ["roads_transport"], actor="first@council.example")
+        other = threading.Thread(target=second, daemon=True)
+        other.start()
+        assert reading.wait(10)
+        time.sleep(0.3)  # the second is waiting for the first's write to end
+    other.join(30)
+    assert not other.is_alive()
+    assert outcome == (["already handled"] if second_does == "keep" else ["done"])
+    with database.transaction() as s:
+        alert = s.get(SafeguardingAlert, alert_id)
+        assert alert.handled_by == "first@council.example" and alert.view_id is not None
+        assert (
+            len(s.scalars(select(View).where(View.conversation_id == f"c11-{second_does}")).all())
+            == 1
+        )
+        events = select(AuditEvent.action).where(AuditEvent.target == f"alert:{alert_id}")
+        assert s.scalars(events).all() == ["safeguarding.kept_as_view"]
 
 
 def test_erasing_the_resident_erases_the_alert_and_the_view_it_became(database):
@@ -154,24 +198,28 @@ def test_erasing_the_resident_erases_the_alert_and_the_view_it_became(database):
         assert s.get(SafeguardingAlert, alert_id) is None and s.get(View, view_id) is None
 
 
-def test_no_view_is_kept_for_a_resident_who_did_not_agree_or_stopped(database):
+def test_no_view_is_kept_for_a_resident_who_did_not_agree_stopped_or_asked_to_be_erased(
+    database,
+):
     refused = _false_alarm(database, "c7", consent=False)
     stopped = _false_alarm(database, "c8")
+    leaving = _false_alarm(database, "c12")
     with database.transaction() as s:
         opt_out(s, find_resident(s, "c8"), channel="sms")
-    for alert_id in (refused, stopped):
+        find_resident(s, "c12").erase_requested_at = utcnow()
+    for alert_id in (refused, stopped, leaving):
         with pytest.raises(NotAllowed), database.transaction() as s:
             keep_as_view(s, alert_id, ["roads_transport"], actor="duty@council.example")
     with database.transaction() as s:
         assert s.scalars(select(View)).all() == []
-        assert {a.id for a in list_alerts(s, include_handled=False)} == {refused, stopped}
+        assert {a.id for a in list_alerts(s, include_handled=False)} == {refused, stopped, leaving}
 
 
 def test_keeping_as_a_view_needs_an_alert_and_a_known_theme(database):
     alert_id = _false_alarm(database, "c9")
     with pytest.raises(NotAnAlert), database.transaction() as s:
         keep_as_view(s, 999999, ["roads_transport"], actor="x")
-    with database.transaction() as s, pytest.raises(CurationError):  # refused before writing
+    with pytest.raises(CurationError), database.transaction() as s:
         keep_as_view(s, alert_id, ["roads_transport", "not_a_theme"], actor="x")
     with database.transaction() as s:
         assert s.scalars(select(View)).all() == []  # nothing half-written
