@@ -12,7 +12,7 @@ endif
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
-ENCODER := var/encoder/all-MiniLM-L6-v2
+ENCODER := $(or $(ENCODER_DIR),var/encoder/all-MiniLM-L6-v2)
 MODEL   := models/engage.tar.gz
 TRAIN_INPUTS := config.yml domain.yml $(shell find data -name '*.yml') $(wildcard bot/nlu/*.py) bot/themes.py bot/services/safeguarding.py
 

@@ -69,19 +69,25 @@ class TextModelComponent(GraphComponent):
     def _encoder_dir(config: dict[str, Any]) -> Path:
         from bot.settings import get_settings
 
-        return Path(config["encoder_dir"]) if config["encoder_dir"] else get_settings().encoder_dir
+        # Rasa's training cache asks for the fingerprint with config.yml's settings alone.
+        configured = config.get("encoder_dir")
+        return Path(configured) if configured else get_settings().encoder_dir
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
-        """The code that picks and fits the examples, so that a change to it retrains.
+        """The code that picks and fits the examples, and the encoder, so that a change retrains.
 
         Rasa reuses a cached component whose config and data are unchanged; without this,
-        a change to which examples are learnt would be silently left out of `make train`.
+        a change to which examples are learnt, or another ENCODER_DIR, would be silently
+        left out of `make train`.
         """
         digest = hashlib.sha256()
         for module in sorted({cls.__module__, __name__, train_text_model.__module__}):
             source = inspect.getsourcefile(sys.modules[module])
             digest.update(Path(source).read_bytes() if source else module.encode())
+        encoder_config = cls._encoder_dir(config) / "config.json"
+        if encoder_config.is_file():
+            digest.update(encoder_config.read_bytes())
         return digest.hexdigest()
 
     @classmethod

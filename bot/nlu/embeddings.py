@@ -21,8 +21,13 @@ class CachedEncoder:
         self._max_entries = max_entries
         self._lock = threading.Lock()
 
+    @property
+    def dimension(self) -> int:
+        """Embedding size."""
+        return self._encoder.dimension
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embeddings of `texts` (n, 384), computing only those not seen recently."""
+        """Embeddings of `texts` (n, dimension), computing only those not seen recently."""
         with self._lock:
             missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if missing:
@@ -38,7 +43,7 @@ class CachedEncoder:
         rows = [row for row in cached if row is not None]
         if len(rows) < len(cached):  # evicted meanwhile: rare, just recompute
             return self._encoder.encode(list(texts))
-        return np.stack(rows) if rows else np.zeros((0, self._encoder.dimension), np.float32)
+        return np.stack(rows) if rows else np.zeros((0, self.dimension), np.float32)
 
 
 _encoders: dict[Path, CachedEncoder] = {}

@@ -176,8 +176,16 @@ class TextModel:
                 )
                 for name, classes in meta.get("heads", {}).items()
             }
+        encoder = shared_encoder(encoder_dir)
+        trained_with = coef.shape[1] - len(meta["word_vocabulary"]) - len(meta["char_vocabulary"])
+        if trained_with != encoder.dimension:
+            raise RuntimeError(
+                f"This model was trained with a sentence encoder of {trained_with} dimensions, "
+                f"but {encoder_dir} holds one of {encoder.dimension}: train it again "
+                "(make train) with the encoder it will run with."
+            )
         return cls(
-            encoder=shared_encoder(encoder_dir),
+            encoder=encoder,
             word=_restore_vectorizer(WORD_NGRAMS, meta["word_vocabulary"], word_idf),
             char=_restore_vectorizer(CHAR_NGRAMS, meta["char_vocabulary"], char_idf),
             classes=list(meta["classes"]),

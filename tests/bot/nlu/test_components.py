@@ -45,3 +45,18 @@ def test_a_theme_outside_the_catalogue_fails_training():
     data = TrainingData([Message.build("x", "share_view", intent_metadata={"theme": "aliens"})])
     with pytest.raises(ValueError, match=r"not in data/themes\.yml"):
         theme_examples(data)
+
+
+def test_another_encoder_retrains(tmp_path):
+    """Rasa reuses a cached component unless its fingerprint changes: ENCODER_DIR must."""
+    from bot.nlu.theme_classifier import ThemeClassifier
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, size in ((first, 384), (second, 768)):
+        folder.mkdir()
+        (folder / "config.json").write_text(f'{{"hidden_size": {size}}}')
+    config = {**ThemeClassifier.get_default_config(), "encoder_dir": str(first)}
+    fingerprint = ThemeClassifier.fingerprint_addon(config)
+    assert ThemeClassifier.fingerprint_addon(config) == fingerprint
+    assert ThemeClassifier.fingerprint_addon({**config, "encoder_dir": str(second)}) != fingerprint
+    assert ThemeClassifier.fingerprint_addon({"C": 100.0})  # config.yml's settings alone

@@ -46,6 +46,19 @@ def test_training_is_deterministic(model):
     assert np.allclose(again.coef, model.coef) and np.allclose(again.intercept, model.intercept)
 
 
+def test_a_model_trained_with_another_encoder_is_a_clear_error(model, tmp_path, monkeypatch):
+    """Loaded with an encoder of another size, the model would fail on every message."""
+    from bot.nlu import text_model
+
+    model.save(tmp_path)
+    larger = type("Encoder", (), {"dimension": 768})()
+    monkeypatch.setattr(text_model, "shared_encoder", lambda directory: larger)
+    with pytest.raises(
+        RuntimeError, match=r"trained with a sentence encoder of 384 dim.*make train"
+    ):
+        TextModel.load(tmp_path, encoder_dir=get_settings().encoder_dir)
+
+
 def test_no_model_in_a_folder_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="no trained model"):
         TextModel.load(tmp_path, encoder_dir=get_settings().encoder_dir)
