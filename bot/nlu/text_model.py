@@ -8,6 +8,7 @@ numpy archive without pickled objects, so loading a model never runs code from i
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,6 +38,45 @@ def _restore_vectorizer(
     vectorizer.vocabulary_ = vocabulary
     vectorizer.idf_ = idf
     return vectorizer
+
+
+class NgramWeights:
+    """A fitted TF-IDF vectorizer's weights for one text at a time, without sklearn's checks.
+
+    sklearn's `transform` validates the fitted vectorizer, rebuilds the idf vector from
+    a sparse diagonal and multiplies sparse matrices on every call: 1.1-1.5 ms for one
+    SMS and one model, where the sums themselves take 0.2 ms. The same arithmetic in the
+    same order (sublinear tf, idf, l2 norm; columns in the order sklearn's product leaves
+    them), so the features are equal to sklearn's (tests/bot/nlu/test_text_model.py).
+    """
+
+    def __init__(self, vectorizer: TfidfVectorizer) -> None:
+        if not (vectorizer.sublinear_tf and vectorizer.use_idf and vectorizer.norm == "l2"):
+            raise ValueError("NgramWeights computes sublinear, idf-weighted, l2-normed TF-IDF")
+        self._terms = vectorizer.build_analyzer()
+        self._vocabulary: dict[str, int] = vectorizer.vocabulary_
+        self._idf: np.ndarray = vectorizer.idf_
+        self.width = len(self._idf)
+
+    def of(self, text: str) -> tuple[list[int], list[float]]:
+        """The columns of `text`'s n-grams in the vocabulary and their weights."""
+        counts: dict[int, int] = {}
+        for term in self._terms(text):
+            column = self._vocabulary.get(term)
+            if column is not None:
+                counts[column] = counts.get(column, 0) + 1
+        # sklearn's product by the idf diagonal leaves a row's columns in reverse order,
+        # and its l2 norm sums the squares in that order.
+        columns = sorted(counts, reverse=True)
+        tf = np.log(np.array([counts[c] for c in columns], dtype=np.float32))
+        tf += np.float32(1)
+        weights = tf.astype(self._idf.dtype) * self._idf[columns]
+        squares = 0.0
+        for square in (weights * weights).tolist():
+            squares += square
+        if squares:
+            weights = (weights.astype(np.float64) / math.sqrt(squares)).astype(weights.dtype)
+        return columns, weights.tolist()
 
 
 def _weights(coef: np.ndarray) -> np.ndarray:
@@ -92,6 +132,7 @@ class TextModel:
         self.encoder = encoder
         self.word = word
         self.char = char
+        self._ngrams = (NgramWeights(word), NgramWeights(char))
         self.classes = classes
         self.coef = coef
         self.intercept = intercept
@@ -100,8 +141,29 @@ class TextModel:
         self.heads = heads or {}
 
     def features(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        """The feature matrix for `texts`."""
-        return combined_features(self.encoder, self.word, self.char, texts, self.embedding_weight)
+        """The feature matrix for `texts`: `combined_features`, built row by row."""
+        embeddings = self.encoder.encode(list(texts)) * self.embedding_weight
+        indptr, columns, values = [0], [], []
+        for text, embedding in zip(texts, embeddings, strict=True):
+            nonzero = np.flatnonzero(embedding)
+            columns += nonzero.tolist()
+            values += embedding[nonzero].tolist()
+            offset = embedding.shape[0]
+            for ngrams in self._ngrams:
+                block_columns, block_values = ngrams.of(text)
+                columns += [column + offset for column in block_columns]
+                values += block_values
+                offset += ngrams.width
+            indptr.append(len(columns))
+        width = embeddings.shape[1] + sum(ngrams.width for ngrams in self._ngrams)
+        return sparse.csr_matrix(
+            (
+                np.array(values, dtype=np.float64),
+                np.array(columns, dtype=np.int32),
+                np.array(indptr, dtype=np.int32),
+            ),
+            shape=(len(texts), width),
+        )
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """Label probabilities, one row per text, columns in `self.classes` order."""
@@ -256,7 +318,10 @@ def train_head(
     seed: int = 1,
 ) -> Head:
     """One yes/no classifier per class over `model`'s features: is the label among a text's?"""
-    features = model.features(texts)
+    # Trained on sklearn's own transform of the whole batch, as the model itself is.
+    features = combined_features(
+        model.encoder, model.word, model.char, texts, model.embedding_weight
+    )
     coefs, intercepts = [], []
     for label in classes:
         wanted = np.array([label in text_labels for text_labels in labels])

@@ -78,3 +78,30 @@ def test_heads_answer_yes_no_questions_and_are_saved_with_the_model(tmp_path):
     for before, after in zip(answers, again, strict=True):
         assert after["multi"] == pytest.approx(before["multi"], abs=1e-6)
     assert model.analyse([]) == ([], [])
+
+
+ODD_TEXTS = [
+    "", "   ", "!!!", "the the the bus bus", "BINS NOT EMPTIED!!!", "ÄÖÜ ñ 😀 emoji",
+    "x" * 2000, "my bins were missed again and the road outside no. 12 has a pothole",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("reloaded", [False, True], ids=["trained", "reloaded"])
+def test_features_equal_sklearns_transform(model, tmp_path, reloaded):
+    """The features built row by row (NgramWeights) are sklearn's, to the last bit."""
+    from bot.nlu.text_model import combined_features
+
+    if reloaded:  # the idf is float64 once loaded, float32 as trained
+        model.save(tmp_path)
+        model = TextModel.load(tmp_path, encoder_dir=get_settings().encoder_dir)
+    texts = TEXTS + ODD_TEXTS
+    ours = model.features(texts)
+    sklearns = combined_features(
+        model.encoder, model.word, model.char, texts, model.embedding_weight
+    )
+    assert ours.shape == sklearns.shape
+    assert np.array_equal(ours.toarray(), sklearns.toarray())
+    by_sklearn = model._softmax_of(sklearns)
+    assert np.array_equal(model.probabilities(texts), by_sklearn)
+    one_by_one = np.vstack([model.probabilities([text]) for text in texts])
+    assert np.array_equal(one_by_one, by_sklearn)
