@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -60,6 +62,26 @@ def _withhold_values(context: ExceptionContext) -> None:
         error.args = (f"({type(orig).__module__}.{type(orig).__name__}) {safe}",)
 
 
+def private_sqlite(url: str) -> None:
+    """Make a SQLite database's folder and file, the file readable by its owner only.
+
+    SQLite gives the -wal and -shm files it makes beside it the database file's mode, so
+    residents' data is in no file other users of the machine can read. A file that
+    exists loses only other users' access. Any other database: nothing to do.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & stat.S_IRWXO and path.stat().st_uid == os.getuid():
+            path.chmod(mode & ~stat.S_IRWXO)
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine for `url`; SQLite files get their folder, WAL and foreign keys.
 
@@ -74,7 +96,7 @@ def make_engine(url: str) -> Engine:
             event.listen(engine, "handle_error", _withhold_values)
         return engine
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite(url)
         # SQLAlchemy 1.4 opens a new SQLite connection (and runs the pragmas below) for
         # every transaction; a pool keeps a few open, as 2.0 does. The pool hands each
         # connection to one thread at a time, so sqlite3's same-thread check can go.

@@ -6,6 +6,8 @@ import os
 import secrets
 from pathlib import Path
 
+RASA_API_TOKEN_FILE = "rasa_api_token"  # noqa: S105 - a file name, not the token
+
 
 def local_secret(value: str, var_dir: Path, name: str) -> str:
     """`value` if set, else a random key made once in `var_dir/name` (mode 0600)."""
@@ -20,3 +22,11 @@ def local_secret(value: str, var_dir: Path, name: str) -> str:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(secrets.token_urlsafe(48))
     return path.read_text(encoding="utf-8").strip()
+
+
+def kept_secret(var_dir: Path, name: str) -> str:
+    """The key made once in `var_dir/name`, or "" if none has been made."""
+    try:
+        return (var_dir / name).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""

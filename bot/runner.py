@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -14,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from bot.keys import RASA_API_TOKEN_FILE, local_secret
 from bot.settings import PROJECT_ROOT, Settings
 
 # Libraries' deprecation notices (Rasa, TensorFlow, SQLAlchemy's MovedIn20Warning,
@@ -60,6 +60,18 @@ def server_environment(settings: Settings, base: Mapping[str, str]) -> dict[str,
     )
     env.setdefault("PYTHONWARNINGS", QUIET_WARNINGS)
     return env
+
+
+def with_rasa_api_token(settings: Settings) -> Settings:
+    """`settings` with RASA_API_TOKEN, or else the token made once in var/ (mode 0600).
+
+    Rasa's inbox channel and the action server need one. Kept in var/ rather than made
+    afresh at each start, so that `engage scheduler --once` beside `make run` finds it.
+    """
+    if settings.rasa_api_token:
+        return settings
+    token = local_secret("", settings.var_dir, RASA_API_TOKEN_FILE)
+    return replace(settings, rasa_api_token=token)
 
 
 def listening_ports(settings: Settings) -> list[tuple[str, str, int]]:
@@ -223,6 +235,9 @@ def serve(name: str, settings: Settings) -> int:
         print(f"No trained model in {settings.model_dir}: run `make train` first.", file=sys.stderr)
         return 1
     settings.var_dir.mkdir(parents=True, exist_ok=True)
+    from bot.db import private_sqlite  # SQLAlchemy only once something will start
+
+    private_sqlite(settings.tracker_database_url)  # made by Rasa, any local user could read it
     command = process_command(name, settings, model)
     env = server_environment(settings, os.environ)
     os.chdir(PROJECT_ROOT)
@@ -287,17 +302,22 @@ ADMIN_COMMAND = (
 
 
 def running_banner(
-    settings: Settings, base: str, skipped: list[str], needs_admin: bool = False
+    settings: Settings,
+    base: str,
+    skipped: list[str],
+    needs_admin: bool = False,
+    terminal_chat: bool = True,
 ) -> str:
     """What to tell the person who ran `make run` (`base`: the gateway's URL).
 
     `needs_admin`: no enabled admin account exists, so nobody can sign in to the console.
+    `terminal_chat`: `make chat` talks to this stack (not to the demo's).
     """
     public = settings.public_base_url or "(PUBLIC_BASE_URL not set)"
-    lines = [
-        "",
-        "The assistant is running.",
-        "  Chat in a terminal:  make chat   (or: .venv/bin/engage chat)",
+    lines = ["", "The assistant is running."]
+    if terminal_chat:
+        lines.append("  Chat in a terminal:  make chat   (or: .venv/bin/engage chat)")
+    lines += [
         f"  Webhooks:            {base} (the only port providers need)",
         f"  REST channel:        POST {base}/webhooks/rest/webhook",
         '                       {"sender": "me", "message": "hi"}',
@@ -335,16 +355,19 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def run(settings: Settings, on_ready: Callable[[], None] | None = None) -> int:
+def run(
+    settings: Settings, on_ready: Callable[[], None] | None = None, terminal_chat: bool = True
+) -> int:
     """Start everything and wait; Ctrl-C (or SIGTERM) stops it all and says "Stopped.".
 
-    `on_ready` is called once everything answers, after the banner (`engage demo` uses it).
+    `on_ready` is called once everything answers, after the banner (`engage demo` uses it,
+    with `terminal_chat` off: `make chat` does not talk to the demo).
     """
     previous = {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS}
     processes: list[subprocess.Popen] = []
     interrupted = False
     try:
-        return _run(settings, processes, on_ready)
+        return _run(settings, processes, on_ready, terminal_chat)
     except KeyboardInterrupt:
         interrupted = True
         return 0
@@ -363,6 +386,7 @@ def _run(
     settings: Settings,
     processes: list[subprocess.Popen],
     on_ready: Callable[[], None] | None = None,
+    terminal_chat: bool = True,
 ) -> int:
     """Migrate the database, start the servers and workers into `processes` and wait."""
     taken = port_taken(settings)
@@ -375,12 +399,12 @@ def _run(
         return 1
     upgrade(settings.database_url)
     needs_admin = not admin_exists(settings.database_url)
-    if not settings.rasa_api_token:
-        # Rasa's inbox channel and the action server need a token: a fresh one, given to
-        # our processes in their environment only.
-        settings = replace(settings, rasa_api_token=secrets.token_urlsafe(32))
+    settings = with_rasa_api_token(settings)
     env = server_environment(settings, os.environ)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
+    from bot.db import private_sqlite  # SQLAlchemy only once something will start
+
+    private_sqlite(settings.tracker_database_url)  # made by Rasa, any local user could read it
     commands = [process_command(name, settings, model) for name in PROCESSES]
     for command in commands:
         # Each in its own session: Ctrl-C reaches only us, and we stop them in order,
@@ -395,7 +419,9 @@ def _run(
     if not up:
         print("The servers did not start; see the messages above.")
         return 1
-    banner = running_banner(settings, base, channels_off(settings), needs_admin=needs_admin)
+    banner = running_banner(
+        settings, base, channels_off(settings), needs_admin=needs_admin, terminal_chat=terminal_chat
+    )
     print(banner, flush=True)
     if on_ready is not None:
         on_ready()

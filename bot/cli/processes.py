@@ -74,16 +74,25 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 def cmd_scheduler(args: argparse.Namespace) -> int:
     """Run the check-in scheduler (one pass with --once)."""
     import asyncio
+    from dataclasses import replace
     from datetime import datetime, timezone
 
     from bot.db import default_database
+    from bot.keys import RASA_API_TOKEN_FILE, kept_secret
     from bot.outbound import Outbound, senders_for
     from bot.rasa_pool import rasa_for
     from bot.scheduler import PassReport, run_once, serve_forever
 
     settings = get_settings()
+    if not settings.rasa_api_token:  # beside `make run`: the token it made in var/
+        token = kept_secret(settings.var_dir, RASA_API_TOKEN_FILE)
+        settings = replace(settings, rasa_api_token=token)
     if not settings.rasa_api_token:
-        print("Set RASA_API_TOKEN (the token of Rasa's inbox channel) first.", file=sys.stderr)
+        print(
+            "Set RASA_API_TOKEN (the token of Rasa's inbox channel) first,"
+            " or start `make run` once (it makes one in ENGAGE_VAR_DIR).",
+            file=sys.stderr,
+        )
         return 2
     try:
         now = datetime.fromisoformat(args.now) if args.now else datetime.now(timezone.utc)

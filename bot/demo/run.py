@@ -258,7 +258,11 @@ def run_demo(settings: Settings, residents: int = 300) -> int:
         print(f"Seeding the demo database in {demo.var_dir} ...", flush=True)
         prepared = prepare(demo, residents)
         fake.listeners.append(PhonePrinter())
-        return run(demo, on_ready=lambda: print(ready_banner(demo, prepared), flush=True))
+        return run(
+            demo,
+            on_ready=lambda: print(ready_banner(demo, prepared), flush=True),
+            terminal_chat=False,
+        )
     finally:
         fake.stop()
 

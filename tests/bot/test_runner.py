@@ -7,6 +7,7 @@ import os
 import shlex
 import signal
 import socket
+import stat
 import subprocess
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -14,7 +15,7 @@ from datetime import datetime, timezone
 import pytest
 
 from bot import runner
-from bot.cli import build_parser
+from bot.cli import build_parser, main
 from bot.models import ConsoleUser
 from bot.runner import (
     ADMIN_COMMAND,
@@ -33,8 +34,9 @@ from bot.runner import (
     running_banner,
     server_environment,
     stop,
+    with_rasa_api_token,
 )
-from bot.settings import PROJECT_ROOT, Settings
+from bot.settings import PROJECT_ROOT, Settings, get_settings
 from tests.ports import free_ports
 
 SMS = {
@@ -71,6 +73,10 @@ def test_the_banner_gives_the_webhook_urls_and_what_is_off():
     assert "https://engage.example.org/webhooks/sms/webhook" in banner
     assert "POST http://127.0.0.1:5005/webhooks/rest/webhook" in banner
     assert "Not started:         Telegram" in banner
+    assert "Chat in a terminal:  make chat" in banner
+    # The demo's banner: `make chat` does not talk to it.
+    demo = running_banner(settings, "http://127.0.0.1:5105", [], terminal_chat=False)
+    assert "make chat" not in demo and "POST http://127.0.0.1:5105/webhooks/rest/" in demo
 
 
 # --- the first admin (issue 18, point 11) -------------------------------------------------
@@ -273,3 +279,25 @@ def test_serve_becomes_the_process_with_engage_runs_environment(monkeypatch, tmp
     assert environment["LOCK_STORE_TYPE"] == "bot.lock_store.UrlRedisLockStore"
     assert environment["RASA_API_TOKEN"] == "t" and "t" not in argv
     assert build_parser().parse_args(["serve", "gateway"]).process == "gateway"
+
+
+def test_the_rasa_api_token_is_made_once_in_var_and_kept_there(tmp_path):
+    settings = Settings.from_env({"ENGAGE_VAR_DIR": str(tmp_path)})
+    made = with_rasa_api_token(settings).rasa_api_token
+    assert len(made) >= 40 and (tmp_path / "rasa_api_token").read_text() == made
+    assert stat.S_IMODE((tmp_path / "rasa_api_token").stat().st_mode) == 0o600
+    assert with_rasa_api_token(settings).rasa_api_token == made  # the next `make run`
+    given = Settings.from_env({"ENGAGE_VAR_DIR": str(tmp_path), "RASA_API_TOKEN": "t"})
+    assert with_rasa_api_token(given).rasa_api_token == "t"
+
+
+def test_the_scheduler_by_hand_without_a_token_says_where_to_get_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ENGAGE_VAR_DIR", str(tmp_path))
+    monkeypatch.delenv("RASA_API_TOKEN", raising=False)
+    get_settings.cache_clear()
+    try:
+        assert main(["scheduler", "--once"]) == 2
+    finally:
+        get_settings.cache_clear()
+    assert "or start `make run` once" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # no token of its own made up

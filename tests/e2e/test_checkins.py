@@ -11,10 +11,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
+from bot.keys import RASA_API_TOKEN_FILE
 from bot.models import CheckinQuestion, View
 from bot.services.checkins import DEFAULT_WORDING
 from bot.services.identities import resident_at
 from bot.settings import PROJECT_ROOT
+from tests.e2e.conftest import RASA_API_TOKEN
 from tests.e2e.test_channels import new_chat, new_number, sms, telegram, telegram_update
 
 pytestmark = pytest.mark.e2e
@@ -60,7 +62,9 @@ def test_scheduled_checkins_on_sms_and_telegram(stack, fake):
     assert added.returncode == 0 and "Hi from Leeds Listens. How safe" in added.stdout
 
     month_later = datetime.now(timezone.utc) + timedelta(days=31)
-    assert "sent" in run_scheduler(stack, month_later)
+    # By hand beside `make run`, which keeps its token in var/ when none is set.
+    (stack.workdir / RASA_API_TOKEN_FILE).write_text(RASA_API_TOKEN)
+    assert "sent" in run_scheduler(stack, month_later, RASA_API_TOKEN="")
     assert fake.sms_to(number)[-1] == f"Hi from Leeds Listens. {SCALE_QUESTION}"
     assert fake.telegram_to(chat)[-1]["text"] == f"Hi from Leeds Listens. {DEFAULT_WORDING}"
 

@@ -67,6 +67,7 @@ def test_the_demo_prints_each_message_to_a_phone_and_stops_cleanly(tmp_path):
         assert f"Demo sign-in:        {SIGN_IN_EMAIL}" in started
         assert re.search(r"Password: +demo-\S{12}", started)
         assert "120 residents" in started
+        assert "Chat in a terminal" not in started  # `make chat` talks to `make run` only
 
         # An officer publishes an update in the demo: the demo's notifier sends it.
         database = Database(f"sqlite:///{tmp_path / 'var' / 'demo' / 'engage.db'}")
