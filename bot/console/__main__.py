@@ -9,6 +9,7 @@ import sys
 from bot.console import create_app
 from bot.db import default_database
 from bot.metrics import with_metrics
+from bot.runner import port_in_use
 from bot.settings import SettingsError, get_settings
 
 
@@ -21,9 +22,16 @@ def main() -> int:
     except SettingsError as exc:
         print(f"Setting error: {exc}", file=sys.stderr)
         return 2
+    host, port = settings.console_host, settings.console_port
+    if port_in_use(host, port):
+        print(
+            f"Port {port} is in use (is `make run` going? it serves the console): stop it"
+            " first, or set CONSOLE_PORT.",
+            file=sys.stderr,
+        )
+        return 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     app = create_app(settings, default_database())
-    host, port = settings.console_host, settings.console_port
     shown = f"[{host}]" if ":" in host else host
     print(f"Officer console listening on http://{shown}:{port}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
