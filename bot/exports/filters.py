@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from bot.models import CheckinQuestion, Update
 from bot.services.targeting import checked_targets
 
 
@@ -59,6 +62,13 @@ class ExportFilter:
             "update": self.update_id,
         }
         return {k: v for k, v in described.items() if v not in (None, [])}
+
+    def check_exist(self, session: Session) -> None:
+        """ExportError if the filter names a check-in question or an update that is not there."""
+        if self.question_id is not None and session.get(CheckinQuestion, self.question_id) is None:
+            raise ExportError(f"there is no check-in question {self.question_id}")
+        if self.update_id is not None and session.get(Update, self.update_id) is None:
+            raise ExportError(f"there is no update {self.update_id}")
 
     def refuse(self, *names: str, kind: str) -> None:
         """ExportError if any of the filters `names` (question, update, ...) is set."""

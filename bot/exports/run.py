@@ -24,19 +24,26 @@ Rows = Iterator[Any]  # dicts, or for views as CSV the lines already made
 
 @dataclass(frozen=True)
 class Kind:
-    """One kind of export: what it is called, which formats it comes in."""
+    """One kind of export: what it is called, which formats it comes in, which of the
+    filters --question and --update do not apply to it."""
 
     name: str
     formats: tuple[str, ...]
     help: str
+    refuses: tuple[str, ...] = ()
 
 
 KINDS = {
     kind.name: kind
     for kind in (
         Kind("views", FORMATS, "one row per view, with its themes"),
-        Kind("conversations", ("jsonl", "parquet"), "the conversations, turn by turn"),
-        Kind("reactions", FORMATS, "residents' reactions to each published update"),
+        Kind(
+            "conversations",
+            ("jsonl", "parquet"),
+            "the conversations, turn by turn",
+            refuses=("question", "update"),
+        ),
+        Kind("reactions", FORMATS, "residents' reactions to each published update", ("question",)),
         Kind("counts", ("csv", "xlsx", "jsonl"), "views and residents per cell, suppressed"),
     )
 }
@@ -57,6 +64,7 @@ class ExportRequest:
         if self.fmt not in KINDS[self.kind].formats:
             allowed = " or ".join(KINDS[self.kind].formats)
             raise ExportError(f"{self.kind} come as {allowed}, not {self.fmt}")
+        self.wanted.refuse(*KINDS[self.kind].refuses, kind=self.kind)
 
 
 def export(
@@ -73,6 +81,7 @@ def export(
 ) -> int:
     """Write one export to `path`, all or nothing, and audit it; returns the row count."""
     wanted = request.wanted
+    wanted.check_exist(session)
     rows: Rows
     lines = False  # rows are dicts; CSV lines already made for views as CSV
     with ExitStack() as stack:

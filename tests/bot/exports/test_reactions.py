@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from bot.exports import ExportError, ExportFilter
+from bot.exports import ExportError, ExportFilter, ExportRequest
 from bot.exports.reactions import reaction_rows
 from bot.models import AuditEvent, OutboxMessage
 from bot.pseudonyms import pseudonym
@@ -99,9 +99,26 @@ def test_question_is_refused_in_one_line(database, two_updates, tmp_path):
         run_export(database, folder / "reactions.csv", "reactions", "csv", question_id=4)
     assert str(refused.value) == "--question does not apply to an export of reactions"
     assert list(folder.iterdir()) == []  # no file, and no half-written one beside it
-    # However the filter was made.
-    with database.transaction() as s, pytest.raises(ExportError, match="--question"):
-        list(reaction_rows(s, ExportFilter(question_id=4), KEY))
+    # However the request was made.
+    with pytest.raises(ExportError, match="--question"):
+        ExportRequest("reactions", "csv", ExportFilter(question_id=4))
+
+
+def test_an_update_or_question_that_is_not_there_is_refused_in_one_line(
+    database, two_updates, tmp_path
+):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    for kind, filters, message in (
+        ("reactions", {"update_id": 999}, "there is no update 999"),
+        ("views", {"update_id": 999}, "there is no update 999"),
+        ("views", {"question_id": 998}, "there is no check-in question 998"),
+        ("counts", {"question_id": 998}, "there is no check-in question 998"),
+    ):
+        with pytest.raises(ExportError) as refused:
+            run_export(database, folder / f"{kind}.csv", kind, "csv", **filters)
+        assert str(refused.value) == message
+    assert list(folder.iterdir()) == []
 
 
 def test_the_reactions_export_is_audited_without_personal_data(database, two_updates, tmp_path):
