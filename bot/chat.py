@@ -46,7 +46,8 @@ def render(messages: list[dict[str, Any]], width: int | None = None) -> list[str
     the text they continue. Typing a number is sent as typed: the gateway maps it to
     the button, as for SMS.
     """
-    width = width or shutil.get_terminal_size().columns
+    # A terminal that reports no width (some serial consoles, `script`) gets 80.
+    width = width or shutil.get_terminal_size().columns or 80
     lines: list[str] = []
     for message in messages:
         if message.get("text"):

@@ -9,6 +9,7 @@ the action server through this, which imports those noisy libraries first, quiet
 from __future__ import annotations
 
 import importlib
+import os
 import runpy
 import sys
 import warnings
@@ -16,6 +17,22 @@ import warnings
 QUIET = (DeprecationWarning, PendingDeprecationWarning)
 # Imported first, with deprecation warnings off: they warn as they are imported.
 NOISY = {"rasa": ("sanic", "matplotlib"), "actions.server": ("sanic",)}
+
+
+def import_rasa_quietly() -> None:
+    """Import Rasa into this process (a CLI command that loads a model) quietly.
+
+    As the servers `engage run` starts: without libraries' deprecation notices or
+    TensorFlow's start-up lines, unless PYTHONWARNINGS is set (e.g. "default").
+    """
+    if "PYTHONWARNINGS" in os.environ:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # read as TensorFlow loads
+    with warnings.catch_warnings():
+        for library in (*NOISY["rasa"], "tensorflow", "rasa.core.agent"):
+            _ignore()
+            importlib.import_module(library)
+    _ignore()
 
 
 def silence(module: str) -> None:

@@ -66,3 +66,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:  # Ctrl-C before a command's own handling: no traceback
         return 130
+    except EOFError:  # Ctrl-D at a question (a password, "type ERASE"): nothing was done
+        print("\nCancelled: nothing was typed.", file=sys.stderr)
+        return 1

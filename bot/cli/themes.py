@@ -135,7 +135,8 @@ def cmd_themes_corrections(args: argparse.Namespace) -> int:
             detail={"since": since.isoformat() if since else None, "rows": count},
         )  # fmt: skip
     print(
-        f"{count} example{'' if count == 1 else 's'} for {len(examples)} themes written to {path}."
+        f"{count} example{'' if count == 1 else 's'} for {len(examples)} "
+        f"theme{'' if len(examples) == 1 else 's'} written to {path}."
     )
     return 0
 

@@ -43,6 +43,9 @@ class ThemeParser:
     def __init__(self, model_path: Path) -> None:
         import logging
 
+        from bot.quiet import import_rasa_quietly
+
+        import_rasa_quietly()
         from rasa.core.agent import Agent
         from rasa.utils.common import configure_logging_and_warnings
         from rasa.utils.log_utils import configure_structlog

@@ -63,8 +63,9 @@ class ResidentSummary:
         themes = ", ".join(f"{key or 'none'} {n}" for key, n in self.themes) or "none"
         return (
             f"resident {self.resident_id}: joined {self.joined:%Y-%m-%d} on "
-            f"{'/'.join(self.channels) or 'no channel'}, consent {self.consent or 'not asked'}, "
-            f"area {self.area or 'unknown'}, {self.rhythm}, {self.views} views ({themes})"
+            f"{'/'.join(self.channels) or 'no channel'}, consent {self.consent or 'not answered'}, "
+            f"area {self.area or 'unknown'}, {self.rhythm}, "
+            f"{self.views} view{'' if self.views == 1 else 's'} ({themes})"
         )
 
 

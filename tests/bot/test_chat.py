@@ -54,3 +54,10 @@ def test_the_terminal_width_is_the_default(monkeypatch):
     lines = render([{"text": WELCOME, "buttons": [{"title": "Yes"}]}])
     assert max(len(line) for line in lines if "https://" not in line) <= 50
     assert lines[-1] == "     1  Yes"
+
+
+def test_a_terminal_that_reports_no_width_gets_80_columns(monkeypatch):
+    monkeypatch.setattr("shutil.get_terminal_size", lambda *a, **k: os.terminal_size((0, 0)))
+    lines = render([{"text": WELCOME}])
+    assert lines[0].startswith("Bot: Hi") and max(len(line) for line in lines) <= 80
+    assert len(lines) > 1

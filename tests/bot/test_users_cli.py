@@ -49,3 +49,19 @@ def test_a_typed_password_must_match(cli_database, monkeypatch, capsys):
     args = ["users", "create", "--email", "c@council.example", "--name", "C", "--role", "analyst"]
     assert cli.main(args) == 2
     assert "differ" in capsys.readouterr().err
+
+
+def test_ctrl_d_at_the_password_prompt_cancels_without_a_traceback(
+    cli_database, monkeypatch, capsys
+):
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True, raising=False)
+
+    def end_of_input(prompt: str) -> str:
+        raise EOFError
+
+    monkeypatch.setattr("getpass.getpass", end_of_input)
+    args = ["users", "create", "--email", "d@council.example", "--name", "D", "--role", "analyst"]
+    assert cli.main(args) == 1
+    assert capsys.readouterr().err == "\nCancelled: nothing was typed.\n"
+    assert cli.main(["users", "list"]) == 0
+    assert "d@council.example" not in capsys.readouterr().out

@@ -4,6 +4,7 @@ tracker store, the do-not-contact list, and forgetting the latest view."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from bot.models import AuditEvent, DoNotContact, Resident
 from bot.services.consent import record_consent
 from bot.services.identities import resident_at, resident_for
 from bot.services.rights import (
+    ResidentSummary,
     address_hash,
     forget_last_view,
     is_blocked,
@@ -41,6 +43,15 @@ def test_summary_and_finding_by_address(database, jo):
         line = summary(s, jo["jo"]).line()
     assert f"resident {jo['jo']}" in line and "sms/telegram" in line and "2 views" in line
     assert PHONE not in line and CHAT not in line and "pothole" not in line
+
+
+def test_the_summary_line_of_one_view_and_no_consent_answer_reads_right():
+    joined = datetime(2026, 9, 14, tzinfo=timezone.utc)
+    one = ResidentSummary(7, joined, ("sms",), None, None, "monthly", 1, (("housing", 1),))
+    assert one.line() == (
+        "resident 7: joined 2026-09-14 on sms, consent not answered, area unknown, monthly, "
+        "1 view (housing 1)"
+    )
 
 
 def test_the_full_copy_holds_all_of_theirs_and_nothing_of_anyone_else(database, jo):
