@@ -18,10 +18,10 @@ def local_secret(value: str, var_dir: Path, name: str) -> str:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return path.read_text(encoding="utf-8").strip()
+        return kept_secret(var_dir, name)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(secrets.token_urlsafe(48))
-    return path.read_text(encoding="utf-8").strip()
+    return kept_secret(var_dir, name)
 
 
 def kept_secret(var_dir: Path, name: str) -> str:
