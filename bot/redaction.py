@@ -18,7 +18,7 @@ PHONE, EMAIL, URL, ADDRESS = "[phone]", "[email]", "[url]", "[address]"
 # change here (or in `redact_full_postcodes`) can change what `redact` returns, with a
 # migration that redacts the views again as 0012 does: until then every export redacts
 # every view itself (the same file, about twice as slow: docs/BENCHMARKS.md).
-REDACTION_VERSION = 1
+REDACTION_VERSION = 2  # 2: no address where a unit or a little word follows the number
 
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 # Up to the next space, less the punctuation that ends a sentence or closes a bracket or
@@ -43,10 +43,26 @@ _STREET_WORDS = (
     "street|st|road|rd|avenue|ave|lane|ln|close|drive|dr|way|grove|crescent|terrace|"
     "place|court|gardens|walk|hill|row|square|mews|view|rise|parade|green|vale"
 )
+# Words that follow a number in what residents write, and never in a street's name: units
+# ("20 min drive", "2 quid each way", "a 2 bed terrace") and little words ("im 14 and the
+# only place"). "The" is not one of them: "1 The Green" is an address.
+_NOT_A_NAME = (
+    "min|mins|minute|minutes|hr|hrs|hour|hours|sec|secs|day|days|week|weeks|month|months|"
+    "yr|yrs|year|years|time|times|quid|pound|pounds|p|pence|mile|miles|km|metre|metres|"
+    "meter|meters|yard|yards|foot|feet|bed|beds|bedroom|bedrooms|storey|floor|floors|kids|"
+    "children|people|of|each|every|per|and|or|but|to|in|on|at|for|from|with|is|was|are|"
+    "were|only|more|less|a|an|other|it|its|it's|we|i|you|they|he|she|so|then|than|til|"
+    "till|until|have|has|had|get|got|go|goes|went|do|does|did|be|been|not|no|just|all|too|"
+    "very|still|down|up|along|past|through|over|under|near|by|into|onto|off|round|around|"
+    "men|women|cars|buses|doing"
+)
 # "12 Fern Street", "flat 3, 14a Mill Lane": a number (with an optional letter) before
-# one to three words ending in a street word.
+# one to three words, none of those above, ending in a street word; or "number 14 on
+# station lane".
+_NAME = rf"(?:(?!(?:{_NOT_A_NAME})\s)[a-z'-]+\s+){{1,3}}(?:{_STREET_WORDS})\b"
 _ADDRESS = re.compile(
-    rf"\b(?:flat\s+\d+[a-z]?,?\s+)?\d{{1,4}}[a-z]?,?\s+(?:[a-z'-]+\s+){{1,3}}(?:{_STREET_WORDS})\b",
+    rf"\b(?:flat\s+\d+[a-z]?,?\s+)?\d{{1,4}}[a-z]?,?\s+{_NAME}"
+    rf"|\b(?:number|no\.?)\s+\d{{1,4}}[a-z]?\s+on\s+{_NAME}",
     re.IGNORECASE,
 )
 

@@ -142,3 +142,51 @@ def test_0012_redacts_the_views_written_before_it(empty_url):
     assert "text_redacted" not in columns and "redaction_version" not in columns
     assert "text" in columns
     engine.dispose()
+
+
+def test_0014_redacts_again_only_the_views_redacted_under_other_rules(empty_url):
+    from sqlalchemy import create_engine, text
+
+    from bot.migrate import upgrade
+    from bot.redaction import REDACTION_VERSION
+
+    upgrade(empty_url, "0013")
+    engine = create_engine(empty_url, future=True)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO residents (conversation_id, created_at, contact_ok, rhythm) "
+            "VALUES ('c1', '2026-01-02 03:04:05', false, 'monthly')"
+        ))  # fmt: skip
+        resident = connection.execute(text("SELECT id FROM residents")).scalar_one()
+        connection.execute(
+            text(
+                "INSERT INTO views (resident_id, text, text_redacted, redaction_version, "
+                "theme_key, theme_source, channel, conversation_id, created_at) VALUES "
+                "(:resident, :words, :redacted, :version, NULL, 'model', 'sms', 'c1', "
+                "'2026-01-02 03:04:05')"
+            ),
+            [
+                {"resident": resident, "words": words, "redacted": redacted, "version": version}
+                for words, redacted, version in [
+                    ("i pay 2 quid each way", "i pay [address]", REDACTION_VERSION - 1),
+                    ("a 20 min drive, ring 07700 900123", "OLD", None),
+                    ("kept as it is", "STORED", REDACTION_VERSION),
+                ]
+                * 600  # more than one batch
+            ],
+        )
+    upgrade(empty_url)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT text_redacted, redaction_version FROM views ORDER BY id")
+        ).all()
+    assert (
+        rows
+        == [
+            ("i pay 2 quid each way", REDACTION_VERSION),
+            ("a 20 min drive, ring [phone]", REDACTION_VERSION),
+            ("STORED", REDACTION_VERSION),  # already under today's rules: not read again
+        ]
+        * 600
+    )
+    engine.dispose()
