@@ -24,6 +24,7 @@ from bot.services.updates import (
     publish_recorded,
     revise_draft,
     update_message,
+    update_template,
 )
 from bot.sms import GSM7_BASIC, GSM7_EXTENDED, MAX_SEGMENTS, segments
 from bot.themes import is_theme
@@ -41,8 +42,8 @@ def _sms_rules() -> dict[str, str]:
     """What the live preview script needs to count exactly as bot/sms.py does."""
     org_name = settings().org_name
     return {
-        "template": update_message("{you_said}", "{we_did}", org_name=org_name),
-        "template_coming": update_message("{you_said}", "{we_did}", coming=True, org_name=org_name),
+        "template": update_template(org_name=org_name),
+        "template_coming": update_template(coming=True, org_name=org_name),
         "gsm7": "".join(sorted(GSM7_BASIC)),
         "gsm7_ext": "".join(sorted(GSM7_EXTENDED)),
         "max_segments": str(MAX_SEGMENTS),

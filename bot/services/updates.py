@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -54,12 +55,29 @@ def update_message(
     you_said: str, we_did: str, *, coming: bool = False, org_name: str | None = None
 ) -> str:
     """The message residents receive (wording from domain.yml's utter_update[_coming])."""
+    words = {"you_said": you_said.strip().rstrip("."), "we_did": _sentence(we_did.strip())}
+    template = update_template(coming=coming, org_name=org_name)
+    return _PLACEHOLDER.sub(lambda found: words[found.group(1)], template)  # in one pass
+
+
+_PLACEHOLDER = re.compile(r"\{(you_said|we_did)\}")
+
+
+def update_template(*, coming: bool = False, org_name: str | None = None) -> str:
+    """That message with `{you_said}` and `{we_did}` still to fill (the console's preview)."""
     return render(
         "utter_update_coming" if coming else "utter_update",
         org_name=org_name or get_settings().org_name,
-        you_said=you_said.strip().rstrip("."),
-        we_did=we_did.strip(),
+        you_said="{you_said}",
+        we_did="{we_did}",
     )
+
+
+def _sentence(text: str) -> str:
+    """`text` ending as a sentence does, so that the next one does not run on from it."""
+    if not text or text.rstrip("\"')]").endswith((".", "!", "?")):
+        return text
+    return text + "."
 
 
 @dataclass(frozen=True)

@@ -140,8 +140,8 @@ def test_officer_publishes_an_update_and_sees_it_sent(console, fake):
 
         page.get_by_label("Title").fill("Later buses")
         page.get_by_label("You said").fill("buses stop too early")
-        page.get_by_label("We did").fill("From 3 March the 42 runs until 11pm.")
-        expect(page.locator("#sms-text")).to_have_text(MESSAGE)
+        page.get_by_label("We did").fill("From 3 March the 42 runs until 11pm")
+        expect(page.locator("#sms-text")).to_have_text(MESSAGE)  # its full stop added
         expect(page.locator("#sms-count")).to_have_text("Plain text: 148 characters, 1 SMS.")
         page.get_by_label("We did").type(" \u2019")  # a curly quote is not plain SMS
         expect(page.locator("#sms-count")).to_contain_text("With special characters")

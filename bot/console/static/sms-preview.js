@@ -15,9 +15,14 @@
 
   function tidy(text) { return text.split(/\s+/).filter(Boolean).join(" "); }
 
+  // As bot/services/updates.py: what changed ends as a sentence does.
+  function sentence(text) {
+    return !text || /[.!?]["')\]]*$/.test(text) ? text : text + ".";
+  }
+
   function message() {
     var said = tidy(youSaid.value).replace(/\.+$/, "");
-    var did = tidy(weDid.value);
+    var did = sentence(tidy(weDid.value));
     var coming = document.querySelector("input[name=stage]:checked");
     var template = coming && coming.value === "coming" ? box.dataset.templateComing : box.dataset.template;
     return template.replace("{you_said}", function () { return said; })

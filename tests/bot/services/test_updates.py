@@ -63,13 +63,29 @@ def test_the_message_residents_read():
     assert "Did this help" not in coming  # nothing has happened yet to help
 
 
+@pytest.mark.parametrize(
+    ("did", "reads"),
+    [
+        ("a second crew on Tuesdays", "a second crew on Tuesdays. Did this help?"),
+        ("a second crew on Tuesdays!", "a second crew on Tuesdays! Did this help?"),
+        ('we said "more crews."', 'we said "more crews." Did this help?'),
+        ("a second crew (on Tuesdays)", "a second crew (on Tuesdays). Did this help?"),
+    ],
+)
+def test_what_changed_ends_as_a_sentence_before_the_question(did, reads):
+    assert reads in update_message("bins are missed", did, org_name="Leeds Listens")
+    coming = update_message("bins are missed", did, coming=True, org_name="Leeds Listens")
+    assert reads.replace("Did this help?", "We'll tell you") in coming
+
+
 def test_a_coming_change_is_checked_with_its_own_wording(database):
     with database.transaction() as s:
         update = draft(s, coming=True)
         assert update.stage == "coming"
         assert draft(s).stage == "done"
         said = "buses stop too early"
-        longest = 306 - len(update_message(said, ""))  # "we did" that just fits, as done
+        # "We did" that just fits, as done, with the full stop it is given.
+        longest = 306 - len(update_message(said, "")) - 1
         draft(s, you_said=said, we_did="x" * longest)
         with pytest.raises(InvalidUpdate):  # but not with the "coming soon" wording
             draft(s, you_said=said, we_did="x" * longest, coming=True)
