@@ -79,7 +79,12 @@ def change(user_id: int, change: str) -> ResponseReturnValue:
                 allowed = request.form.get("allowed") == "yes"
                 account = set_safeguarding(s, user_id, allowed, **who)
             else:
-                account = set_role(s, user_id, request.form.get("role", ""), **who)
+                role = request.form.get("role", "")
+                if user_id == g.user.id and role != g.user.role:
+                    # Signed out at once, with no way back from the console: another admin
+                    # changes it, as they would disable it.
+                    raise InvalidUser("you cannot change your own role: ask another admin")
+                account = set_role(s, user_id, role, **who)
             email = account.email
     except InvalidUser as exc:
         return _page(error=_reason(exc), status=400)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from bot.models import AuditEvent, ConsoleUser
-from bot.services.users import user_by_email
+from bot.services.users import InvalidUser, create_user, set_role, user_by_email
 from tests.bot.console.conftest import PASSWORD, StolenCookie, csrf, sign_in
 
 
@@ -62,9 +63,21 @@ def test_the_last_admin_and_oneself_are_protected(signed_in, database):
     with database.transaction() as s:
         me = user_by_email(s, "admin@council.example").id
     reply = _post(admin, f"/users/{me}/role", role="officer")
-    assert reply.status_code == 400 and "last active admin" in reply.get_data(as_text=True)
+    assert reply.status_code == 400
+    assert "cannot change your own role" in reply.get_data(as_text=True)
     reply = _post(admin, f"/users/{me}/disable")
     assert "cannot disable your own account" in reply.get_data(as_text=True)
+    with database.transaction() as s:
+        assert s.get(ConsoleUser, me).role == "admin"
+        with pytest.raises(InvalidUser, match="last active admin"):  # the CLI's way too
+            set_role(s, me, "officer", actor="cli:test")
+    # Not the last admin either: still not by oneself (it would sign them out for good).
+    with database.transaction() as s:
+        create_user(s, email="bea@council.example", name="Bea", role="admin", password=PASSWORD,
+                    actor="t")  # fmt: skip
+    reply = _post(admin, f"/users/{me}/role", role="analyst")
+    assert reply.status_code == 400
+    assert "cannot change your own role" in reply.get_data(as_text=True)
     with database.transaction() as s:
         assert s.get(ConsoleUser, me).role == "admin"
 
