@@ -12,10 +12,14 @@ class InvalidNumber(ValueError):
 
 
 def to_e164(raw: str, default_country_code: str = "44") -> str:
-    """Normalise "07700 900123", "+44 7700-900123" or "00447700900123" to "+447700900123"."""
-    digits = re.sub(r"[\s().-]", "", raw or "")
+    """Normalise "07700 900123", "+44 7700-900123", "+44 (0)7700 900123" or "00447700900123"
+    to "+447700900123"."""
+    # "(0)" is the trunk prefix, written for callers at home: never dialled from abroad.
+    digits = re.sub(r"[\s().-]", "", re.sub(r"\(\s*0\s*\)", "", raw or ""))
     if digits.startswith("00"):
         digits = "+" + digits[2:]
+    if digits.startswith(f"+{default_country_code}0"):  # "+44 07700 ...": the same slip
+        digits = f"+{default_country_code}" + digits[len(default_country_code) + 2 :]
     elif digits.startswith("0"):
         digits = f"+{default_country_code}{digits[1:]}"
     elif not digits.startswith("+"):
