@@ -36,7 +36,7 @@ from bot.services.identities import PROACTIVE_CHANNELS, chunks, reachable_channe
 from bot.services.targeting import checked_targets
 from bot.services.views import with_theme
 from bot.settings import get_settings
-from bot.sms import MAX_SEGMENTS, gsm7_length, is_gsm7, segments
+from bot.sms import MAX_SEGMENTS, gsm7_length, is_gsm7, plain_punctuation, segments
 from bot.targets import Targets
 from bot.wording import render
 
@@ -102,7 +102,9 @@ class UpdateDraft:
 def _checked(draft: UpdateDraft) -> dict:
     """A draft's columns, tidied; raises InvalidUpdate with a short reason."""
     title = draft.title.strip()
-    you_said, we_did = " ".join(draft.you_said.split()), " ".join(draft.we_did.split())
+    you_said, we_did = (
+        " ".join(plain_punctuation(text).split()) for text in (draft.you_said, draft.we_did)
+    )
     if not title or not you_said or not we_did:
         raise InvalidUpdate("a title, what residents said and what changed are all needed")
     if len(title) > MAX_TITLE_CHARS:
@@ -113,7 +115,7 @@ def _checked(draft: UpdateDraft) -> dict:
         raise InvalidUpdate(
             f"the message must fit {MAX_SEGMENTS} SMS (at most 306 plain characters): "
             f"it is {gsm7_length(message) if encoding == 'GSM-7' else len(message)} characters"
-            f"{'' if encoding == 'GSM-7' else ', with special characters such as curly quotes'}"
+            f"{'' if encoding == 'GSM-7' else ', with special characters such as emoji'}"
         )
     themes, districts = checked_targets(list(draft.themes), list(draft.areas), InvalidUpdate)
     since, until = draft.since, draft.until

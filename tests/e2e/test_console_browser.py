@@ -143,7 +143,10 @@ def test_officer_publishes_an_update_and_sees_it_sent(console, fake):
         page.get_by_label("We did").fill("From 3 March the 42 runs until 11pm")
         expect(page.locator("#sms-text")).to_have_text(MESSAGE)  # its full stop added
         expect(page.locator("#sms-count")).to_have_text("Plain text: 148 characters, 1 SMS.")
-        page.get_by_label("We did").type(" \u2019")  # a curly quote is not plain SMS
+        page.get_by_label("We did").type(" \u2019")  # a curly quote is made plain...
+        expect(page.locator("#sms-count")).to_contain_text("Plain text")
+        expect(page.locator("#sms-text")).to_contain_text("until 11pm '.")
+        page.get_by_label("We did").type("\U0001f642")  # ... an emoji cannot be
         expect(page.locator("#sms-count")).to_contain_text("With special characters")
         page.get_by_label("We did").fill("From 3 March the 42 runs until 10pm.")
         page.get_by_label("Roads & transport").check()

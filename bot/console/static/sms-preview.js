@@ -13,7 +13,20 @@
   var extended = new Set(Array.from(box.dataset.gsm7Ext));
   var maxSegments = parseInt(box.dataset.maxSegments, 10);
 
-  function tidy(text) { return text.split(/\s+/).filter(Boolean).join(" "); }
+  // As bot/sms.py's plain_punctuation: what Word types for quotes, dashes and "...".
+  var TYPOGRAPHIC = {
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
+    "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2026": "...",
+    "\u00a0": " ", "\u2009": " ", "\u202f": " "
+  };
+
+  function tidy(text) {
+    var plain = Array.from(text).map(function (c) {
+      return Object.prototype.hasOwnProperty.call(TYPOGRAPHIC, c) ? TYPOGRAPHIC[c] : c;
+    }).join("");
+    return plain.split(/\s+/).filter(Boolean).join(" ");
+  }
 
   // As bot/services/updates.py: what changed ends as a sentence does.
   function sentence(text) {
@@ -57,7 +70,7 @@
       m.chars + " characters, " + m.parts + " SMS.";
     if (m.outside.length) {
       line += " Not plain SMS characters: " + Array.from(new Set(m.outside)).join(" ") +
-        ". Replace them (for example curly quotes with straight ones).";
+        ". Replace them (for example an emoji; curly quotes and dashes are made plain).";
     } else if (m.parts > maxSegments) {
       line += " Too long: it must fit " + maxSegments + " SMS. Shorten it.";
     }

@@ -60,8 +60,12 @@ def test_the_preview_shows_the_message_its_size_and_who_it_reaches(signed_in, se
     in_ls7 = _text(_post(client, do="preview", theme="roads_transport", areas="ls7"))
     assert "<strong>0</strong> residents would be asked" in in_ls7
     assert 'value="LS7"' not in in_ls7 and 'value="ls7"' in in_ls7  # the form as typed
-    curly = _text(_post(client, do="preview", wording="How\u2019s the bus?"))
-    assert "plain characters (no curly quotes" in curly
+    emoji = _text(_post(client, do="preview", wording="How is the bus? \U0001f68c"))
+    assert "plain SMS characters (no emoji)" in emoji
+    # Pasted from Word: its curly quotes and dashes are made plain, and it fits 1 SMS.
+    curly = _text(_post(client, do="preview", wording="How\u2019s the bus \u2013 \u201cok\u201d?"))
+    assert "Hi from Leeds Listens. How&#39;s the bus - &#34;ok&#34;?" in curly
+    assert "1 SMS" in curly
     with database.transaction() as s:
         assert s.scalars(select(CheckinQuestion)).all() == []  # a preview adds nothing
 

@@ -83,7 +83,7 @@ def test_compose_errors_are_short_and_keep_what_was_typed(signed_in, seeded, dat
         ({"view_ids": "12, twelve"}, "Views must be view numbers"),
         ({"view_ids": "999999"}, "There is no view 999999."),
         ({"we_did": "x" * 300}, "The message must fit 2 SMS"),
-        ({"we_did": "We fixed it \u2019today\u2019"}, "special characters such as curly quotes"),
+        ({"we_did": "We fixed it today \U0001f642"}, "special characters such as emoji"),
     ]
     for changes, message in cases:
         reply = _compose(client, **changes)

@@ -267,7 +267,7 @@ def inbox_row(s, resident) -> int:
     [
         ({"wording": "  "}, "empty"),
         ({"wording": "x" * 251}, "at most 250"),
-        ({"wording": "Caf\u00e9 \u2019ok\u2019?"}, "no curly quotes"),
+        ({"wording": "Caf\u00e9 ok \U0001f642?"}, "no emoji"),
         ({"wording": "Rate it", "kind": "poll"}, "open or scale"),
         ({"wording": "Why?", "ask_why": True}, "only a scale"),
         ({"wording": "Q", "themes": ["aliens"]}, "unknown themes"),

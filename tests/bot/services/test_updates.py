@@ -188,7 +188,7 @@ def test_two_publishes_at_once_queue_each_resident_once(database):
     [
         ({"title": " "}, "are all needed"),
         ({"we_did": "x" * 300}, "must fit 2 SMS"),
-        ({"we_did": "Done \u2019properly\u2019."}, "special characters such as curly quotes"),
+        ({"we_did": "Done properly \U0001f642."}, "special characters such as emoji"),
         ({"themes": ["aliens"]}, "unknown themes"),
         ({"themes": [], "areas": ["Leeds"]}, "postcode district"),
         ({"themes": []}, "say which themes"),
@@ -252,3 +252,13 @@ def test_an_update_that_reaches_nobody_is_not_published(database):
         reached = draft(s)
         assert publish_recorded(s, reached.id, actor="officer") == 1
         assert publish_recorded(s, reached.id, actor="officer") is None  # already published
+
+
+def test_curly_quotes_and_dashes_pasted_from_word_are_made_plain(database):
+    with database.transaction() as s:
+        update = draft(
+            s, you_said="the \u201cnew\u201d bins \u2013 too small", we_did="Bigger bins\u2026 now"
+        )
+        assert update.you_said == 'the "new" bins - too small'
+        assert update.we_did == "Bigger bins... now"
+        assert "\u201c" not in update_message(update.you_said, update.we_did)
