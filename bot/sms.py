@@ -18,20 +18,20 @@ MAX_SEGMENTS = 2  # our limit for any one bot message
 
 
 # What Word, Outlook and phones type for plain punctuation: each is outside GSM-7 and
-# would make a message UCS-2 (70 characters a segment instead of 160).
-_TYPOGRAPHIC = str.maketrans(
-    {
-        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
-        "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2026": "...",
-        "\u00a0": " ", "\u2009": " ", "\u202f": " ",
-    }
-)  # fmt: skip
+# would make a message UCS-2 (70 characters a segment instead of 160). The console's live
+# preview is given this table (bot/console/updates.py).
+TYPOGRAPHIC = {
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
+    "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2026": "...",
+    "\u00a0": " ", "\u2009": " ", "\u202f": " ",
+}  # fmt: skip
+_PLAIN = str.maketrans(TYPOGRAPHIC)
 
 
 def plain_punctuation(text: str) -> str:
     """`text` with curly quotes, dashes, ellipses and odd spaces as plain GSM-7 ones."""
-    return text.translate(_TYPOGRAPHIC)
+    return text.translate(_PLAIN)
 
 
 def is_gsm7(text: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -26,7 +27,7 @@ from bot.services.updates import (
     update_message,
     update_template,
 )
-from bot.sms import GSM7_BASIC, GSM7_EXTENDED, MAX_SEGMENTS, segments
+from bot.sms import GSM7_BASIC, GSM7_EXTENDED, MAX_SEGMENTS, TYPOGRAPHIC, segments
 from bot.themes import is_theme
 
 blueprint = Blueprint("updates", __name__, url_prefix="/updates")
@@ -44,6 +45,7 @@ def _sms_rules() -> dict[str, str]:
     return {
         "template": update_template(org_name=org_name),
         "template_coming": update_template(coming=True, org_name=org_name),
+        "plain": json.dumps(TYPOGRAPHIC),
         "gsm7": "".join(sorted(GSM7_BASIC)),
         "gsm7_ext": "".join(sorted(GSM7_EXTENDED)),
         "max_segments": str(MAX_SEGMENTS),

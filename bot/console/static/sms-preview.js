@@ -1,5 +1,6 @@
 // Live preview of the SMS residents will read: the same template and counting as
-// bot/sms.py (the page carries the template and the GSM-7 alphabet). The server checks again.
+// bot/sms.py (the page carries the template, the GSM-7 alphabet and the table of punctuation
+// made plain). The server checks again.
 (function () {
   "use strict";
   var box = document.querySelector(".sms-preview");
@@ -13,17 +14,12 @@
   var extended = new Set(Array.from(box.dataset.gsm7Ext));
   var maxSegments = parseInt(box.dataset.maxSegments, 10);
 
-  // As bot/sms.py's plain_punctuation: what Word types for quotes, dashes and "...".
-  var TYPOGRAPHIC = {
-    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
-    "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2026": "...",
-    "\u00a0": " ", "\u2009": " ", "\u202f": " "
-  };
+  // As bot/sms.py's plain_punctuation, from its table: what Word types for quotes, dashes.
+  var typographic = new Map(Object.entries(JSON.parse(box.dataset.plain)));
 
   function tidy(text) {
     var plain = Array.from(text).map(function (c) {
-      return Object.prototype.hasOwnProperty.call(TYPOGRAPHIC, c) ? TYPOGRAPHIC[c] : c;
+      return typographic.has(c) ? typographic.get(c) : c;
     }).join("");
     return plain.split(/\s+/).filter(Boolean).join(" ");
   }
