@@ -34,6 +34,8 @@ def test_filters_and_search_return_the_right_views(signed_in, seeded):
     reply = client.get("/?since=yesterday")
     assert reply.status_code == 200
     assert "From must be a date like 2026-03-01" in reply.get_data(as_text=True)
+    reply = client.get("/?since=2026-03-02&until=2026-03-01")
+    assert "To is before From" in reply.get_data(as_text=True)  # not a bare "0 views"
 
 
 def test_pagination(database, signed_in):
