@@ -69,6 +69,7 @@ def test_preview_shows_the_exact_message_and_recipients_by_channel(signed_in, se
     recipients = re.sub(r"\s+", " ", re.search(r'<p id="recipients">(.*?)</p>', page, re.S)[1])
     assert recipients == "<strong>2</strong> residents would be told: 1 by SMS, 1 by Telegram."
     assert "Publish to 2 residents" in page
+    assert "Will be told?" in page and "Told?<" not in page  # nobody is told yet
     assert _count(database, OutboxMessage) == 0  # a draft sends nothing
 
 
