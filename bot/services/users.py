@@ -87,7 +87,9 @@ def create_user(
     email, name = normal_email(email), " ".join(name.split())
     if not _EMAIL.match(email) or len(email) > 254:
         raise InvalidUser("give a valid email address")
-    if not name or len(name) > 120:
+    if not name:
+        raise InvalidUser("give the person's name")
+    if len(name) > 120:
         raise InvalidUser("give a name of at most 120 characters")
     if role not in ROLES:
         raise InvalidUser(f"the role must be one of {', '.join(ROLES)}")

@@ -182,6 +182,9 @@ def test_bulk_curating_the_picked_views_and_a_whole_filtered_list(signed_in, see
     listing = _text(officer.get("/?theme=roads_transport"))
     assert 'formaction="/views/curate"' in listing
     assert "Curate all 2 of them" in listing
+    assert "Curate it<" in _text(officer.get("/?channel=telegram"))  # one view, not "all 1"
+    none = _text(officer.get("/?theme=roads_transport&q=zzz-no-such-words"))
+    assert "Curate all" not in none and "Curate it" not in none  # nothing to curate
     picked = _text(officer.get(f"/views/curate?theme=roads_transport&view={seeded['bus_tg']}"))
     assert "Curate 1 view" in picked and _ids(picked) == [seeded["bus_tg"]]
     assert 'name="back_theme" value="roads_transport"' in picked

@@ -53,6 +53,10 @@ def test_bad_account_input_is_explained(signed_in, database):
           "password": PASSWORD}, "There is already an account with that email address."),
         ({"email": "y@council.example", "name": "Y", "role": "boss", "password": PASSWORD},
          "The role must be one of analyst, officer, admin."),
+        ({"email": "z@council.example", "name": "  ", "role": "officer", "password": PASSWORD},
+         "Give the person&#39;s name."),
+        ({"email": "z@council.example", "name": "Z" * 121, "role": "officer",
+          "password": PASSWORD}, "Give a name of at most 120 characters."),
     ):  # fmt: skip
         reply = _post(admin, "/users", **data)
         assert reply.status_code == 400 and message in reply.get_data(as_text=True), message
