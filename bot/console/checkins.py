@@ -60,14 +60,17 @@ def _posted() -> dict:
 def _draft(form: dict, now: datetime) -> QuestionDraft:
     """The question from the form (not yet checked); raises BadInput for a bad date."""
     starts = _midnight(day(form.get("starts"), "Starts"))
+    ends = _midnight(day(form.get("ends"), "Ends"), days=1)  # the whole last day
+    if ends is not None and ends <= now:
+        raise BadInput("The end date has passed: a question can run from today on")
     return QuestionDraft(
         wording=form.get("wording", ""),
         kind=form.get("kind", QuestionKind.OPEN),
         ask_why=form.get("ask_why") == "yes",
         themes=form["themes"],
         areas=words(form.get("areas")),
-        starts_at=now if starts is None or starts <= now else starts,
-        ends_at=_midnight(day(form.get("ends"), "Ends"), days=1),  # the whole last day
+        starts_at=now if starts is None or starts <= now else starts,  # no earlier than now
+        ends_at=ends,
     )
 
 
