@@ -103,6 +103,17 @@ def empty_url(request, tmp_path) -> Iterator[str]:
     drop_postgres_database(server, name)
 
 
+def _a_resident(connection) -> int:
+    """One resident, written as any migration since 0001 takes it; their id."""
+    from sqlalchemy import text
+
+    connection.execute(text(
+        "INSERT INTO residents (conversation_id, created_at, contact_ok, rhythm) "
+        "VALUES ('c1', '2026-01-02 03:04:05', false, 'monthly')"
+    ))  # fmt: skip
+    return connection.execute(text("SELECT id FROM residents")).scalar_one()
+
+
 def test_0012_redacts_the_views_written_before_it(empty_url):
     from alembic import command
     from sqlalchemy import create_engine, inspect, text
@@ -114,11 +125,7 @@ def test_0012_redacts_the_views_written_before_it(empty_url):
     engine = create_engine(empty_url, future=True)
     said = ["call me on 07700 900123", "bins, again", "jo@example.org at 12 Fern Street", ""]
     with engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO residents (conversation_id, created_at, contact_ok, rhythm) "
-            "VALUES ('c1', '2026-01-02 03:04:05', false, 'monthly')"
-        ))  # fmt: skip
-        resident = connection.execute(text("SELECT id FROM residents")).scalar_one()
+        resident = _a_resident(connection)
         connection.execute(
             text(
                 "INSERT INTO views (resident_id, text, theme_key, theme_source, channel, "
@@ -153,11 +160,7 @@ def test_0014_redacts_again_only_the_views_redacted_under_other_rules(empty_url)
     upgrade(empty_url, "0013")
     engine = create_engine(empty_url, future=True)
     with engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO residents (conversation_id, created_at, contact_ok, rhythm) "
-            "VALUES ('c1', '2026-01-02 03:04:05', false, 'monthly')"
-        ))  # fmt: skip
-        resident = connection.execute(text("SELECT id FROM residents")).scalar_one()
+        resident = _a_resident(connection)
         connection.execute(
             text(
                 "INSERT INTO views (resident_id, text, text_redacted, redaction_version, "
