@@ -18,12 +18,13 @@ def to_e164(raw: str, default_country_code: str = "44") -> str:
     digits = re.sub(r"[\s().-]", "", re.sub(r"\(\s*0\s*\)", "", raw or ""))
     if digits.startswith("00"):
         digits = "+" + digits[2:]
-    if digits.startswith(f"+{default_country_code}0"):  # "+44 07700 ...": the same slip
-        digits = f"+{default_country_code}" + digits[len(default_country_code) + 2 :]
     elif digits.startswith("0"):
         digits = f"+{default_country_code}{digits[1:]}"
     elif not digits.startswith("+"):
         digits = "+" + digits
+    kept_zero = f"+{default_country_code}0"
+    if digits.startswith(kept_zero):  # "+44 07700 ...": the trunk 0 kept, the same slip
+        digits = f"+{default_country_code}" + digits[len(kept_zero) :]
     if not _E164.match(digits):
         raise InvalidNumber("not a phone number")
     return digits

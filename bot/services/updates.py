@@ -51,6 +51,9 @@ class NobodyToTell(InvalidUpdate):
     """An update that reaches no resident: it is not published."""
 
 
+_PLACEHOLDER = re.compile(r"\{(you_said|we_did)\}")
+
+
 def update_message(
     you_said: str, we_did: str, *, coming: bool = False, org_name: str | None = None
 ) -> str:
@@ -58,9 +61,6 @@ def update_message(
     words = {"you_said": you_said.strip().rstrip("."), "we_did": _sentence(we_did.strip())}
     template = update_template(coming=coming, org_name=org_name)
     return _PLACEHOLDER.sub(lambda found: words[found.group(1)], template)  # in one pass
-
-
-_PLACEHOLDER = re.compile(r"\{(you_said|we_did)\}")
 
 
 def update_template(*, coming: bool = False, org_name: str | None = None) -> str:
