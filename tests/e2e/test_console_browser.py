@@ -210,6 +210,12 @@ def test_analyst_downloads_views_as_csv(console):
         page.get_by_label("Email address").fill(ANALYST)
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
+        # On a phone the list of views scrolls inside its table, not the whole page.
+        page.set_viewport_size({"width": 360, "height": 740})
+        expect(page.locator("table").first).to_be_visible()
+        sideways = "document.documentElement.scrollWidth - window.innerWidth"
+        assert page.evaluate(sideways) <= 0
+        page.set_viewport_size({"width": 1280, "height": 800})
         page.get_by_role("link", name="Exports").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Export data")
         page.get_by_label("Views", exact=True).check()
