@@ -16,6 +16,7 @@ from bot.console.security import login_required
 from bot.models import Role
 from bot.services.curation import CurationError
 from bot.services.topics import PERIOD_DAYS, TopicError, find_topics, merge_topic, propose_theme
+from bot.themes import label
 
 if TYPE_CHECKING:
     from bot.nlu.embeddings import CachedEncoder
@@ -72,7 +73,11 @@ def merge() -> ResponseReturnValue:
     except (BadInput, TopicError, CurationError) as exc:
         flash(f"Nothing changed: {_reason(exc)}")
         return redirect(url_for("topics.index"))
-    flash(f"{len(set(view_ids))} views moved to the theme: counts and targeting follow it now.")
+    moved = len(set(view_ids))
+    flash(
+        f"{moved} view{'' if moved == 1 else 's'} moved to {label(request.form.get('theme'))}: "
+        "counts and targeting follow it now."
+    )
     return redirect(url_for("topics.index"))
 
 
@@ -95,7 +100,8 @@ def propose() -> ResponseReturnValue:
     except OSError:
         abort(500)
     flash(
-        f"Proposed the theme {folder.name}: its catalogue entry and training examples are in "
-        f"{folder} for review (adding it means retraining the model)."
+        f"Proposed the theme {folder.name}. Whoever looks after the assistant reviews it and "
+        f"teaches it the theme; until then its views stay where they are. (For them: the "
+        f"theme's entry and examples are in {folder}.)"
     )
     return redirect(url_for("topics.index"))

@@ -74,7 +74,7 @@ def test_an_officer_merges_a_topic_into_a_theme(signed_in, planted, database):
               "view": [str(i) for i in planted]},
     )  # fmt: skip
     page_text = _text(officer.get(reply.location))
-    assert "4 views moved to the theme" in page_text
+    assert "4 views moved to Roads &amp; transport: counts and targeting" in page_text
     assert len(re.findall(r'<article class="question" id="topic-', page_text)) == 1
     with database.transaction() as s:
         assert {v.theme_key for v in s.scalars(select(View).where(View.id.in_(planted)))} == {
