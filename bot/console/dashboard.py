@@ -33,7 +33,8 @@ def view_filter(args: MultiDict[str, str]) -> tuple[queries.ViewFilter, list[str
             dates[name] = day(args.get(name), what)
         except BadInput as exc:
             errors.append(str(exc))
-    if dates.get("since") and dates.get("until") and dates["until"] < dates["since"]:
+    since, until = dates.get("since"), dates.get("until")
+    if since and until and until < since:
         errors.append("To is before From: no view can be in between. Swap the two dates.")
     return (
         queries.ViewFilter(

@@ -117,8 +117,10 @@ def test_wrong_questions_are_explained_and_nothing_is_added(signed_in, database)
         ({"theme": "potholes"}, "Unknown themes: potholes."),
         ({"areas": "Leeds"}, "'Leeds' is not a postcode district like LS6."),
         ({"starts": "2031-02-01", "ends": "2031-01-01"}, "The run window ends before it starts."),
-        ({"starts": "2025-01-01", "ends": "2025-02-01"},
-         "The end date has passed: a question can run from today on."),
+        (
+            {"starts": "2025-01-01", "ends": "2025-02-01"},
+            "The end date has passed: a question can run from today on.",
+        ),
         ({"starts": "soon"}, "Starts must be a date like 2026-03-01."),
         ({"wording": "x" * 251}, "must be at most 250 plain SMS characters"),  # not the hint
     ):
