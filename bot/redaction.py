@@ -45,24 +45,25 @@ _STREET_WORDS = (
 )
 # Words that follow a number in what residents write, and never in a street's name: units
 # ("20 min drive", "2 quid each way", "a 2 bed terrace") and little words ("im 14 and the
-# only place"). "The" is not one of them: "1 The Green" is an address.
+# only place"). Not words a street's name may hold ("7 Pound Lane", "2 All Saints Road",
+# "14 Mile End Road", "5 Day Street", "1 The Green", "12 A Mill Lane"): a unit among those
+# ("a 5 mile walk") is taken for an address, which errs on the side of the resident.
 _NOT_A_NAME = (
-    "min|mins|minute|minutes|hr|hrs|hour|hours|sec|secs|day|days|week|weeks|month|months|"
-    "yr|yrs|year|years|time|times|quid|pound|pounds|p|pence|mile|miles|km|metre|metres|"
-    "meter|meters|yard|yards|foot|feet|bed|beds|bedroom|bedrooms|storey|floor|floors|kids|"
-    "children|people|of|each|every|per|and|or|but|to|in|on|at|for|from|with|is|was|are|"
-    "were|only|more|less|a|an|other|it|its|it's|we|i|you|they|he|she|so|then|than|til|"
-    "till|until|have|has|had|get|got|go|goes|went|do|does|did|be|been|not|no|just|all|too|"
-    "very|still|down|up|along|past|through|over|under|near|by|into|onto|off|round|around|"
-    "men|women|cars|buses|doing"
+    "min|mins|minute|minutes|hr|hrs|hour|hours|sec|secs|days|week|weeks|month|months|"
+    "yr|yrs|year|years|times|quid|pounds|p|pence|miles|km|metre|metres|meter|meters|yard|"
+    "yards|feet|bed|beds|bedroom|bedrooms|storey|floor|floors|kids|children|people|of|each|"
+    "every|per|and|or|but|to|in|on|at|for|from|with|is|was|are|were|only|more|less|an|"
+    "other|it|its|it's|we|i|you|they|he|she|so|then|than|til|till|until|have|has|had|get|"
+    "got|go|goes|went|do|does|did|be|been|not|no|just|too|very|still|down|along|through|"
+    "under|by|into|onto|around|men|women|cars|buses|doing"
 )
 # "12 Fern Street", "flat 3, 14a Mill Lane": a number (with an optional letter) before
 # one to three words, none of those above, ending in a street word; or "number 14 on
-# station lane".
+# station lane" (not "no 42 on church road": a bus).
 _NAME = rf"(?:(?!(?:{_NOT_A_NAME})\s)[a-z'-]+\s+){{1,3}}(?:{_STREET_WORDS})\b"
 _ADDRESS = re.compile(
     rf"\b(?:flat\s+\d+[a-z]?,?\s+)?\d{{1,4}}[a-z]?,?\s+{_NAME}"
-    rf"|\b(?:number|no\.?)\s+\d{{1,4}}[a-z]?\s+on\s+{_NAME}",
+    rf"|\bnumber\s+\d{{1,4}}[a-z]?\s+on\s+{_NAME}",
     re.IGNORECASE,
 )
 

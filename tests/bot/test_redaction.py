@@ -26,6 +26,14 @@ from bot.redaction import redact
         ("flat 3, 14a Mill Lane is damp", "[address] is damp"),
         ("outside 221 Baker St", "outside [address]"),
         ("1 The Green", "[address]"),
+        # Words a street's name may hold, though they can be units or little words too.
+        ("7 Pound Lane", "[address]"),
+        ("2 All Saints Road", "[address]"),
+        ("14 Mile End Road", "[address]"),
+        ("5 Day Street", "[address]"),
+        ("8 Near Lane", "[address]"),
+        ("3 Round Hill Road", "[address]"),
+        ("12 A Mill Lane", "[address]"),
         ("the pothole outside number 14 on station lane", "the pothole outside [address]"),
         ("im in LS6 3AB", "im in LS6"),
         ("postcode ls63ab", "postcode ls6"),
@@ -61,6 +69,7 @@ def test_personal_details_become_tokens(text, expected):
         "on the phone from 8 til the lines close at 10",
         "the family at number 12 have terrorised the street",
         "14 on the way",
+        "the no 42 on church road never comes",  # a bus
     ],
 )
 def test_ordinary_numbers_and_words_are_left_alone(text):
