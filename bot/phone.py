@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 _E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
+_TRUNK_AFTER_CODE = re.compile(r"^(\s*(?:\+|00)\s*\d{1,3}[\s.-]*)\(\s*0\s*\)")
 
 
 class InvalidNumber(ValueError):
@@ -14,8 +15,10 @@ class InvalidNumber(ValueError):
 def to_e164(raw: str, default_country_code: str = "44") -> str:
     """Normalise "07700 900123", "+44 7700-900123", "+44 (0)7700 900123" or "00447700900123"
     to "+447700900123"."""
-    # "(0)" is the trunk prefix, written for callers at home: never dialled from abroad.
-    digits = re.sub(r"[\s().-]", "", re.sub(r"\(\s*0\s*\)", "", raw or ""))
+    # "+44 (0)7700...": the trunk prefix, for callers at home, never dialled after the
+    # country code. Alone ("(0)7700 900123") it is the number's own leading 0.
+    raw = _TRUNK_AFTER_CODE.sub(r"\1", raw or "")
+    digits = re.sub(r"[\s().-]", "", raw)
     if digits.startswith("00"):
         digits = "+" + digits[2:]
     elif digits.startswith("0"):

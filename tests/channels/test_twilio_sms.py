@@ -354,6 +354,8 @@ def test_parts_carry_the_numbered_options_and_no_buttons(channel_settings):
         ("0044 (0) 7700 900123", "+447700900123"),
         ("+44 07700 900123", "+447700900123"),
         ("(0113) 496-0000", "+441134960000"),
+        ("(0)7700 900123", "+447700900123"),  # no country code: its own leading 0
+        ("(0) 113 496 0000", "+441134960000"),
     ],
 )
 def test_numbers_are_normalised_to_e164(raw, e164):
