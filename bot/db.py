@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import stat
@@ -72,14 +73,19 @@ def private_sqlite(url: str) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return
+    if parsed.query or parsed.database.startswith("file:"):
+        return  # a URI or options (read-only, ...): opened as the operator asked
     path = Path(parsed.database)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & stat.S_IRWXO and path.stat().st_uid == os.getuid():
-            path.chmod(mode & ~stat.S_IRWXO)
+        # Also the journals a crash left beside it, which SQLite would reuse as they are.
+        for name in (path, *(Path(f"{path}{end}") for end in ("-wal", "-shm", "-journal"))):
+            with contextlib.suppress(FileNotFoundError):
+                info = name.stat()
+                if info.st_mode & stat.S_IRWXO and info.st_uid == os.getuid():
+                    name.chmod(stat.S_IMODE(info.st_mode) & ~stat.S_IRWXO)
 
 
 def make_engine(url: str) -> Engine:

@@ -25,12 +25,14 @@ def test_a_new_database_and_the_files_sqlite_makes_beside_it_are_its_owners_only
     database.engine.dispose()
 
 
-def test_an_existing_database_loses_only_other_users_access(tmp_path):
+def test_an_existing_database_and_its_journals_lose_only_other_users_access(tmp_path):
     path = tmp_path / "tracker.db"
-    path.touch(mode=0o664)
-    path.chmod(0o664)
+    wal = tmp_path / "tracker.db-wal"  # left by a crash: SQLite would reuse it as it is
+    for made in (path, wal):
+        made.touch()
+        made.chmod(0o664)
     private_sqlite(f"sqlite:///{path}")
-    assert _mode(path) == 0o660
+    assert (_mode(path), _mode(wal)) == (0o660, 0o660)
     path.chmod(0o600)
     private_sqlite(f"sqlite:///{path}")
     assert _mode(path) == 0o600
@@ -41,4 +43,5 @@ def test_other_databases_are_left_alone(tmp_path, monkeypatch):
     private_sqlite("postgresql://postgres@127.0.0.1:5432/postgres")
     private_sqlite("sqlite://")
     private_sqlite("sqlite:///:memory:")
+    private_sqlite(f"sqlite:///file:{tmp_path}/x.db?mode=ro&uri=true")  # as the operator asked
     assert list(tmp_path.iterdir()) == []
