@@ -39,6 +39,13 @@ def test_preview_shows_the_message_and_counts_and_keeps_nothing(cli_database, ca
         assert s.scalars(select(AuditEvent)).all() == []  # nor an audit event for the draft
 
 
+def test_the_preview_reads_curly_quotes_as_they_will_be_sent(cli_database, capsys):
+    curly = [*ARGS[:3], "buses stop too \u201cearly\u201d", *ARGS[4:]]
+    assert cli.main(["updates", "preview", *curly]) == 0
+    out = capsys.readouterr().out
+    assert 'told us buses stop too "early".' in out and "1 SMS, GSM-7" in out
+
+
 def test_publish_asks_first_unless_yes(cli_database, capsys, monkeypatch):
     monkeypatch.setattr("builtins.input", lambda _: "n")
     assert cli.main(["updates", "publish", *ARGS]) == 1
