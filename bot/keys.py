@@ -18,15 +18,20 @@ def local_secret(value: str, var_dir: Path, name: str) -> str:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return kept_secret(var_dir, name)
+        kept = kept_secret(var_dir, name)
+        if kept:
+            return kept
+        # Empty (cut off between making and writing it): made again, still owner-only.
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+        os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(secrets.token_urlsafe(48))
     return kept_secret(var_dir, name)
 
 
 def kept_secret(var_dir: Path, name: str) -> str:
-    """The key made once in `var_dir/name`, or "" if none has been made."""
+    """The key made once in `var_dir/name`, or "" if none has been made (or it is unreadable)."""
     try:
         return (var_dir / name).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
+    except (FileNotFoundError, PermissionError):
         return ""

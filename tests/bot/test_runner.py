@@ -289,6 +289,10 @@ def test_the_rasa_api_token_is_made_once_in_var_and_kept_there(tmp_path):
     assert with_rasa_api_token(settings).rasa_api_token == made  # the next `make run`
     given = Settings.from_env({"ENGAGE_VAR_DIR": str(tmp_path), "RASA_API_TOKEN": "t"})
     assert with_rasa_api_token(given).rasa_api_token == "t"
+    (tmp_path / "rasa_api_token").write_text("")  # cut off between making and writing it
+    remade = with_rasa_api_token(settings).rasa_api_token
+    assert len(remade) >= 40 and remade != made
+    assert stat.S_IMODE((tmp_path / "rasa_api_token").stat().st_mode) == 0o600
 
 
 def test_the_scheduler_by_hand_without_a_token_says_where_to_get_one(tmp_path, monkeypatch, capsys):
