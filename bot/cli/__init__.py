@@ -20,7 +20,7 @@ from bot.cli import (
     updates,
     users,
 )
-from bot.cli.common import remember_where_invoked, user_path
+from bot.cli.common import Cancelled, remember_where_invoked, user_path
 from bot.settings import PROJECT_ROOT, SettingsError
 
 __all__ = ["build_parser", "main", "user_path"]
@@ -66,6 +66,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:  # Ctrl-C before a command's own handling: no traceback
         return 130
-    except EOFError:  # Ctrl-D at a question (a password, "type ERASE"): nothing was done
+    except Cancelled:  # Ctrl-D at a question (a password, "type ERASE"): nothing was done
         print("\nCancelled: nothing was typed.", file=sys.stderr)
         return 1

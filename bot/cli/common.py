@@ -1,4 +1,4 @@
-"""What the `engage` commands share: paths as the user typed them and dates."""
+"""What the `engage` commands share: paths as the user typed them, dates and questions."""
 
 from __future__ import annotations
 
@@ -25,3 +25,17 @@ def parse_date(text: str | None) -> datetime | None:
         return None
     value = datetime.fromisoformat(text)
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+class Cancelled(Exception):
+    """The person ended a question with Ctrl-D (end of input): nothing was done."""
+
+
+def ask(prompt: str, secret: bool = False) -> str:
+    """The line typed after `prompt` (not shown if `secret`); Cancelled at end of input."""
+    import getpass
+
+    try:
+        return getpass.getpass(prompt) if secret else input(prompt)
+    except EOFError:
+        raise Cancelled from None

@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bot.cli.common import user_path
+from bot.cli.common import ask, user_path
 
 CONFIRM_WORD = "ERASE"
 
@@ -126,7 +126,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
         return 1
     if not args.yes:
         print(found.line())
-        answer = input(f"Type {CONFIRM_WORD} to erase everything held on this resident: ")
+        answer = ask(f"Type {CONFIRM_WORD} to erase everything held on this resident: ")
         if answer.strip() != CONFIRM_WORD:
             print("Not erased.")
             return 1

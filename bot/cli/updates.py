@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.cli.common import parse_date
+from bot.cli.common import ask, parse_date
 
 
 def cmd_updates(args: argparse.Namespace) -> int:
@@ -56,7 +56,7 @@ def cmd_updates(args: argparse.Namespace) -> int:
             return 0
         reached = someone_to_tell(counts)
         question = f"Publish to {reached} residents? [y/N] "
-        if not args.yes and input(question).strip().lower() not in ("y", "yes"):
+        if not args.yes and ask(question).strip().lower() not in ("y", "yes"):
             print("Not published.")
             return 1
         with database.transaction() as session:

@@ -8,12 +8,12 @@ import sys
 
 def _new_password(from_stdin: bool) -> str | None:
     """A password typed twice (or one line of stdin when it is not a terminal)."""
-    import getpass
+    from bot.cli.common import ask
 
     if from_stdin or not sys.stdin.isatty():
         return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("Password (at least 12 characters): ")
-    if getpass.getpass("The same password again: ") != first:
+    first = ask("Password (at least 12 characters): ", secret=True)
+    if ask("The same password again: ", secret=True) != first:
         print("The two passwords differ: nothing created.", file=sys.stderr)
         return None
     return first
