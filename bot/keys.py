@@ -18,19 +18,19 @@ def local_secret(value: str, var_dir: Path, name: str) -> str:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        kept = kept_secret(var_dir, name)
-        if kept:
-            return kept
+        if path.stat().st_size:  # read as it is: an unreadable key is an error, not no key
+            return path.read_text(encoding="utf-8").strip()
         # Empty (cut off between making and writing it): made again, still owner-only.
         fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
         os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(secrets.token_urlsafe(48))
-    return kept_secret(var_dir, name)
+    return path.read_text(encoding="utf-8").strip()
 
 
 def kept_secret(var_dir: Path, name: str) -> str:
-    """The key made once in `var_dir/name`, or "" if none has been made (or it is unreadable)."""
+    """The key made once in `var_dir/name`, or "" if there is none we can read (a caller
+    that would only borrow it, such as `engage scheduler --once`, then says what to set)."""
     try:
         return (var_dir / name).read_text(encoding="utf-8").strip()
     except (FileNotFoundError, PermissionError):
