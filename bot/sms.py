@@ -29,9 +29,10 @@ TYPOGRAPHIC = {
 _PLAIN = str.maketrans(TYPOGRAPHIC)
 
 
-def plain_punctuation(text: str) -> str:
-    """`text` with curly quotes, dashes, ellipses and odd spaces as plain GSM-7 ones."""
-    return text.translate(_PLAIN)
+def plain_text(text: str) -> str:
+    """`text` as an SMS carries it: curly quotes, dashes and ellipses as plain GSM-7 ones,
+    single spaces."""
+    return " ".join(text.translate(_PLAIN).split())
 
 
 def is_gsm7(text: str) -> bool:

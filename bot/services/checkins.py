@@ -31,7 +31,7 @@ from bot.services.identities import chunks, reachable_channels
 from bot.services.preferences import INTERVALS, pause, resume
 from bot.services.targeting import checked_targets
 from bot.services.views import NotAllowed, store_view
-from bot.sms import is_gsm7, plain_punctuation
+from bot.sms import is_gsm7, plain_text
 from bot.targets import Targets
 
 # The standing question's words, used when no officer's question is running (an ordinary
@@ -65,7 +65,7 @@ class QuestionDraft:
 
 def checked_question(draft: QuestionDraft) -> dict[str, Any]:
     """A question's columns, tidied and checked; raises InvalidQuestion with a short reason."""
-    wording = " ".join(plain_punctuation(draft.wording).split())
+    wording = plain_text(draft.wording)
     if not wording:
         raise InvalidQuestion("the question is empty")
     if len(wording) > MAX_QUESTION_CHARS or not is_gsm7(wording):

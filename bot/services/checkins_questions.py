@@ -29,7 +29,7 @@ from bot.services.curation import visible
 from bot.services.identities import reachable_channels
 from bot.services.preferences import INTERVALS
 from bot.services.targeting import checked_targets
-from bot.sms import MAX_SEGMENTS, plain_punctuation, segments
+from bot.sms import MAX_SEGMENTS, plain_text, segments
 from bot.targets import Targets
 from bot.wording import render
 
@@ -53,8 +53,7 @@ class UnknownQuestion(InvalidQuestion):
 
 def question_message(wording: str, org_name: str) -> str:
     """The check-in message as residents read it (domain.yml's utter_checkin_question)."""
-    question = " ".join(plain_punctuation(wording).split())
-    return render("utter_checkin_question", org_name=org_name, question=question)
+    return render("utter_checkin_question", org_name=org_name, question=plain_text(wording))
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from bot.services.identities import PROACTIVE_CHANNELS, chunks, reachable_channe
 from bot.services.targeting import checked_targets
 from bot.services.views import with_theme
 from bot.settings import get_settings
-from bot.sms import MAX_SEGMENTS, gsm7_length, is_gsm7, plain_punctuation, segments
+from bot.sms import MAX_SEGMENTS, gsm7_length, is_gsm7, plain_text, segments
 from bot.targets import Targets
 from bot.wording import render
 
@@ -58,7 +58,7 @@ def update_message(
     you_said: str, we_did: str, *, coming: bool = False, org_name: str | None = None
 ) -> str:
     """The message residents receive (wording from domain.yml's utter_update[_coming])."""
-    words = {"you_said": _tidy(you_said).rstrip("."), "we_did": _sentence(_tidy(we_did))}
+    words = {"you_said": plain_text(you_said).rstrip("."), "we_did": _sentence(plain_text(we_did))}
     template = update_template(coming=coming, org_name=org_name)
     return _PLACEHOLDER.sub(lambda found: words[found.group(1)], template)  # in one pass
 
@@ -71,11 +71,6 @@ def update_template(*, coming: bool = False, org_name: str | None = None) -> str
         you_said="{you_said}",
         we_did="{we_did}",
     )
-
-
-def _tidy(text: str) -> str:
-    """An officer's words as residents read them: plain punctuation, single spaces."""
-    return " ".join(plain_punctuation(text).split())
 
 
 def _sentence(text: str) -> str:
@@ -107,7 +102,7 @@ class UpdateDraft:
 def _checked(draft: UpdateDraft) -> dict:
     """A draft's columns, tidied; raises InvalidUpdate with a short reason."""
     title = draft.title.strip()
-    you_said, we_did = _tidy(draft.you_said), _tidy(draft.we_did)
+    you_said, we_did = plain_text(draft.you_said), plain_text(draft.we_did)
     if not title or not you_said or not we_did:
         raise InvalidUpdate("a title, what residents said and what changed are all needed")
     if len(title) > MAX_TITLE_CHARS:

@@ -14,7 +14,7 @@
   var extended = new Set(Array.from(box.dataset.gsm7Ext));
   var maxSegments = parseInt(box.dataset.maxSegments, 10);
 
-  // As bot/sms.py's plain_punctuation, from its table: what Word types for quotes, dashes.
+  // As bot/sms.py's plain_text, from its table: what Word types for quotes, dashes.
   var typographic = new Map(Object.entries(JSON.parse(box.dataset.plain)));
 
   function tidy(text) {
