@@ -7,14 +7,14 @@ the same audit actions, "checkin.add" and "checkin.end". Officers and admins onl
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from bot.console import chart, database, settings
-from bot.console.forms import BadInput, day, words
+from bot.console.forms import BadInput, day, midnight, words
 from bot.console.security import login_required
 from bot.models import QuestionKind, Role, utcnow
 from bot.services.checkins import (
@@ -44,12 +44,6 @@ HEADINGS = {
 }
 
 
-def _midnight(value: date | None, days: int = 0) -> datetime | None:
-    if value is None:
-        return None
-    return datetime.combine(value + timedelta(days=days), time.min, tzinfo=timezone.utc)
-
-
 def _posted() -> dict:
     """The form as posted (for showing it again)."""
     form: dict[str, Any] = {k: v for k, v in request.form.items() if k not in ("csrf_token", "do")}
@@ -59,8 +53,8 @@ def _posted() -> dict:
 
 def _draft(form: dict, now: datetime) -> QuestionDraft:
     """The question from the form (not yet checked); raises BadInput for a bad date."""
-    starts = _midnight(day(form.get("starts"), "Starts"))
-    ends = _midnight(day(form.get("ends"), "Ends"), days=1)  # the whole last day
+    starts = midnight(day(form.get("starts"), "Starts"))
+    ends = midnight(day(form.get("ends"), "Ends"), days=1)  # the whole last day
     if ends is not None and ends <= now:
         raise BadInput("The end date has passed: a question can run from today on")
     return QuestionDraft(

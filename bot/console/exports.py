@@ -14,7 +14,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
@@ -23,7 +23,7 @@ from flask import Blueprint, Response, g, render_template, request
 from flask.typing import ResponseReturnValue
 
 from bot.console import database, settings, tracker_database
-from bot.console.forms import BadInput, day, words
+from bot.console.forms import BadInput, day, midnight, words
 from bot.console.security import login_required
 from bot.exports import (
     DIMENSIONS,
@@ -64,12 +64,6 @@ FIELD_NAMES = {
 }
 
 
-def _midnight(value: date | None, days: int = 0) -> datetime | None:
-    if value is None:
-        return None
-    return datetime.combine(value + timedelta(days=days), time.min, tzinfo=timezone.utc)
-
-
 def _number(value: str | None, what: str) -> int | None:
     """A whole number from a form field, or None when empty."""
     value = (value or "").strip().lstrip("#")
@@ -99,8 +93,8 @@ def export_request(form: dict) -> ExportRequest:
     if fmt not in FORMATS:
         raise BadInput("choose a format")
     wanted = ExportFilter.checked(
-        since=_midnight(day(form.get("since"), "From")),
-        until=_midnight(day(form.get("until"), "To"), days=1),  # the last day is included
+        since=midnight(day(form.get("since"), "From")),
+        until=midnight(day(form.get("until"), "To"), days=1),  # the last day is included
         themes=form.get("themes", []),
         areas=words(form.get("areas")),
         channel=form.get("channel") or None,

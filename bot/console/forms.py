@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime, time, timedelta, timezone
 
 
 class BadInput(ValueError):
@@ -19,6 +19,13 @@ def day(value: str | None, what: str) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise BadInput(f"{what} must be a date like 2026-03-01") from None
+
+
+def midnight(value: date | None, days: int = 0) -> datetime | None:
+    """The start of `value` (plus `days`) in UTC, or None: the console's dates are UTC days."""
+    if value is None:
+        return None
+    return datetime.combine(value + timedelta(days=days), time.min, tzinfo=timezone.utc)
 
 
 def words(value: str | None) -> list[str]:

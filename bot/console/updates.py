@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
 from bot.console import database, settings
-from bot.console.forms import BadInput, day, numbers, words
+from bot.console.forms import BadInput, day, midnight, numbers, words
 from bot.console.security import login_required
 from bot.models import Role, Stage, Update
 from bot.services import dashboard as queries
@@ -31,12 +31,6 @@ from bot.sms import GSM7_BASIC, GSM7_EXTENDED, MAX_SEGMENTS, TYPOGRAPHIC, segmen
 from bot.themes import is_theme
 
 blueprint = Blueprint("updates", __name__, url_prefix="/updates")
-
-
-def _midnight(value: date | None, days: int = 0) -> datetime | None:
-    if value is None:
-        return None
-    return datetime.combine(value + timedelta(days=days), time.min, tzinfo=timezone.utc)
 
 
 def _sms_rules() -> dict[str, str]:
@@ -86,8 +80,8 @@ def _draft(form: dict) -> UpdateDraft:
         we_did=form.get("we_did", ""),
         themes=form["themes"],
         areas=words(form.get("areas")),
-        since=_midnight(day(form.get("since"), "From")),
-        until=_midnight(day(form.get("until"), "To"), days=1),  # the whole last day
+        since=midnight(day(form.get("since"), "From")),
+        until=midnight(day(form.get("until"), "To"), days=1),  # the whole last day
         view_ids=numbers(form.get("view_ids"), "Views"),
         coming=form.get("stage") == Stage.COMING,
     )
