@@ -74,6 +74,15 @@ def with_rasa_api_token(settings: Settings) -> Settings:
     return replace(settings, rasa_api_token=token)
 
 
+def prepare_var_dir(settings: Settings) -> None:
+    """Make ENGAGE_VAR_DIR, and Rasa's SQLite tracker store owner-only before Rasa makes it
+    (made by Rasa, any local user could read it)."""
+    from bot.db import private_sqlite  # SQLAlchemy only once something will start
+
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    private_sqlite(settings.tracker_database_url)
+
+
 def listening_ports(settings: Settings) -> list[tuple[str, str, int]]:
     """Where each of our servers listens: (its setting, host, port), the gateway first."""
     return [
@@ -234,10 +243,7 @@ def serve(name: str, settings: Settings) -> int:
     if name == "rasa" and model is None:
         print(f"No trained model in {settings.model_dir}: run `make train` first.", file=sys.stderr)
         return 1
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
-    from bot.db import private_sqlite  # SQLAlchemy only once something will start
-
-    private_sqlite(settings.tracker_database_url)  # made by Rasa, any local user could read it
+    prepare_var_dir(settings)
     command = process_command(name, settings, model)
     env = server_environment(settings, os.environ)
     os.chdir(PROJECT_ROOT)
@@ -401,10 +407,7 @@ def _run(
     needs_admin = not admin_exists(settings.database_url)
     settings = with_rasa_api_token(settings)
     env = server_environment(settings, os.environ)
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
-    from bot.db import private_sqlite  # SQLAlchemy only once something will start
-
-    private_sqlite(settings.tracker_database_url)  # made by Rasa, any local user could read it
+    prepare_var_dir(settings)
     commands = [process_command(name, settings, model) for name in PROCESSES]
     for command in commands:
         # Each in its own session: Ctrl-C reaches only us, and we stop them in order,
