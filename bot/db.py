@@ -68,15 +68,18 @@ def private_sqlite(url: str) -> None:
 
     SQLite gives the -wal and -shm files it makes beside it the database file's mode, so
     residents' data is in no file other users of the machine can read. A file that
-    exists loses only other users' access. Any other database: nothing to do.
+    exists, and the journals beside it, lose only other users' access. Any other
+    database, or a SQLite URI: nothing to do.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return
-    if parsed.query or parsed.database.startswith("file:"):
-        return  # a URI or options (read-only, ...): opened as the operator asked
+    if parsed.database.startswith("file:"):
+        return  # a URI: opened as the operator wrote it
     path = Path(parsed.database)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if parsed.query:
+        return  # options (read-only, ...): opened as the operator asked
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
